@@ -1,0 +1,145 @@
+"""What Locust loads: the Gemini user classes, the suite's options and its lifecycle listeners.
+
+With no --host, the run goes to the bundled emulator, started here on a free loopback port and
+stopped when Locust quits. Everything else lives in users/, metrics/, reports/ and emulator/.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from locust import events
+from locust.env import Environment
+from locust.runners import MasterRunner, WorkerRunner
+
+from emulator.launcher import EmulatorProcess
+from metrics import results
+from metrics.recorder import RequestLog
+from users.moderation import TextModerationUser
+from users.pricing import PriceTable, PricingError
+from users.settings import GeminiSettings, OptionError
+from users.settings import add_arguments as add_gemini_arguments
+
+__all__ = ["TextModerationUser"]
+
+logger = logging.getLogger("gemini_locust")
+# One INFO line per HTTP request from the SDKs' clients would drown Locust's own output.
+for _chatty in ("httpx", "httpx2", "google_genai", "google_genai.models"):
+    logging.getLogger(_chatty).setLevel(logging.WARNING)
+
+
+class _Run:
+    """This process's part of the run: its emulator, results folder and request log."""
+
+    emulator: EmulatorProcess | None = None
+    folder: results.RunFolder | None = None
+    request_log: RequestLog | None = None
+    finished = False
+
+
+run = _Run()
+
+
+@events.init_command_line_parser.add_listener
+def _add_options(parser: Any) -> None:
+    add_gemini_arguments(parser)
+    results.add_arguments(parser)
+    parser.add_argument("--emulator-profile", default="", help="bundled emulator profile (default: default)")
+    parser.add_argument("--emulator-config", default="", help="JSON file that tunes the bundled emulator")
+
+
+def _fail(message: str) -> None:
+    """A bad option ends the run with one clear line, not a traceback."""
+    logger.error("%s", message)
+    _stop_emulator()
+    sys.exit(2)
+
+
+def _configure(environment: Environment) -> None:
+    options = environment.parsed_options
+    emulator_url = getattr(options, "emulator_url", None)
+    try:
+        environment.gemini_settings = GeminiSettings.from_options(
+            options, emulator=bool(emulator_url) and environment.host == emulator_url
+        )
+        environment.gemini_prices = PriceTable.load()
+    except (OptionError, PricingError) as exc:
+        _fail(str(exc))
+
+
+@events.init.add_listener
+def _on_init(environment: Environment, **_: Any) -> None:
+    options = environment.parsed_options
+    if options is None or isinstance(environment.runner, WorkerRunner):
+        return  # workers get the master's options with the first spawn message: see _on_test_start
+    if not environment.host:
+        run.emulator = EmulatorProcess(
+            profile=options.emulator_profile or None, config=options.emulator_config or None
+        )
+        try:
+            environment.host = run.emulator.start()
+        except Exception as exc:  # noqa: BLE001 - any start failure is reported in one line
+            _fail(f"the bundled emulator did not start: {exc}")
+        # Custom attributes of parsed_options reach the workers with the spawn message.
+        options.emulator_url = environment.host
+        logger.info("no --host given: using the bundled Gemini emulator at %s", environment.host)
+    _configure(environment)
+    folder = Path(options.results_dir) if options.results_dir else results.default_results_dir()
+    options.results_dir = str(folder)
+    run.folder = results.RunFolder(environment, folder)
+    run.folder.start_csv_writer()
+    if not isinstance(environment.runner, MasterRunner):
+        run.request_log = RequestLog(environment)
+    run.folder.write_run_json(environment.gemini_settings.public())
+
+
+@events.test_start.add_listener
+def _on_test_start(environment: Environment, **_: Any) -> None:
+    if isinstance(environment.runner, WorkerRunner):
+        _configure(environment)
+        if run.request_log is None:
+            run.request_log = RequestLog(environment)
+    elif run.folder is not None and run.folder.started_at is None:
+        run.folder.started_at = time.time()
+
+
+def _stop_emulator() -> None:
+    if run.emulator is not None:
+        run.emulator.stop()
+        run.emulator = None
+
+
+@events.quitting.add_listener
+def _on_quitting(environment: Environment, **_: Any) -> None:
+    # quitting, not test_stop: in distributed runs the workers' last reports arrive after test_stop.
+    if run.finished:
+        return
+    run.finished = True
+    if run.request_log is not None:
+        run.request_log.close()
+    folder = run.folder
+    if folder is None:
+        _stop_emulator()
+        return
+    folder.ended_at = time.time()
+    folder.write_final_csvs()
+    if run.emulator is not None:
+        folder.save_json("emulator_stats.json", run.emulator.stats)
+    _stop_emulator()
+    folder.write_run_json(environment.gemini_settings.public())
+    if environment.stats.total.num_requests == 0:
+        logger.warning("no requests were made: no report written (results in %s)", folder.folder)
+        return
+    from reports import ReportInputError, build_report
+
+    try:
+        report = build_report(folder.folder)
+    except ReportInputError as exc:
+        logger.error("report not written: %s", exc)
+        return
+    logger.info("report: %s", report)
+    print(f"Report: {report.resolve()}", flush=True)

@@ -1,0 +1,1 @@
+"""Metrics: Outcomes into Locust events, the per-request log and the results folder."""

@@ -1,0 +1,169 @@
+"""The results folder: where a run's CSVs, run.json and report land, and when each is written."""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import importlib.metadata
+import json
+import logging
+import platform
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import gevent
+from locust import stats as locust_stats
+from locust.env import Environment
+
+logger = logging.getLogger(__name__)
+
+LOCUST_CSV_PREFIX = "locust"
+SECRET_OPTION_NAMES = frozenset({"api_key", "web_login", "tls_key"})
+SECRET_HINTS = ("key", "secret", "password", "token", "credential")
+VERSIONED_PACKAGES = (
+    "locust",
+    "google-genai",
+    "google-generativeai",
+    "gevent",
+    "pandas",
+    "matplotlib",
+    "pillow",
+    "aiohttp",
+    "gemini-locust",
+)
+
+
+def add_arguments(parser: Any) -> None:
+    parser.add_argument(
+        "--results-dir",
+        default="",
+        help="folder for this run's CSVs, run.json and report.html (default: results/<UTC timestamp>/)",
+    )
+
+
+def default_results_dir(now: dt.datetime | None = None) -> Path:
+    now = now or dt.datetime.now(dt.UTC)
+    return Path("results") / now.strftime("%Y%m%dT%H%M%SZ")
+
+
+def _iso(ts: float | None) -> str | None:
+    return dt.datetime.fromtimestamp(ts, dt.UTC).isoformat(timespec="seconds") if ts else None
+
+
+def public_options(options: Any) -> dict[str, Any]:
+    """Every option as JSON-safe values, with anything that could hold a secret removed."""
+    clean: dict[str, Any] = {}
+    for name, value in sorted(vars(options).items()):
+        if name in SECRET_OPTION_NAMES or any(hint in name.lower() for hint in SECRET_HINTS):
+            continue
+        clean[name] = value if isinstance(value, str | int | float | bool | type(None)) else repr(value)
+    return clean
+
+
+def package_versions() -> dict[str, str]:
+    versions = {"python": platform.python_version()}
+    for package in VERSIONED_PACKAGES:
+        try:
+            versions[package] = importlib.metadata.version(package)
+        except importlib.metadata.PackageNotFoundError:
+            continue
+    return versions
+
+
+def _set_aside_previous_run(folder: Path) -> None:
+    """A folder that already holds a run keeps it under .previous/<run-id>/: nothing lost or mixed."""
+    previous = folder / "run.json"
+    if not previous.exists():
+        return
+    try:
+        old_id = json.loads(previous.read_text()).get("run_id") or "run"
+    except (OSError, ValueError):
+        old_id = "run"
+    target = folder / ".previous" / f"{old_id}-{dt.datetime.now(dt.UTC):%H%M%S%f}"
+    target.mkdir(parents=True)
+    for item in folder.iterdir():
+        if item.name != ".previous":
+            shutil.move(str(item), target / item.name)
+    logger.warning("%s held an earlier run: it was moved to %s", folder, target)
+
+
+class RunFolder:
+    """Owns results/<run-id>/ on the master (or the only process): Locust CSVs, run.json, finish."""
+
+    def __init__(self, environment: Environment, folder: Path) -> None:
+        self.environment = environment
+        self.folder = folder
+        self.started_at: float | None = None
+        self.ended_at: float | None = None
+        self.extra: dict[str, Any] = {}
+        self._csv_greenlet: gevent.Greenlet | None = None
+        _set_aside_previous_run(folder)
+        folder.mkdir(parents=True, exist_ok=True)
+        self.csv_writer = locust_stats.StatsCSVFileWriter(
+            environment,
+            locust_stats.PERCENTILES_TO_REPORT,
+            str(folder / LOCUST_CSV_PREFIX),
+            full_history=True,
+        )
+
+    def start_csv_writer(self) -> None:
+        self._csv_greenlet = gevent.spawn(self.csv_writer.stats_writer)
+
+    @property
+    def run_id(self) -> str:
+        return self.folder.name
+
+    def write_run_json(self, public_settings: dict[str, Any]) -> None:
+        env = self.environment
+        document = {
+            "run_id": self.run_id,
+            "started_at": _iso(self.started_at),
+            "ended_at": _iso(self.ended_at),
+            "host": env.host,
+            "options": public_options(env.parsed_options),
+            "settings": public_settings,
+            "versions": package_versions(),
+            **self.extra,
+        }
+        tmp = self.folder / "run.json.tmp"
+        tmp.write_text(json.dumps(document, indent=2, default=str))
+        tmp.replace(self.folder / "run.json")
+
+    def write_final_csvs(self) -> None:
+        """Locust rewrites its CSVs every second; write them once more with the final numbers."""
+        writer = self.csv_writer
+        if self._csv_greenlet is not None:
+            self._csv_greenlet.kill(block=True)
+            self._csv_greenlet = None
+        for handle, rows, start in (
+            (writer.requests_csv_filehandle, writer._requests_data_rows, None),
+            (writer.failures_csv_filehandle, writer._failures_data_rows, writer.failures_csv_data_start),
+            (
+                writer.exceptions_csv_filehandle,
+                writer._exceptions_data_rows,
+                writer.exceptions_csv_data_start,
+            ),
+        ):
+            if handle.closed:
+                continue
+            if start is None:
+                handle.seek(0)
+                handle.truncate()
+                csv_writer = csv.writer(handle)
+                csv_writer.writerow(writer.requests_csv_columns)
+                rows(csv_writer)
+            else:
+                handle.seek(start)
+                rows(csv.writer(handle))
+                handle.truncate()
+        writer.close_files()
+
+    def save_json(self, name: str, fetch: Callable[[], dict[str, Any]]) -> None:
+        try:
+            data = fetch()
+        except Exception as exc:  # noqa: BLE001 - a missing side file must not lose the run
+            logger.warning("could not save %s: %s", name, exc)
+            return
+        (self.folder / name).write_text(json.dumps(data, indent=2))

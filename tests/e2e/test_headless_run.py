@@ -1,0 +1,158 @@
+"""The walking skeleton end to end: real Locust, real SDK, the bundled emulator, the HTML report."""
+
+from __future__ import annotations
+
+import csv
+import json
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import psutil
+import pytest
+
+FAKE_KEY = "AIzaSyFAKE-e2e-test-key-0123456789abcdef"
+
+
+def emulator_processes() -> set[int]:
+    found = set()
+    for proc in psutil.process_iter(["pid", "cmdline"]):
+        cmdline = proc.info.get("cmdline") or []
+        if "-m" in cmdline and "emulator" in cmdline:
+            found.add(proc.info["pid"])
+    return found
+
+
+def locust_cmd(*args: str) -> list[str]:
+    return [sys.executable, "-m", "locust", "--headless", *args]
+
+
+def wait_gone(pids: set[int], timeout: float = 10.0) -> set[int]:
+    deadline = time.monotonic() + timeout
+    alive = {p for p in pids if psutil.pid_exists(p)}
+    while alive and time.monotonic() < deadline:
+        time.sleep(0.1)
+        alive = {
+            p for p in alive if psutil.pid_exists(p) and psutil.Process(p).status() != psutil.STATUS_ZOMBIE
+        }
+    return alive
+
+
+def aggregated_row(stats_csv: Path) -> dict[str, str]:
+    rows = list(csv.DictReader(stats_csv.open()))
+    return next(r for r in rows if r["Name"] == "Aggregated")
+
+
+def test_headless_run_writes_results_and_report(repo_root: Path, tmp_path: Path, clean_env: dict) -> None:
+    before = emulator_processes()
+    out = tmp_path / "run"
+    proc = subprocess.run(
+        locust_cmd("-u", "5", "-r", "5", "-t", "10s", "--results-dir", str(out), "--api-key", FAKE_KEY),
+        cwd=repo_root,
+        env=clean_env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    log = proc.stdout + proc.stderr
+    assert proc.returncode == 0, log[-3000:]
+
+    total = aggregated_row(out / "locust_stats.csv")
+    assert int(total["Request Count"]) > 0
+    assert int(total["Failure Count"]) == 0
+    names = {r["Name"] for r in csv.DictReader((out / "locust_stats.csv").open())}
+    assert "moderation" in names
+
+    history = list(csv.DictReader((out / "locust_stats_history.csv").open()))
+    assert len(history) >= 5 and max(int(r["User Count"]) for r in history) == 5
+
+    logs = list(out.glob("requests-*.csv"))
+    assert len(logs) == 1
+    logged = list(csv.DictReader(logs[0].open()))
+    assert len(logged) == int(total["Request Count"])
+    assert all(r["model"] == "gemini-2.5-flash" and r["scenario"] == "moderation" for r in logged)
+    assert all(int(r["prompt_tokens"]) > 0 for r in logged), "tokens come from usageMetadata"
+
+    run = json.loads((out / "run.json").read_text())
+    assert run["host"].startswith("http://127.0.0.1:")
+    assert run["started_at"] and run["ended_at"]
+    assert "locust" in run["versions"]
+    assert (out / "emulator_stats.json").exists()
+
+    report = out / "report.html"
+    assert report.exists() and report.stat().st_size > 10_000
+    assert f"Report: {report.resolve()}" in proc.stdout
+
+    # The key was sent (to the loopback emulator) but is written nowhere.
+    for path in out.rglob("*"):
+        if path.is_file():
+            assert FAKE_KEY not in path.read_text(errors="replace"), path
+    assert FAKE_KEY not in log
+
+    assert not wait_gone(emulator_processes() - before), "an emulator process was left behind"
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGKILL], ids=["ctrl-c", "crash"])
+def test_no_emulator_left_after_interrupt_or_crash(
+    repo_root: Path, tmp_path: Path, clean_env: dict, sig
+) -> None:
+    before = emulator_processes()
+    proc = subprocess.Popen(
+        locust_cmd("-u", "2", "-r", "2", "-t", "60s", "--results-dir", str(tmp_path / "run")),
+        cwd=repo_root,
+        env=clean_env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        started: set[int] = set()
+        while time.monotonic() < deadline and not started:
+            started = emulator_processes() - before
+            time.sleep(0.2)
+        assert started, "the emulator never started"
+        time.sleep(3)  # let requests flow
+        proc.send_signal(sig)
+        proc.wait(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    output = proc.stdout.read() if proc.stdout else ""
+    assert not wait_gone(started), f"emulator survived {sig!r}:\n{output[-2000:]}"
+    if sig == signal.SIGINT:
+        assert "Traceback" not in output, output[-3000:]
+        assert (tmp_path / "run" / "locust_stats.csv").exists()
+
+
+def test_bad_option_gives_one_clear_line(repo_root: Path, clean_env: dict, tmp_path: Path) -> None:
+    proc = subprocess.run(
+        locust_cmd("-t", "5s", "--max-output-tokens", "0", "--results-dir", str(tmp_path / "r")),
+        cwd=repo_root,
+        env=clean_env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert proc.returncode == 2
+    assert "--max-output-tokens" in proc.stderr and "at least 1" in proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
+def test_real_host_without_key_refuses_before_any_traffic(
+    repo_root: Path, clean_env: dict, tmp_path: Path
+) -> None:
+    # 192.0.2.1 is TEST-NET-1: nothing is sent, the run must refuse at start-up for lack of a key.
+    proc = subprocess.run(
+        locust_cmd("-t", "5s", "--host", "http://192.0.2.1", "--results-dir", str(tmp_path / "r")),
+        cwd=repo_root,
+        env=clean_env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert proc.returncode == 2
+    assert "GEMINI_API_KEY" in proc.stderr

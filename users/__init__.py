@@ -1,0 +1,1 @@
+"""Simulated Gemini clients: the GeminiUser base, scenario users and the transports."""

@@ -1,0 +1,96 @@
+"""GeminiUser: the one place that prepares a call, times it, classifies it and hands on an Outcome.
+
+Scenario users only say what to send (`next_call`) and, optionally, how to judge the answer.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import ClassVar
+
+from locust import User, between, task
+
+from metrics.recorder import record_outcome
+from users import outcome as kinds
+from users.call import CallResult, CallSpec, CallTimer
+from users.errors import CallError
+from users.outcome import Outcome
+from users.pricing import PriceTable
+from users.settings import GeminiSettings
+from users.transports import Transport, make_transport
+
+
+class GeminiUser(User):
+    abstract = True
+    scenario: ClassVar[str] = "gemini"
+    wait_time = between(0.1, 0.5)
+
+    def on_start(self) -> None:
+        self.settings: GeminiSettings = self.environment.gemini_settings
+        self.prices: PriceTable = self.environment.gemini_prices
+        self.transport: Transport = make_transport(
+            self.settings.transport,
+            base_url=self.host or self.environment.host,
+            api_key=self.settings.api_key,
+            timeout_s=self.settings.timeout_s,
+        )
+
+    def on_stop(self) -> None:
+        self.transport.close()
+
+    def next_call(self) -> CallSpec:
+        raise NotImplementedError
+
+    def judge(self, spec: CallSpec, result: CallResult, outcome: Outcome) -> None:
+        """Scenario check of a successful answer; may set outcome fields or raise CallError."""
+
+    @task
+    def one_call(self) -> None:
+        spec = self.next_call()
+        record_outcome(self.environment, self.execute(spec))
+
+    def execute(self, spec: CallSpec) -> Outcome:
+        out = Outcome(
+            scenario=spec.scenario,
+            model=spec.model,
+            transport=self.transport.name,
+            start_time=time.time(),
+            variant=spec.variant,
+            item_id=spec.item_id,
+            expected=spec.expected,
+            prep_ms=spec.prep_ms,
+            request_bytes=spec.request_bytes,
+        )
+        timer = CallTimer()
+        try:
+            result = self.transport.call(spec, timer)
+            out.e2e_ms = timer.elapsed_ms()
+            self._fill(out, result, timer)
+            if result.block_reason or result.finish_reason == "SAFETY":
+                out.error_kind = kinds.BLOCKED
+            else:
+                self.judge(spec, result, out)
+        except CallError as err:
+            out.e2e_ms = out.e2e_ms or timer.elapsed_ms()
+            out.error_kind = err.kind
+            out.error_message = err.message
+            out.http_status = err.http_status or out.http_status
+        return out
+
+    def _fill(self, out: Outcome, result: CallResult, timer: CallTimer) -> None:
+        out.http_status = result.http_status
+        out.prompt_tokens = result.prompt_tokens
+        out.output_tokens = result.output_tokens
+        out.thoughts_tokens = result.thoughts_tokens
+        out.cached_tokens = result.cached_tokens
+        out.finish_reason = result.finish_reason
+        out.block_reason = result.block_reason
+        out.response_bytes = result.response_bytes
+        out.cost_usd = self.prices.cost_usd(
+            out.model, out.prompt_tokens, out.output_tokens, out.thoughts_tokens
+        )
+        out.chunk_count = len(timer.chunk_offsets_ms)
+        out.ttft_ms = timer.first_text_ms
+        out.first_thought_ms = timer.first_thought_ms
+        out.last_chunk_ms = timer.last_chunk_ms
+        out.gaps_ms = timer.gaps_ms

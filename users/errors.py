@@ -1,0 +1,70 @@
+"""The error taxonomy: every transport's exceptions map to one kind from users.outcome."""
+
+from __future__ import annotations
+
+import re
+
+from users import outcome
+
+_KEY_PATTERNS = (
+    re.compile(r"AIza[0-9A-Za-z_\-]{20,}"),  # Google API key shape
+    re.compile(r"(?i)(key=)[^&\s'\"]+"),
+    re.compile(r"(?i)(x-goog-api-key['\"]?\s*[:=]\s*['\"]?)[^\s'\",}]+"),
+)
+MAX_MESSAGE_CHARS = 300
+
+
+class CallError(Exception):
+    """A classified failure of one attempt, carrying what retries and the Outcome need."""
+
+    def __init__(
+        self, kind: str, message: str, *, http_status: int | None = None, retry_after_s: float | None = None
+    ) -> None:
+        super().__init__(f"{kind}: {message}")
+        self.kind = kind
+        self.message = message
+        self.http_status = http_status
+        self.retry_after_s = retry_after_s
+
+
+def redact(text: str, secrets: tuple[str, ...] = ()) -> str:
+    """Remove API keys from a message, whether we know the key or only its shape."""
+    for secret in secrets:
+        if secret:
+            text = text.replace(secret, "***")
+    for pattern in _KEY_PATTERNS:
+        text = pattern.sub(lambda m: (m.group(1) if m.groups() else "") + "***", text)
+    text = " ".join(text.split())
+    return text if len(text) <= MAX_MESSAGE_CHARS else text[: MAX_MESSAGE_CHARS - 1] + "…"
+
+
+def kind_for_status(status: int) -> str:
+    if status == 429:
+        return outcome.RATE_LIMITED
+    if status == 504:
+        return outcome.TIMEOUT
+    if status >= 500:
+        return outcome.SERVER_ERROR
+    return outcome.CLIENT_ERROR
+
+
+def parse_retry_delay(value: str | float | int | None) -> float | None:
+    """google.rpc.RetryInfo.retryDelay comes as a Duration string such as "22s" or "1.5s"."""
+    if value is None:
+        return None
+    if isinstance(value, int | float):
+        return float(value)
+    match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)s\s*", value)
+    return float(match.group(1)) if match else None
+
+
+def retry_delay_from_details(details: object) -> float | None:
+    """Find RetryInfo in an error body's `details` list (or a whole error body)."""
+    if isinstance(details, dict):
+        details = details.get("error", details).get("details", [])
+    if not isinstance(details, list):
+        return None
+    for item in details:
+        if isinstance(item, dict) and str(item.get("@type", "")).endswith("google.rpc.RetryInfo"):
+            return parse_retry_delay(item.get("retryDelay"))
+    return None

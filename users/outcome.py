@@ -1,0 +1,85 @@
+"""The Outcome: one record per logical Gemini call, after retries.
+
+It is the hand-off between users/ (who make the call) and metrics/ (who count it). Plain data only,
+so it can be written to the per-request log as one CSV row and read back by reports/ with pandas.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any
+
+# Error kinds (DESIGN.md). A blocked answer is an answer, not an API failure: it is counted apart.
+RATE_LIMITED = "rate_limited"
+SERVER_ERROR = "server_error"
+TIMEOUT = "timeout"
+CONNECTION = "connection"
+CLIENT_ERROR = "client_error"
+BLOCKED = "blocked"
+INVALID_RESPONSE = "invalid_response"
+ERROR_KINDS = (RATE_LIMITED, SERVER_ERROR, TIMEOUT, CONNECTION, CLIENT_ERROR, BLOCKED, INVALID_RESPONSE)
+# Kinds that count as failures of the API in Locust's stats (everything but `blocked`).
+FAILURE_KINDS = frozenset(ERROR_KINDS) - {BLOCKED}
+
+
+@dataclass(slots=True)
+class Outcome:
+    scenario: str
+    model: str
+    transport: str
+    start_time: float  # wall clock, epoch seconds, when the first attempt began
+    e2e_ms: float = 0.0  # what the caller waited, retries and backoff included
+    ttft_ms: float | None = None  # first chunk with non-empty answer text (streaming)
+    first_thought_ms: float | None = None
+    last_chunk_ms: float | None = None
+    chunk_count: int = 0
+    prompt_tokens: int | None = None  # from usageMetadata; None when the server did not say
+    output_tokens: int | None = None
+    thoughts_tokens: int | None = None
+    cached_tokens: int | None = None
+    finish_reason: str = ""
+    block_reason: str = ""
+    http_status: int | None = None
+    error_kind: str = ""  # one of ERROR_KINDS, or "" for success
+    error_message: str = ""  # redacted: never holds an API key
+    attempts: int = 1
+    backoff_ms: float = 0.0
+    request_bytes: int = 0
+    response_bytes: int = 0
+    prep_ms: float = 0.0  # client-side preparation outside the timed call (image resizing...)
+    cost_usd: float = 0.0
+    # Scenario context, so reports can split by lever and check moderation answers.
+    variant: str = ""  # e.g. image mode raw|optimized, prompt size bucket
+    item_id: str = ""  # which fixture item was sent
+    verdict: str = ""  # parsed answer, for moderation
+    expected: str = ""  # the fixture's label
+    stage: str = ""  # load-shape stage when the call started
+    schedule_lag_ms: float | None = None  # open-model runs: how late the call started
+    gaps_ms: list[float] = field(default_factory=list)  # between consecutive chunks (streaming)
+
+    @property
+    def ok(self) -> bool:
+        return not self.error_kind
+
+    @property
+    def failed(self) -> bool:
+        return self.error_kind in FAILURE_KINDS
+
+    @property
+    def tpot_ms(self) -> float | None:
+        """Time per output token after the first: (last - first) / (output tokens - 1)."""
+        if self.ttft_ms is None or self.last_chunk_ms is None or not self.output_tokens:
+            return None
+        if self.output_tokens < 2:
+            return None
+        return (self.last_chunk_ms - self.ttft_ms) / (self.output_tokens - 1)
+
+    def as_row(self) -> dict[str, Any]:
+        row = dataclasses.asdict(self)
+        row["gaps_ms"] = " ".join(f"{g:.1f}" for g in self.gaps_ms)
+        row["tpot_ms"] = self.tpot_ms
+        return row
+
+
+OUTCOME_COLUMNS: tuple[str, ...] = (*(f.name for f in dataclasses.fields(Outcome)), "tpot_ms")

@@ -1,0 +1,104 @@
+"""The Gemini options: registered on Locust's parser, validated into one GeminiSettings per process."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import Any
+
+from users.transports import TRANSPORT_NAMES
+
+DEFAULT_MODEL = "gemini-2.5-flash"
+EMULATOR_KEY = "emulator-key"  # what the suite sends to its own emulator: never a real key
+
+
+class OptionError(ValueError):
+    """A bad option value; the message names the option and how to fix it."""
+
+
+def add_arguments(parser: Any) -> None:
+    parser.add_argument("--model", default=DEFAULT_MODEL, help="Gemini model to call", include_in_web_ui=True)
+    parser.add_argument(
+        "--transport",
+        default="genai",
+        choices=TRANSPORT_NAMES,
+        help="how calls are made: genai = google-genai SDK",
+        include_in_web_ui=True,
+    )
+    parser.add_argument(
+        "--api-key",
+        default="",
+        help="Gemini API key (default: $GEMINI_API_KEY or $GOOGLE_API_KEY; not needed for the emulator)",
+        is_secret=True,
+        include_in_web_ui=True,
+    )
+    parser.add_argument(
+        "--max-output-tokens",
+        default=256,
+        type=int,
+        help="generationConfig.maxOutputTokens",
+        include_in_web_ui=True,
+    )
+    parser.add_argument("--temperature", default=0.0, type=float, help="generationConfig.temperature")
+    parser.add_argument("--timeout", default=60.0, type=float, help="seconds before one attempt is abandoned")
+
+
+@dataclass(frozen=True, slots=True)
+class GeminiSettings:
+    model: str
+    transport: str
+    api_key: str
+    max_output_tokens: int
+    temperature: float
+    timeout_s: float
+
+    @classmethod
+    def from_options(cls, options: Any, *, emulator: bool) -> GeminiSettings:
+        model = str(getattr(options, "model", DEFAULT_MODEL) or "").strip().removeprefix("models/")
+        if not model:
+            raise OptionError("--model is empty: give a model name such as gemini-2.5-flash")
+        transport = str(getattr(options, "transport", "genai"))
+        if transport not in TRANSPORT_NAMES:
+            raise OptionError(
+                f"--transport {transport!r} is not known: choose one of {', '.join(TRANSPORT_NAMES)}"
+            )
+        max_tokens = _number(options, "max_output_tokens", int, minimum=1)
+        temperature = _number(options, "temperature", float, minimum=0.0)
+        if temperature > 2.0:
+            raise OptionError(f"--temperature {temperature} is out of range: use 0 to 2")
+        timeout_s = _number(options, "timeout", float, minimum=0.001)
+        explicit_key = str(getattr(options, "api_key", "") or "")
+        if emulator:
+            api_key = explicit_key or EMULATOR_KEY
+        else:
+            api_key = (
+                explicit_key or os.environ.get("GEMINI_API_KEY") or os.environ.get("GOOGLE_API_KEY") or ""
+            )
+            if not api_key:
+                raise OptionError(
+                    "no API key for the real API: set GEMINI_API_KEY (or pass --api-key), "
+                    "or drop --host to run against the bundled emulator"
+                )
+        return cls(model, transport, api_key, max_tokens, temperature, timeout_s)
+
+    def public(self) -> dict[str, Any]:
+        """For run.json and logs: everything but the key."""
+        return {
+            "model": self.model,
+            "transport": self.transport,
+            "max_output_tokens": self.max_output_tokens,
+            "temperature": self.temperature,
+            "timeout_s": self.timeout_s,
+        }
+
+
+def _number(options: Any, name: str, kind: type, *, minimum: float) -> Any:
+    flag = "--" + name.replace("_", "-")
+    raw = getattr(options, name, None)
+    try:
+        value = kind(raw)
+    except (TypeError, ValueError):
+        raise OptionError(f"{flag} {raw!r} is not a valid {kind.__name__}") from None
+    if value < minimum:
+        raise OptionError(f"{flag} {value} is too small: it must be at least {minimum}")
+    return value
