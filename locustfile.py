@@ -46,6 +46,9 @@ run = _Run()
 
 @events.init_command_line_parser.add_listener
 def _add_options(parser: Any) -> None:
+    # The web UI (and its start form, which can carry an API key) listens on loopback unless the
+    # user asks otherwise with --web-host.
+    parser.set_defaults(web_host="127.0.0.1")
     add_gemini_arguments(parser)
     results.add_arguments(parser)
     parser.add_argument("--emulator-profile", default="", help="bundled emulator profile (default: default)")
@@ -66,7 +69,7 @@ def _configure(environment: Environment) -> None:
         environment.gemini_settings = GeminiSettings.from_options(
             options, emulator=bool(emulator_url) and environment.host == emulator_url
         )
-        environment.gemini_prices = PriceTable.load()
+        environment.gemini_prices = PriceTable.load(getattr(options, "pricing", "") or None)
     except (OptionError, PricingError) as exc:
         _fail(str(exc))
 

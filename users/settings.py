@@ -41,6 +41,14 @@ def add_arguments(parser: Any) -> None:
     )
     parser.add_argument("--temperature", default=0.0, type=float, help="generationConfig.temperature")
     parser.add_argument("--timeout", default=60.0, type=float, help="seconds before one attempt is abandoned")
+    parser.add_argument(
+        "--retries",
+        default=0,
+        type=int,
+        help="retries per call after a 429/5xx/timeout/connection error (default 0: raw behaviour is measured)",
+        include_in_web_ui=True,
+    )
+    parser.add_argument("--pricing", default="", help="JSON price table that overrides the built-in one")
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,6 +59,7 @@ class GeminiSettings:
     max_output_tokens: int
     temperature: float
     timeout_s: float
+    retries: int
 
     @classmethod
     def from_options(cls, options: Any, *, emulator: bool) -> GeminiSettings:
@@ -67,6 +76,7 @@ class GeminiSettings:
         if temperature > 2.0:
             raise OptionError(f"--temperature {temperature} is out of range: use 0 to 2")
         timeout_s = _number(options, "timeout", float, minimum=0.001)
+        retries = _number(options, "retries", int, minimum=0)
         explicit_key = str(getattr(options, "api_key", "") or "")
         if emulator:
             api_key = explicit_key or EMULATOR_KEY
@@ -79,7 +89,7 @@ class GeminiSettings:
                     "no API key for the real API: set GEMINI_API_KEY (or pass --api-key), "
                     "or drop --host to run against the bundled emulator"
                 )
-        return cls(model, transport, api_key, max_tokens, temperature, timeout_s)
+        return cls(model, transport, api_key, max_tokens, temperature, timeout_s, retries)
 
     def public(self) -> dict[str, Any]:
         """For run.json and logs: everything but the key."""
@@ -89,6 +99,7 @@ class GeminiSettings:
             "max_output_tokens": self.max_output_tokens,
             "temperature": self.temperature,
             "timeout_s": self.timeout_s,
+            "retries": self.retries,
         }
 
 

@@ -83,6 +83,7 @@ def _options(**overrides: object) -> types.SimpleNamespace:
         "max_output_tokens": 256,
         "temperature": 0.0,
         "timeout": 60.0,
+        "retries": 0,
     }
     base.update(overrides)
     return types.SimpleNamespace(**base)
@@ -110,6 +111,7 @@ def test_settings_key_sources(monkeypatch: pytest.MonkeyPatch) -> None:
         ({"timeout": -1}, "--timeout"),
         ({"transport": "carrier-pigeon"}, "--transport"),
         ({"model": " "}, "--model"),
+        ({"retries": -1}, "--retries"),
     ],
 )
 def test_bad_options_name_the_option(overrides: dict, fragment: str) -> None:
