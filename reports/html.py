@@ -1,0 +1,66 @@
+"""Jinja rendering of the report: autoescape on, one self-contained file, no external resources."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import jinja2
+
+from reports.charts import Chart
+
+TEMPLATES = Path(__file__).parent / "templates"
+
+
+@dataclass
+class Table:
+    """Cells are pre-formatted strings; `numeric` marks right-aligned columns."""
+
+    columns: Sequence[str]
+    rows: list[list[str]]
+    numeric: Sequence[bool] = ()
+    row_classes: list[str] = field(default_factory=list)
+    caption: str = ""
+
+    def row_class(self, index: int) -> str:
+        return self.row_classes[index] if index < len(self.row_classes) else ""
+
+    def is_numeric(self, index: int) -> bool:
+        return index < len(self.numeric) and bool(self.numeric[index])
+
+
+@dataclass
+class Section:
+    key: str  # HTML id, also the table-of-contents anchor
+    title: str
+    notes: list[str] = field(default_factory=list)  # paragraphs of plain text
+    warnings: list[str] = field(default_factory=list)
+    tables: list[Table] = field(default_factory=list)
+    charts: list[Chart] = field(default_factory=list)
+
+
+def _environment() -> jinja2.Environment:
+    # autoescape=True for every template: request names and error messages come from the run and
+    # may hold markup; they must show as text, never run.
+    return jinja2.Environment(
+        loader=jinja2.FileSystemLoader(TEMPLATES),
+        autoescape=True,
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+
+
+def render(template: str, **context: Any) -> str:
+    return _environment().get_template(template).render(**context)
+
+
+def fmt_number(value: float | int | None, digits: int = 1) -> str:
+    """Thousands separators, fixed decimals, and an en dash for a missing value."""
+    if value is None or value != value:  # NaN
+        return "–"
+    if isinstance(value, int) or float(value).is_integer() and digits == 0:
+        return f"{int(value):,}"
+    return f"{float(value):,.{digits}f}"

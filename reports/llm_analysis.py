@@ -1,0 +1,240 @@
+"""Analyses of the per-request logs (the exact source): summary, time series, distributions,
+variants (vision raw vs optimized) and moderation answers.
+
+Percentiles use numpy's default linear interpolation between order statistics. A request counts as
+a failure when its error kind is one of users.outcome.FAILURE_KINDS; `blocked` is an answer and is
+counted apart.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from users.outcome import BLOCKED, ERROR_KINDS, FAILURE_KINDS
+
+QUANTILES = (0.5, 0.9, 0.95, 0.99)
+ALL = "(all)"
+LATENCY_METRICS = {"e2e_ms": "End-to-end", "ttft_ms": "TTFT", "tpot_ms": "Time per output token"}
+
+
+def percentiles(values: pd.Series | np.ndarray, quantiles: tuple[float, ...] = QUANTILES) -> list[float]:
+    """Linear-interpolated percentiles of the non-missing values; NaN for each when there are none."""
+    array = np.asarray(values, dtype=float)
+    array = array[~np.isnan(array)]
+    if array.size == 0:
+        return [float("nan")] * len(quantiles)
+    return [float(value) for value in np.quantile(array, quantiles)]
+
+
+def add_derived(requests: pd.DataFrame) -> pd.DataFrame:
+    """Columns every analysis uses: end time, failed/blocked flags. Changes the frame in place."""
+    kinds = requests["error_kind"].astype(str)
+    requests["failed"] = kinds.isin(FAILURE_KINDS).to_numpy()
+    requests["blocked"] = (kinds == BLOCKED).to_numpy()
+    requests["end_time"] = requests["start_time"] + requests["e2e_ms"] / 1000.0
+    return requests
+
+
+def run_span(requests: pd.DataFrame) -> tuple[float, float]:
+    """(first start, last end) in epoch seconds; the duration rates are computed over."""
+    return float(requests["start_time"].min()), float(requests["end_time"].max())
+
+
+def _group_row(group: pd.DataFrame, duration_s: float) -> dict[str, Any]:
+    count = len(group)
+    kinds = group["error_kind"].astype(str).value_counts()
+    failures = int(group["failed"].sum())
+    output_tokens = (
+        float(group["output_tokens"].sum(min_count=1)) if "output_tokens" in group else float("nan")
+    )
+    cost = float(group["cost_usd"].sum())
+    row: dict[str, Any] = {
+        "requests": count,
+        "failures": failures,
+        "blocked": int(group["blocked"].sum()),
+        "failure_rate": failures / count if count else float("nan"),
+        "rps": count / duration_s if duration_s > 0 else float("nan"),
+        "output_tokens": output_tokens,
+        "tokens_per_s": output_tokens / duration_s if duration_s > 0 else float("nan"),
+        "cost_usd": cost,
+        "cost_per_1k": cost / count * 1000 if count else float("nan"),
+    }
+    for kind in ERROR_KINDS:
+        row[f"kind_{kind}"] = int(kinds.get(kind, 0))
+    # Latency of answers only: a timeout or a fast 429 would distort what a served user waits.
+    answered = group[~group["failed"]]
+    for column in LATENCY_METRICS:
+        for quantile, value in zip(QUANTILES, percentiles(answered[column]), strict=True):
+            row[f"{column}_p{round(quantile * 100)}"] = value
+    return row
+
+
+def summary(requests: pd.DataFrame) -> pd.DataFrame:
+    """One row per scenario+model and an `(all)` row: counts, failures by kind, rates, percentiles, cost."""
+    start, end = run_span(requests)
+    duration = end - start
+    rows = []
+    for (scenario, model), group in requests.groupby(["scenario", "model"], observed=True, sort=True):
+        rows.append({"scenario": str(scenario), "model": str(model), **_group_row(group, duration)})
+    rows.append({"scenario": ALL, "model": ALL, **_group_row(requests, duration)})
+    return pd.DataFrame(rows)
+
+
+def top_errors(requests: pd.DataFrame, limit: int = 15) -> pd.DataFrame:
+    """The most frequent (kind, scenario, message) triples among failed and blocked requests."""
+    errors = requests[requests["failed"] | requests["blocked"]]
+    if errors.empty:
+        return pd.DataFrame(columns=["error_kind", "scenario", "error_message", "count"])
+    counted = (
+        errors.groupby(["error_kind", "scenario", "error_message"], observed=True)
+        .size()
+        .reset_index(name="count")
+        .sort_values("count", ascending=False, kind="stable")
+    )
+    return counted.head(limit).reset_index(drop=True)
+
+
+def bin_width(duration_s: float, target_points: int = 300) -> float:
+    """Whole seconds per time bin, so a long run still gives a readable ~300-point chart."""
+    return float(max(1, int(np.ceil(duration_s / target_points))))
+
+
+def time_series(requests: pd.DataFrame, origin: float, width_s: float, by: str = "end_time") -> pd.DataFrame:
+    """Per time bin: rps by outcome, error rate by kind (%), latency percentiles.
+
+    Binned by completion time (`end_time`, what Locust does) or by start time (`start_time`: the
+    offered load, which does not smear when latency jumps at a stage change).
+    """
+    bins = np.floor((requests[by].to_numpy() - origin) / width_s).astype(np.int64)
+    frame = pd.DataFrame(
+        {
+            "bin": bins,
+            "failed": requests["failed"].to_numpy(),
+            "blocked": requests["blocked"].to_numpy(),
+            "kind": requests["error_kind"].astype(str).to_numpy(),
+            "e2e_ms": requests["e2e_ms"].to_numpy(),
+            "ttft_ms": requests["ttft_ms"].to_numpy(),
+        }
+    )
+    grouped = frame.groupby("bin", sort=True)
+    out = pd.DataFrame({"requests": grouped.size()})
+    out["failed"] = grouped["failed"].sum()
+    out["blocked"] = grouped["blocked"].sum()
+    out["rps"] = out["requests"] / width_s
+    out["ok_rps"] = (out["requests"] - out["failed"] - out["blocked"]) / width_s
+    out["failed_rps"] = out["failed"] / width_s
+    out["blocked_rps"] = out["blocked"] / width_s
+    kinds = frame[frame["kind"] != ""].groupby(["bin", "kind"]).size().unstack(fill_value=0)
+    for kind in kinds.columns:
+        out[f"rate_{kind}"] = (
+            kinds[kind].reindex(out.index, fill_value=0) / out["requests"] * 100.0
+        ).to_numpy()
+    answered = frame[~frame["failed"]]
+    for column in ("e2e_ms", "ttft_ms"):
+        values = answered.dropna(subset=[column]).groupby("bin")[column]
+        for quantile in (0.5, 0.95, 0.99):
+            out[f"{column}_p{round(quantile * 100)}"] = values.quantile(quantile).reindex(out.index)
+    out["elapsed_s"] = out.index.to_numpy() * width_s + width_s / 2
+    return out.reset_index(drop=True)
+
+
+def ecdf_points(values: pd.Series | np.ndarray, points: int = 400) -> tuple[np.ndarray, np.ndarray]:
+    """An ECDF drawn through `points` quantiles: exact in shape, small for a million samples."""
+    array = np.asarray(values, dtype=float)
+    array = array[~np.isnan(array)]
+    if array.size == 0:
+        return np.array([]), np.array([])
+    if array.size <= points:
+        ordered = np.sort(array)
+        return ordered, np.arange(1, ordered.size + 1) / ordered.size
+    fractions = np.linspace(0.0, 1.0, points)
+    return np.quantile(array, fractions), fractions
+
+
+def distributions(requests: pd.DataFrame, column: str) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """ECDF per scenario of one latency column, answered requests only; scenarios without data left out."""
+    answered = requests[~requests["failed"]]
+    curves = {}
+    for scenario, group in answered.groupby("scenario", observed=True, sort=True):
+        values, fractions = ecdf_points(group[column])
+        if values.size:
+            curves[str(scenario)] = (values, fractions)
+    return curves
+
+
+def variant_comparison(requests: pd.DataFrame) -> pd.DataFrame:
+    """Per scenario with two or more variants (e.g. raw vs optimized images): one row per variant."""
+    tagged = requests[requests["variant"].astype(str) != ""]
+    rows = []
+    for scenario, group in tagged.groupby("scenario", observed=True, sort=True):
+        variants = group["variant"].astype(str)
+        if variants.nunique() < 2:
+            continue
+        for variant, part in group.groupby(variants, sort=True):
+            answered = part[~part["failed"]]
+            p50, p95 = percentiles(answered["e2e_ms"], (0.5, 0.95))
+            rows.append(
+                {
+                    "scenario": str(scenario),
+                    "variant": str(variant),
+                    "requests": len(part),
+                    "failure_rate": float(part["failed"].mean()),
+                    "e2e_p50": p50,
+                    "e2e_p95": p95,
+                    "request_kb": float(part["request_bytes"].mean()) / 1024.0,
+                    "prep_ms": float(part["prep_ms"].mean()),
+                    "prompt_tokens": float(part["prompt_tokens"].mean()),
+                    "cost_per_1k": float(part["cost_usd"].sum()) / len(part) * 1000,
+                }
+            )
+    return pd.DataFrame(rows)
+
+
+def _normalise(values: pd.Series) -> pd.Series:
+    return values.astype(str).str.strip().str.lower()
+
+
+def moderation(requests: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """Accuracy and consistency of labelled answers.
+
+    Accuracy: verdict == expected (case-insensitive) over answered requests with a non-empty expected
+    label; API failures have no verdict and are left out. Consistency: the share of items asked two or
+    more times that got the same verdict every time. Returns (per-scenario table, confusion counts,
+    inconsistent items).
+    """
+    labelled = requests[(requests["expected"].astype(str) != "") & ~requests["failed"]]
+    if labelled.empty:
+        return pd.DataFrame(), pd.DataFrame(), pd.DataFrame()
+    frame = pd.DataFrame(
+        {
+            "scenario": labelled["scenario"].astype(str).to_numpy(),
+            "item_id": labelled["item_id"].astype(str).to_numpy(),
+            "expected": _normalise(labelled["expected"]).to_numpy(),
+            "verdict": _normalise(labelled["verdict"]).to_numpy(),
+            "blocked": labelled["blocked"].to_numpy(),
+        }
+    )
+    frame["verdict"] = frame["verdict"].where(frame["verdict"] != "", "(none)")
+    frame["correct"] = frame["verdict"] == frame["expected"]
+    rows = []
+    for scenario, group in [*frame.groupby("scenario", sort=True), (ALL, frame)]:
+        repeated = group[group["item_id"] != ""].groupby("item_id")["verdict"].agg(["size", "nunique"])
+        repeated = repeated[repeated["size"] >= 2]
+        rows.append(
+            {
+                "scenario": scenario,
+                "answers": len(group),
+                "blocked": int(group["blocked"].sum()),
+                "accuracy": float(group["correct"].mean()),
+                "items_repeated": len(repeated),
+                "consistency": float((repeated["nunique"] == 1).mean()) if len(repeated) else float("nan"),
+            }
+        )
+    confusion = frame.groupby(["expected", "verdict"]).size().unstack(fill_value=0)
+    by_item = frame[frame["item_id"] != ""].groupby("item_id")["verdict"]
+    inconsistent = by_item.agg(lambda v: ", ".join(f"{k}×{n}" for k, n in v.value_counts().items()))
+    inconsistent = inconsistent[by_item.nunique() > 1].rename("verdicts").reset_index()
+    return pd.DataFrame(rows), confusion, inconsistent.head(20)

@@ -1,0 +1,306 @@
+"""Report sections from the per-request logs: summary, errors, time series, distributions, variants,
+moderation. Each function takes analysed data and returns a Section of formatted tables and charts."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+
+from reports import charts
+from reports import llm_analysis as la
+from reports.charts import Stage
+from reports.html import Section, Table, fmt_number
+from users.outcome import ERROR_KINDS
+
+
+def _pct(value: float) -> str:
+    return "–" if value != value else f"{value * 100:.2f}%"
+
+
+def _ms(value: float) -> str:
+    return fmt_number(value, 0 if value == value and value >= 100 else 1)
+
+
+def summary_section(table: pd.DataFrame) -> Section:
+    main = Table(
+        columns=(
+            "Scenario",
+            "Model",
+            "Requests",
+            "Failures",
+            "Failure rate",
+            "Blocked answers",
+            "Req/s",
+            "Output tokens/s",
+            "Cost (USD)",
+            "Cost / 1,000 req (USD)",
+        ),
+        numeric=(False, False, *([True] * 8)),
+        rows=[
+            [
+                row.scenario,
+                row.model,
+                fmt_number(row.requests, 0),
+                fmt_number(row.failures, 0),
+                _pct(row.failure_rate),
+                fmt_number(row.blocked, 0),
+                fmt_number(row.rps, 2),
+                fmt_number(row.tokens_per_s, 1),
+                fmt_number(row.cost_usd, 4),
+                fmt_number(row.cost_per_1k, 4),
+            ]
+            for row in table.itertuples()
+        ],
+        row_classes=["aggregated" if row.scenario == la.ALL else "" for row in table.itertuples()],
+        caption="Requests, failures, throughput and cost",
+    )
+    latency_rows, latency_classes = [], []
+    for row in table.to_dict("records"):
+        for column, label in la.LATENCY_METRICS.items():
+            values = [row[f"{column}_p{q}"] for q in (50, 90, 95, 99)]
+            if all(v != v for v in values):
+                continue
+            latency_rows.append([row["scenario"], row["model"], label, *(_ms(v) for v in values)])
+            latency_classes.append("aggregated" if row["scenario"] == la.ALL else "")
+    latency = Table(
+        columns=("Scenario", "Model", "Metric", "p50 (ms)", "p90 (ms)", "p95 (ms)", "p99 (ms)"),
+        numeric=(False, False, False, True, True, True, True),
+        rows=latency_rows,
+        row_classes=latency_classes,
+        caption="Latency percentiles of answered requests (failures left out)",
+    )
+    kinds_present = [k for k in ERROR_KINDS if table[f"kind_{k}"].sum() > 0]
+    sections_tables = [main, latency]
+    if kinds_present:
+        sections_tables.append(
+            Table(
+                columns=("Scenario", "Model", *kinds_present),
+                numeric=(False, False, *([True] * len(kinds_present))),
+                rows=[
+                    [row["scenario"], row["model"], *(fmt_number(row[f"kind_{k}"], 0) for k in kinds_present)]
+                    for row in table.to_dict("records")
+                ],
+                row_classes=["aggregated" if s == la.ALL else "" for s in table["scenario"]],
+                caption="Errors by kind (blocked answers are answers, not failures)",
+            )
+        )
+    return Section(
+        "llm-summary",
+        "LLM summary (per-request logs)",
+        notes=[
+            "Exact figures from the per-request logs (requests-*.csv). Rates are over the span from the "
+            "first request's start to the last request's end. TTFT is time to the first chunk with answer "
+            "text; time per output token is (last chunk - first chunk) / (output tokens - 1)."
+        ],
+        tables=sections_tables,
+    )
+
+
+def errors_section(errors: pd.DataFrame) -> Section | None:
+    if errors.empty:
+        return None
+    table = Table(
+        columns=("Kind", "Scenario", "Message (redacted)", "Count"),
+        numeric=(False, False, False, True),
+        rows=[
+            [str(r.error_kind), str(r.scenario), str(r.error_message), fmt_number(r.count, 0)]
+            for r in errors.itertuples()
+        ],
+    )
+    return Section("llm-errors", "Most frequent errors", tables=[table])
+
+
+def timeline_section(
+    series: pd.DataFrame, stages: Sequence[Stage], users: tuple[np.ndarray, np.ndarray] | None
+) -> Section:
+    xs = series["elapsed_s"].to_numpy()
+    right = ("users", users[0], users[1]) if users is not None else None
+    section = Section(
+        "llm-timeline",
+        "Time series (per-request logs)",
+        notes=["Binned by completion time. Shaded bands are the load-shape stages."],
+    )
+    section.charts.append(
+        charts.time_chart(
+            "chart-llm-rps",
+            "Users and throughput by outcome",
+            "Requests per second (req/s)",
+            [
+                ("answered", xs, series["ok_rps"]),
+                ("failed", xs, series["failed_rps"]),
+                ("blocked", xs, series["blocked_rps"]),
+            ],
+            stages,
+            right=right,
+            right_label="Users (count)",
+        )
+    )
+    rate_columns = [c for c in series.columns if c.startswith("rate_")]
+    if rate_columns:
+        section.charts.append(
+            charts.stacked_time_chart(
+                "chart-llm-errors",
+                "Error rate by kind",
+                "Share of requests (%)",
+                xs,
+                {c.removeprefix("rate_"): series[c].fillna(0).to_numpy() for c in rate_columns},
+                stages,
+            )
+        )
+    section.charts.append(
+        charts.time_chart(
+            "chart-llm-latency",
+            "End-to-end latency percentiles",
+            "End-to-end time (ms)",
+            [(f"p{q}", xs, series[f"e2e_ms_p{q}"]) for q in (50, 95, 99)],
+            stages,
+        )
+    )
+    if series["ttft_ms_p50"].notna().any():
+        section.charts.append(
+            charts.time_chart(
+                "chart-llm-ttft",
+                "Time to first token percentiles",
+                "TTFT (ms)",
+                [(f"p{q}", xs, series[f"ttft_ms_p{q}"]) for q in (50, 95, 99)],
+                stages,
+            )
+        )
+    return section
+
+
+def distribution_section(requests: pd.DataFrame) -> Section | None:
+    section = Section(
+        "llm-distributions",
+        "Latency distributions per scenario",
+        notes=[
+            "Empirical cumulative distributions of answered requests; read the p-th percentile at height p/100."
+        ],
+    )
+    for column, label in (("e2e_ms", "End-to-end time (ms)"), ("ttft_ms", "TTFT (ms)")):
+        curves = la.distributions(requests, column)
+        if curves:
+            section.charts.append(
+                charts.ecdf_chart(
+                    f"chart-ecdf-{column}", f"{label.split(' (')[0]} by scenario", label, curves
+                )
+            )
+    return section if section.charts else None
+
+
+def variant_section(table: pd.DataFrame) -> Section | None:
+    if table.empty:
+        return None
+    variants = set(table["variant"])
+    vision = {"raw", "optimized"} <= variants
+    rows = [
+        [
+            r.scenario,
+            r.variant,
+            fmt_number(r.requests, 0),
+            _pct(r.failure_rate),
+            _ms(r.e2e_p50),
+            _ms(r.e2e_p95),
+            fmt_number(r.request_kb, 1),
+            fmt_number(r.prep_ms, 1),
+            fmt_number(r.prompt_tokens, 0),
+            fmt_number(r.cost_per_1k, 4),
+        ]
+        for r in table.itertuples()
+    ]
+    section = Section(
+        "variants",
+        "Vision: raw against optimized images" if vision else "Variants compared",
+        notes=[
+            "Per scenario sending more than one variant (e.g. image mode). Preparation time is client-side, outside the timed call."
+        ],
+        tables=[
+            Table(
+                columns=(
+                    "Scenario",
+                    "Variant",
+                    "Requests",
+                    "Failure rate",
+                    "p50 (ms)",
+                    "p95 (ms)",
+                    "Request size (KB)",
+                    "Preparation (ms)",
+                    "Prompt tokens",
+                    "Cost / 1,000 req (USD)",
+                ),
+                numeric=(False, False, *([True] * 8)),
+                rows=rows,
+            )
+        ],
+    )
+    labels = [f"{r.scenario} / {r.variant}" for r in table.itertuples()]
+    section.charts.append(
+        charts.bar_chart(
+            "chart-variants",
+            "Latency by variant",
+            "End-to-end time (ms)",
+            labels,
+            {"p50": table["e2e_p50"].fillna(0).tolist(), "p95": table["e2e_p95"].fillna(0).tolist()},
+        )
+    )
+    return section
+
+
+def moderation_section(requests: pd.DataFrame) -> Section | None:
+    table, confusion, inconsistent = la.moderation(requests)
+    if table.empty:
+        return None
+    tables = [
+        Table(
+            columns=(
+                "Scenario",
+                "Labelled answers",
+                "Blocked",
+                "Accuracy",
+                "Items asked ≥ 2 times",
+                "Consistency",
+            ),
+            numeric=(False, True, True, True, True, True),
+            rows=[
+                [
+                    r.scenario,
+                    fmt_number(r.answers, 0),
+                    fmt_number(r.blocked, 0),
+                    _pct(r.accuracy),
+                    fmt_number(r.items_repeated, 0),
+                    _pct(r.consistency),
+                ]
+                for r in table.itertuples()
+            ],
+            row_classes=["aggregated" if s == la.ALL else "" for s in table["scenario"]],
+        ),
+        Table(
+            columns=("Expected \\ verdict", *map(str, confusion.columns)),
+            numeric=(False, *([True] * len(confusion.columns))),
+            rows=[
+                [str(label), *(fmt_number(v, 0) for v in values)]
+                for label, values in zip(confusion.index, confusion.to_numpy(), strict=True)
+            ],
+            caption="Confusion counts",
+        ),
+    ]
+    if not inconsistent.empty:
+        tables.append(
+            Table(
+                columns=("Item", "Verdicts (count)"),
+                rows=[[str(r.item_id), str(r.verdicts)] for r in inconsistent.itertuples()],
+                caption="Items that got different verdicts (first 20)",
+            )
+        )
+    return Section(
+        "moderation",
+        "Moderation: accuracy and consistency",
+        notes=[
+            "Accuracy: verdict equals the fixture's expected label (case-insensitive), over answered requests "
+            "with a label; API failures have no verdict and are left out. Consistency: share of items asked "
+            "two or more times that got the same verdict every time."
+        ],
+        tables=tables,
+    )

@@ -1,0 +1,168 @@
+"""Report sections about load levels: SLO table, knee, capacity statement, generator health."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from reports import analysis, charts
+from reports import capacity as cap
+from reports.charts import Stage
+from reports.html import Section, Table, fmt_number
+from reports.slo import slo_rows
+
+
+def slo_section(run: dict[str, Any]) -> Section | None:
+    rows = slo_rows(run)
+    if not rows:
+        return None
+
+    def verdict(passed: Any) -> str:
+        return "passed" if passed is True else "MISSED" if passed is False else "not evaluated"
+
+    table = Table(
+        columns=("SLO", "Measured", "Result"),
+        numeric=(False, True, False),
+        rows=[
+            [
+                row["expr"],
+                _slo_value(row["value"], row["unit"]),
+                verdict(row["passed"]),
+            ]
+            for row in rows
+        ],
+        row_classes=[
+            "pass" if row["passed"] is True else "fail" if row["passed"] is False else "" for row in rows
+        ],
+    )
+    missed = sum(1 for row in rows if row["passed"] is False)
+    note = f"{missed} of {len(rows)} SLOs missed." if missed else f"All {len(rows)} SLOs passed."
+    return Section(
+        "slo", "Service-level objectives", notes=[note, "As evaluated by the run (run.json)."], tables=[table]
+    )
+
+
+def knee_section(series: pd.DataFrame) -> Section | None:
+    """Latency against throughput per time bin, with the knee when the curve has one."""
+    x, y = cap.throughput_latency_points(series)
+    if x.size < 4:
+        return None
+    curve_x, curve_y = cap.knee_curve(x, y)
+    knee = cap.find_knee(curve_x, curve_y)
+    if knee is None:
+        statement = "No knee found: over the load levels reached, p95 latency did not turn sharply upward."
+    else:
+        statement = (
+            f"Knee at about {knee.throughput:,.1f} req/s (p95 {knee.latency:,.0f} ms): beyond this load, latency "
+            "grows much faster than throughput."
+        )
+    chart = charts.scatter_knee(
+        "chart-knee",
+        "Latency against throughput",
+        x,
+        y,
+        curve_x,
+        curve_y,
+        knee.throughput if knee else None,
+        "p95 end-to-end time (ms)",
+    )
+    return Section(
+        "knee",
+        "Latency against throughput",
+        notes=[
+            statement,
+            "Each dot is one time bin; the line is the median per throughput band. The knee is found with "
+            "the Kneedle method: the point of the normalised curve furthest below the diagonal.",
+        ],
+        charts=[chart],
+    )
+
+
+def _slo_value(value: Any, unit: str) -> str:
+    if not isinstance(value, int | float) or isinstance(value, bool):
+        return "–" if value in (None, "") else str(value)
+    suffix = {"ms": " ms", "%": "%", "rps": " /s", "usd": " USD"}.get(unit, "")
+    digits = {"usd": 4, "ms": 0, "count": 0}.get(unit, 2)
+    return fmt_number(value, digits) + suffix
+
+
+def capacity_section(result: cap.Capacity) -> Section | None:
+    if result.table.empty:
+        return None
+    if result.best_rps is None:
+        statement = "No load window met the SLOs: capacity is below the lowest load tested."
+    else:
+        statement = (
+            f"Capacity: {result.best_rps:,.2f} req/s sustained (window {result.best_window}) and "
+            f"{result.best_tokens_per_min:,.0f} output tokens/min still met the SLOs."
+        )
+    notes = [
+        statement,
+        "Each window (a load-shape stage, or a fixed slice of the run without stages) holds the calls "
+        "that started in it; it meets the SLOs when every criterion holds on its calls (latency "
+        "percentiles by nearest rank, as the run's own gates). Criteria: "
+        + "; ".join(slo.expr for slo in result.criteria)
+        + ".",
+    ]
+    if result.ignored:
+        notes.append("Not judged per window: " + "; ".join(result.ignored) + ".")
+    rows = []
+    for row in result.table.to_dict("records"):
+        values = [_slo_value(row[slo.expr], slo.unit) for slo in result.criteria]
+        rows.append(
+            [
+                str(row["window"]),
+                fmt_number(row["end_s"] - row["start_s"], 0),
+                fmt_number(row["requests"], 0),
+                fmt_number(row["rps"], 2),
+                fmt_number(row["tokens_per_min"], 0),
+                *values,
+                "yes" if row["met"] else "no",
+            ]
+        )
+    table = Table(
+        columns=(
+            "Window",
+            "Length (s)",
+            "Requests",
+            "Req/s",
+            "Output tokens/min",
+            *(s.expr for s in result.criteria),
+            "Met SLOs",
+        ),
+        numeric=(False, *([True] * (4 + len(result.criteria))), False),
+        rows=rows,
+        row_classes=["pass" if met else "fail" for met in result.table["met"]],
+    )
+    return Section("capacity", "Capacity", notes=notes, tables=[table])
+
+
+def health_section(health: pd.DataFrame, origin: float, stages: Sequence[Stage]) -> tuple[Section, list[str]]:
+    """Generator CPU and event-loop lag per node, and warnings for sustained overload."""
+    found = analysis.health_warnings(health, origin)
+    messages = [warning.message() for warning in found]
+    section = Section(
+        "health",
+        "Load generator health",
+        warnings=messages,
+        notes=[
+            f"Warnings mark {analysis.SUSTAINED_SAMPLES} or more consecutive samples with CPU at or above "
+            f"{analysis.CPU_BUSY_PERCENT:.0f}% or event-loop lag at or above {analysis.LOOP_LAG_SLOW_MS:.0f} ms."
+            + ("" if messages else " None were found: the generator kept up.")
+        ],
+    )
+    nodes = list(health.groupby("node", sort=True))
+    for column, title, label, key in (
+        ("cpu_percent", "Generator CPU", "CPU (% of one core)", "chart-health-cpu"),
+        ("loop_lag_ms", "Generator event-loop lag", "Lag (ms)", "chart-health-lag"),
+    ):
+        lines = [
+            (str(node), (part["timestamp"] - origin).to_numpy(), part[column].to_numpy(dtype=float))
+            for node, part in nodes
+        ]
+        if any(np.isfinite(values).any() for _, _, values in lines):
+            section.charts.append(charts.time_chart(key, title, label, lines, stages))
+    return section, messages

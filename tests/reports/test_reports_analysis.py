@@ -1,0 +1,262 @@
+"""Each analysis on constructed data with known answers."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from reports import analysis, capacity, slo
+from reports import llm_analysis as la
+
+
+def requests_frame(rows: list[dict]) -> pd.DataFrame:
+    """A per-request frame as loading.read_request_log gives it (missing columns defaulted)."""
+    defaults = {
+        "scenario": "s",
+        "model": "m",
+        "start_time": 0.0,
+        "e2e_ms": 100.0,
+        "ttft_ms": np.nan,
+        "last_chunk_ms": np.nan,
+        "tpot_ms": np.nan,
+        "prompt_tokens": np.nan,
+        "output_tokens": np.nan,
+        "cost_usd": 0.0,
+        "prep_ms": 0.0,
+        "request_bytes": 0.0,
+        "error_kind": "",
+        "error_message": "",
+        "variant": "",
+        "item_id": "",
+        "verdict": "",
+        "expected": "",
+    }
+    frame = pd.DataFrame([{**defaults, **row} for row in rows])
+    for column in (
+        "scenario",
+        "model",
+        "error_kind",
+        "error_message",
+        "variant",
+        "item_id",
+        "verdict",
+        "expected",
+    ):
+        frame[column] = frame[column].astype("category")
+    return la.add_derived(frame)
+
+
+def test_percentiles_on_known_samples_use_linear_interpolation():
+    assert la.percentiles(np.arange(1, 101)) == pytest.approx([50.5, 90.1, 95.05, 99.01])
+    assert la.percentiles(pd.Series([7.0, np.nan])) == [7.0] * 4
+    assert all(np.isnan(la.percentiles(np.array([]))))
+
+
+def test_summary_counts_failures_by_kind_blocked_apart_rates_and_cost():
+    rows = [
+        {"start_time": float(i), "e2e_ms": 1000.0, "output_tokens": 10.0, "cost_usd": 0.002} for i in range(8)
+    ]
+    rows[1] |= {"error_kind": "rate_limited", "output_tokens": np.nan}
+    rows[2] |= {"error_kind": "server_error", "output_tokens": np.nan, "e2e_ms": 50_000.0}
+    rows[3] |= {"error_kind": "blocked", "output_tokens": np.nan}
+    table = la.summary(requests_frame(rows))
+    everything = table[table["scenario"] == la.ALL].iloc[0]
+    assert everything["requests"] == 8
+    assert everything["failures"] == 2 and everything["blocked"] == 1
+    assert everything["kind_rate_limited"] == 1 and everything["kind_server_error"] == 1
+    assert everything["kind_blocked"] == 1 and everything["kind_timeout"] == 0
+    # Span: first start 0 s to last end 7 + 1 = 8 s (the failed 50 s call ends at 52 s).
+    assert everything["rps"] == pytest.approx(8 / 52.0)
+    assert everything["tokens_per_s"] == pytest.approx(50 / 52.0)
+    assert everything["cost_per_1k"] == pytest.approx(2.0)
+    assert everything["e2e_ms_p99"] == pytest.approx(1000.0), "failed calls are left out of latency"
+
+
+def test_time_series_rates_and_error_share_per_bin():
+    rows = [{"start_time": 0.0, "e2e_ms": 500.0} for _ in range(3)] + [
+        {"start_time": 0.0, "e2e_ms": 500.0, "error_kind": "timeout"}
+    ]
+    series = la.time_series(requests_frame(rows), origin=0.0, width_s=1.0)
+    assert series["rps"].tolist() == [4.0]
+    assert series["ok_rps"].tolist() == [3.0] and series["failed_rps"].tolist() == [1.0]
+    assert series["rate_timeout"].tolist() == [25.0]
+
+
+def test_ecdf_points_reach_one_and_stay_small_for_big_samples():
+    values, fractions = la.ecdf_points(np.arange(1.0, 11.0))
+    assert values.tolist() == list(range(1, 11)) and fractions[-1] == 1.0 and fractions[4] == 0.5
+    values, fractions = la.ecdf_points(np.arange(100_000.0), points=100)
+    assert values.size == 100 and values[0] == 0 and values[-1] == 99_999
+
+
+def test_knee_on_a_known_hockey_stick_curve():
+    x = np.arange(0, 101, 5.0)
+    y = np.where(x <= 50, 100.0, 100.0 + 20.0 * (x - 50))
+    knee = capacity.find_knee(x, y)
+    assert knee is not None and knee.throughput == 50.0 and knee.latency == 100.0
+
+
+def test_no_knee_on_a_straight_or_flat_curve():
+    x = np.arange(1, 21, 1.0)
+    assert capacity.find_knee(x, 10.0 * x) is None, "linear growth has no bend"
+    assert capacity.find_knee(x, np.full_like(x, 200.0)) is None, "flat latency has no knee"
+    assert capacity.find_knee([1, 2, 3], [1, 2, 30]) is None, "too few points"
+
+
+def test_knee_curve_takes_medians_per_throughput_band():
+    x = np.array([1.0, 1.1, 1.2, 9.0, 9.1, 9.2])
+    y = np.array([10.0, 11.0, 500.0, 80.0, 90.0, 100.0])
+    curve_x, curve_y = capacity.knee_curve(x, y, bins=2)
+    assert curve_x.tolist() == pytest.approx([1.1, 9.1]) and curve_y.tolist() == [11.0, 90.0]
+
+
+@pytest.mark.parametrize(
+    ("expr", "metric", "threshold", "value", "met"),
+    [
+        ("ttft_p95<=800ms", "ttft_p95", 800.0, 800.0, True),
+        ("e2e_p99<5s", "e2e_p99", 5000.0, 5001.0, False),
+        ("e2e_p99.9 <= 1.5m", "e2e_p99.9", 90_000.0, 1.0, True),
+        ("error_rate<=1%", "error_rate", 1.0, 2.0, False),
+        ("rate_limited<5%", "rate_limited", 5.0, 4.0, True),
+        ("rps>=10", "rps", 10.0, 12.0, True),
+        ("cost_per_1k<=2usd", "cost_per_1k", 2.0, 2.5, False),
+        ("p95 < 2000", "e2e_p95", 2000.0, 1999.0, True),
+    ],
+)
+def test_slo_expressions_in_the_suite_syntax_are_parsed(expr, metric, threshold, value, met):
+    parsed = slo.parse_slo(expr)
+    assert parsed is not None and parsed.metric == metric and parsed.threshold == pytest.approx(threshold)
+    assert parsed.met(value) is met
+    assert parsed.met(None) is False, "a gate without data does not pass"
+
+
+def test_unknown_slo_expression_is_not_guessed():
+    assert slo.parse_slo("mood == happy") is None
+    assert slo.parse_slo("apdex > 0.9") is None
+    assert slo.parse_slo("error_rate<=1") is None, "a rate needs %"
+
+
+def test_window_values_use_nearest_rank_and_percent():
+    rows = [{"e2e_ms": float(v), "cost_usd": 0.001} for v in range(1, 11)]
+    rows += [{"e2e_ms": 5.0, "error_kind": "rate_limited"}, {"e2e_ms": 7.0, "error_kind": "blocked"}]
+    part = requests_frame(rows)
+    # Answered calls (ok or blocked): 1..10 and 7; nearest rank p50 of 11 samples is the 6th: 6.
+    assert slo.window_value("e2e_p50", part, 10.0) == 6.0
+    assert slo.window_value("e2e_p95", part, 10.0) == 10.0
+    assert slo.window_value("e2e_max", part, 10.0) == 10.0
+    assert slo.window_value("error_rate", part, 10.0) == pytest.approx(100 / 12)
+    assert slo.window_value("blocked", part, 10.0) == pytest.approx(100 / 12)
+    assert slo.window_value("rps", part, 10.0) == pytest.approx(1.2)
+    assert slo.window_value("cost_per_1k", part, 10.0) == pytest.approx(10 / 12)
+    assert slo.window_value("ttft_p95", part, 10.0) is None
+
+
+def test_capacity_is_the_highest_window_that_met_every_slo():
+    # Four 10-s windows at 1, 2, 3 and 4 req/s. Latency: fine, fine, too slow, fine but failing.
+    rows = []
+    for window, (rate, e2e, failing) in enumerate(
+        [(1, 500.0, 0), (2, 900.0, 0), (3, 2500.0, 0), (4, 700.0, 8)]
+    ):
+        for i in range(10 * rate):
+            kind = "server_error" if i < failing else ""
+            rows.append(
+                {
+                    "start_time": window * 10 + i / rate,
+                    "e2e_ms": e2e,
+                    "output_tokens": 6.0,
+                    "error_kind": kind,
+                }
+            )
+    requests = requests_frame(rows)
+    spans = [capacity.Stage(f"w{i}", i * 10.0, (i + 1) * 10.0) for i in range(4)]
+    run = {"slo": [{"expr": "e2e_p95<=1s", "passed": False}, {"expr": "weird", "passed": True}]}
+    result = capacity.capacity(requests, 0.0, spans, run)
+    assert result.table["met"].tolist() == [True, True, False, False]
+    assert (result.best_rps, result.best_tokens_per_min, result.best_window) == (2.0, 720.0, "w1")
+    assert result.ignored == ["weird"]
+    assert [c.expr for c in result.criteria] == ["e2e_p95<=1s", "error_rate<1% (default)"]
+    assert result.table["e2e_p95<=1s"].tolist() == [500.0, 900.0, 2500.0, 700.0]
+    default = capacity.capacity(requests, 0.0, spans, {})
+    assert default.best_rps == 3.0, "without SLOs only the default failure-rate bound applies"
+
+
+def test_capacity_without_stages_uses_fixed_windows():
+    spans = capacity.windows([], (0.0, 200.0))
+    assert [(s.start_s, s.end_s) for s in spans[:2]] == [(0.0, 20.0), (20.0, 40.0)] and len(spans) == 10
+    staged = [capacity.Stage("short", 0.0, 2.0), capacity.Stage("long", 2.0, 30.0)]
+    assert [s.name for s in capacity.windows(staged, (0.0, 30.0))] == ["long"]
+
+
+def test_moderation_accuracy_and_consistency():
+    rows = [
+        {"scenario": "mod", "item_id": "a", "expected": "safe", "verdict": "safe"},
+        {"scenario": "mod", "item_id": "a", "expected": "safe", "verdict": "SAFE "},
+        {"scenario": "mod", "item_id": "b", "expected": "unsafe", "verdict": "unsafe"},
+        {"scenario": "mod", "item_id": "b", "expected": "unsafe", "verdict": "safe"},
+        {"scenario": "mod", "item_id": "c", "expected": "unsafe", "error_kind": "blocked"},
+        {"scenario": "mod", "item_id": "d", "expected": "unsafe", "error_kind": "timeout"},
+        {"scenario": "chat"},
+    ]
+    table, confusion, inconsistent = la.moderation(requests_frame(rows))
+    row = table[table["scenario"] == "mod"].iloc[0]
+    assert row["answers"] == 5, "the timed-out call has no verdict and is left out"
+    assert row["accuracy"] == pytest.approx(3 / 5)
+    assert row["blocked"] == 1
+    assert row["items_repeated"] == 2 and row["consistency"] == pytest.approx(0.5)
+    assert confusion.loc["unsafe", "(none)"] == 1 and confusion.loc["safe", "safe"] == 2
+    assert inconsistent["item_id"].tolist() == ["b"]
+
+
+def test_variant_comparison_raw_against_optimized():
+    rows = [
+        {"scenario": "vision", "variant": "raw", "e2e_ms": e, "request_bytes": 2048.0}
+        for e in (900.0, 1100.0)
+    ]
+    rows += [
+        {"scenario": "vision", "variant": "optimized", "e2e_ms": e, "prep_ms": 10.0} for e in (300.0, 500.0)
+    ]
+    rows += [{"scenario": "chat", "variant": "short"}]
+    table = la.variant_comparison(requests_frame(rows)).set_index("variant")
+    assert table.loc["raw", "e2e_p50"] == 1000.0 and table.loc["optimized", "e2e_p50"] == 400.0
+    assert table.loc["raw", "request_kb"] == 2.0 and table.loc["optimized", "prep_ms"] == 10.0
+    assert "short" not in table.index, "a scenario with one variant has nothing to compare"
+
+
+def test_health_warns_only_on_sustained_overload():
+    health = pd.DataFrame(
+        {
+            "timestamp": [0.0, 1, 2, 3, 4, 5, 6],
+            "node": "w1",
+            "cpu_percent": [50.0, 95, 40, 92, 93, 97, 60],
+            "loop_lag_ms": [2.0, 3, 120, 130, 150, 10, 5],
+        }
+    )
+    found = analysis.health_warnings(health, origin=0.0)
+    assert [(w.what, w.start_s, w.end_s, w.peak) for w in found] == [
+        ("cpu", 3.0, 5.0, 97.0),
+        ("lag", 2.0, 4.0, 150.0),
+    ]
+    assert "w1" in found[0].message() and "90%" in found[0].message()
+
+
+def test_distributions_per_scenario_leave_out_failures_and_empty_scenarios():
+    rows = [{"scenario": "a", "e2e_ms": float(v)} for v in (3, 1, 2)]
+    rows += [
+        {"scenario": "a", "e2e_ms": 9999.0, "error_kind": "timeout"},
+        {"scenario": "b", "error_kind": "timeout"},
+    ]
+    curves = la.distributions(requests_frame(rows), "e2e_ms")
+    assert list(curves) == ["a"]
+    values, fractions = curves["a"]
+    assert values.tolist() == [1.0, 2.0, 3.0] and fractions.tolist() == pytest.approx([1 / 3, 2 / 3, 1.0])
+
+
+def test_top_errors_count_kind_scenario_message_triples():
+    rows = [{"error_kind": "rate_limited", "error_message": "429 quota"} for _ in range(3)]
+    rows += [{"error_kind": "blocked", "error_message": ""}, {"error_kind": ""}]
+    table = la.top_errors(requests_frame(rows))
+    assert table[["error_kind", "error_message", "count"]].values.tolist() == [
+        ["rate_limited", "429 quota", 3],
+        ["blocked", "", 1],
+    ]

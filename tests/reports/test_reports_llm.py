@@ -1,0 +1,106 @@
+"""A report from fixed per-request logs (tests/reports/data/llm_small), values checked by hand."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from reports import build_report
+from reports.loading import load_results
+
+
+@pytest.fixture
+def report_html(results_copy) -> str:
+    return build_report(results_copy("llm_small")).read_text(encoding="utf-8")
+
+
+def test_request_logs_are_combined_and_the_partial_line_dropped(results_copy):
+    data = load_results(results_copy("llm_small"))
+    assert len(data.requests) == 14
+    assert set(data.requests["scenario"].astype(str)) >= {"stream", "moderation", "vision"}
+    assert any("requests-gen-2.csv ends with a partial line" in w for w in data.warnings)
+    assert any("locust_stats.csv is missing" in w for w in data.warnings)
+
+
+def section(html: str, key: str) -> str:
+    found = re.search(rf'<section id="{key}">(.*?)</section>', html, re.S)
+    assert found, f"no section {key}"
+    return found.group(1)
+
+
+def cells(html: str, first_cell: str) -> list[str]:
+    """The cells of the first table row whose first cell is `first_cell`."""
+    for row in re.findall(r"<tr[^>]*>(.*?)</tr>", html, re.S):
+        found = re.findall(r"<td[^>]*>(.*?)</td>", row, re.S)
+        if found and found[0] == first_cell:
+            return found
+    raise AssertionError(f"no row starting with {first_cell!r}")
+
+
+def test_summary_figures_match_hand_computed_values(report_html):
+    # 14 requests over 8.05 s (first start to last end); 1 rate-limited failure; 1 blocked answer;
+    # 72 output tokens; 0.0125 USD.
+    assert cells(report_html, "(all)")[2:10] == ["14", "1", "7.14%", "1", "1.74", "8.9", "0.0125", "0.8929"]
+
+
+def test_latency_percentiles_of_the_streaming_scenario(report_html):
+    rows = re.findall(r"<tr[^>]*>\s*<td[^>]*>stream</td>(.*?)</tr>", report_html, re.S)
+    text = [re.findall(r"<td[^>]*>(.*?)</td>", row) for row in rows]
+    by_metric = {row[1]: row[2:] for row in text if len(row) == 6}
+    assert by_metric["End-to-end"] == ["250", "370", "385", "397"]
+    assert by_metric["TTFT"] == ["65.0", "77.0", "78.5", "79.7"]
+    assert by_metric["Time per output token"] == ["17.5", "28.3", "29.6", "30.7"]
+
+
+def test_moderation_vision_slo_and_health_sections(report_html):
+    assert cells(section(report_html, "moderation"), "moderation")[1:] == ["5", "1", "60.00%", "2", "50.00%"]
+    assert "Vision: raw against optimized images" in report_html
+    assert cells(section(report_html, "variants"), "vision")[:6] == [
+        "vision",
+        "optimized",
+        "2",
+        "0.00%",
+        "400",
+        "490",
+    ]
+    assert "1 of 2 SLOs missed." in report_html
+    assert cells(report_html, "error_rate&lt;=1%") == ["error_rate&lt;=1%", "7.14%", "MISSED"]
+    assert cells(report_html, "e2e_p95&lt;=2s") == ["e2e_p95&lt;=2s", "900 ms", "passed"]
+    assert "CPU at or above 90% from 3 s to 5 s (peak 97%)" in report_html
+    assert "event-loop lag at or above 100 ms from 2 s to 4 s (peak 150 ms)" in report_html
+
+
+def test_every_section_is_in_the_table_of_contents(report_html):
+    sections = re.findall(r'<section id="([^"]+)">', report_html)
+    for key in (
+        "metadata",
+        "slo",
+        "llm-summary",
+        "llm-errors",
+        "llm-timeline",
+        "capacity",
+        "variants",
+        "moderation",
+        "health",
+    ):
+        assert key in sections
+    for key in sections:
+        assert f'href="#{key}"' in report_html
+    assert report_html.count("<img ") == len(
+        re.findall(r'src="data:image/png;base64,[A-Za-z0-9+/=]{100,}"', report_html)
+    )
+
+
+def test_hostile_request_names_and_error_messages_are_escaped(report_html):
+    assert "<script>" not in report_html and "<img src=x" not in report_html
+    assert "&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt;" in report_html
+    assert "429 &lt;img src=x onerror=alert(1)&gt; quota, &#34;exceeded&#34;" in report_html
+
+
+def test_hostile_names_cannot_break_charts(results_copy):
+    folder = results_copy("llm_small")
+    log = folder / "requests-gen-1.csv"
+    log.write_text(log.read_text().replace("stream,", "cost $5 $\\frac{x}{$ ^_^,"))
+    html = build_report(folder).read_text(encoding="utf-8")
+    assert "cost $5 $\\frac{x}{$ ^_^" in html
