@@ -1,10 +1,16 @@
 from __future__ import annotations
 
-import os
-import sys
-from pathlib import Path
+# Locust gevent-patches the standard library when imported. Patch first, before any test module
+# imports ssl through an SDK, so the whole tree runs in one consistently patched process.
+from gevent import monkey
 
-import pytest
+monkey.patch_all()
+
+import os  # noqa: E402
+import sys  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+import pytest  # noqa: E402
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 if str(REPO_ROOT) not in sys.path:

@@ -1,0 +1,22 @@
+"""The bundled Gemini API emulator: an aiohttp server speaking the Gemini REST protocol.
+
+Start it:
+    python -m emulator --host 127.0.0.1 --port 0 [--profile NAME] [--config FILE.json]
+                       [--time-scale X] [--seed N] [--workers N] [--parent-pid PID]
+It prints exactly one line, `Gemini emulator listening on http://HOST:PORT`, once it accepts
+connections. From Python (also inside a gevent-patched Locust process):
+    from emulator.launcher import EmulatorProcess
+    with EmulatorProcess(profile="small-capacity", time_scale=0.1, seed=1) as emu:
+        emu.url, emu.stats(), emu.set_faults({"server_503": 0.2})
+
+Where to read more:
+- routes and admin endpoints: emulator.server;
+- profiles (default, free-tier, small-capacity, flaky, fast) and the JSON config format:
+  emulator.profiles;
+- fault names and the runtime endpoint: emulator.faults;
+- latency, capacity and queueing: emulator.latency; rate limits: emulator.quotas;
+- answers (pseudo-text, JSON mode, thinking): emulator.content; unsafe markers such as
+  `[[unsafe:hate]]` and how safetySettings block them: emulator.moderation; how JSON verdict fields
+  follow the markers: emulator.jsonfill; token counting (text, image tiling): emulator.tokens;
+- several serving processes: emulator.workers.
+"""

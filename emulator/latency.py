@@ -1,0 +1,143 @@
+"""The load-dependent latency model: when each chunk of an answer goes out, and who waits.
+
+Per model: a time to first token drawn from a lognormal (median, sigma) plus prompt processing
+(prompt tokens, images included, over a tokens/s rate) plus thinking (thought tokens at the output
+rate); then output at tokens/s, delivered in chunks of `chunk_tokens`, each chunk's delay jittered
+by +/- output_jitter. Capacity is a number of concurrent slots; requests beyond it wait in a
+bounded FIFO queue, and one that waits longer than the queue timeout gets 503 UNAVAILABLE (or 504);
+a full queue answers 503 at once. Busy slots also slow everyone (`load_slowdown`), so latency grows
+with load before the queue even forms.
+
+Every delay is multiplied by the emulator's time scale (0.01 -> a 100x faster world), so tests
+can play minutes of behaviour in seconds.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import math
+import random
+from collections import deque
+from dataclasses import dataclass
+
+from emulator.errors import server_error
+from emulator.profiles import ModelProfile
+
+
+@dataclass(slots=True)
+class Plan:
+    first_delay_s: float  # real seconds before the first answer chunk (time-scaled, thinking included)
+    thinking_s: float  # the part of first_delay_s spent thinking
+    chunk_delays_s: list[float]  # real seconds before each later chunk
+
+    @property
+    def total_s(self) -> float:
+        return self.first_delay_s + sum(self.chunk_delays_s)
+
+
+class Clock:
+    """Scaled time. A time scale of 0 makes every delay vanish."""
+
+    def __init__(self, time_scale: float) -> None:
+        self.time_scale = max(0.0, time_scale)
+
+    def scaled(self, seconds: float) -> float:
+        return seconds * self.time_scale
+
+
+async def pause(seconds: float) -> None:
+    """Sleep real seconds; nothing at all for zero, so the `fast` profile never yields needlessly."""
+    if seconds > 0:
+        await asyncio.sleep(seconds)
+
+
+class Slots:
+    """Concurrent capacity of one model, with a bounded FIFO queue in front of it."""
+
+    def __init__(self, capacity: int, queue_limit: int) -> None:
+        self.capacity = max(1, capacity)
+        self.queue_limit = max(0, queue_limit)
+        self.busy = 0
+        self._waiters: deque[asyncio.Future[None]] = deque()
+
+    @property
+    def queued(self) -> int:
+        return len(self._waiters)
+
+    @property
+    def busy_fraction(self) -> float:
+        return min(1.0, self.busy / self.capacity)
+
+    async def acquire(self, timeout_s: float, timeout_status: int) -> None:
+        """Take a slot, waiting up to timeout_s (real seconds); raise 503/504 when it cannot."""
+        if self.busy < self.capacity and not self._waiters:
+            self.busy += 1
+            return
+        if len(self._waiters) >= self.queue_limit:
+            error = server_error(503)
+            error.fault = "queue_full"
+            raise error
+        waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._waiters.append(waiter)
+        try:
+            await asyncio.wait_for(asyncio.shield(waiter), timeout_s)
+        except (TimeoutError, asyncio.CancelledError) as exc:
+            if waiter.done() and not waiter.cancelled():
+                # The slot was handed over just as we gave up: pass it on.
+                self.release()
+            else:
+                waiter.cancel()
+                with contextlib.suppress(ValueError):
+                    self._waiters.remove(waiter)
+            if isinstance(exc, asyncio.CancelledError):
+                raise
+            error = server_error(timeout_status)
+            error.fault = "queue_timeout"
+            raise error from None
+
+    def release(self) -> None:
+        # Hand the slot straight to the oldest live waiter, so the queue is FIFO.
+        while self._waiters:
+            waiter = self._waiters.popleft()
+            if not waiter.done():
+                waiter.set_result(None)
+                return
+        self.busy -= 1
+
+
+def plan_for(
+    profile: ModelProfile,
+    rng: random.Random,
+    clock: Clock,
+    prompt_tokens: int,
+    output_tokens: int,
+    thoughts_tokens: int,
+    busy_fraction: float,
+) -> Plan:
+    """Delays for one answer of `output_tokens`, cut into chunks of profile.chunk_tokens."""
+    slowdown = (1.0 + profile.load_slowdown * busy_fraction) * clock.time_scale
+    ttft = 0.0
+    if profile.ttft_median_ms > 0:
+        ttft = profile.ttft_median_ms / 1000.0
+        if profile.ttft_sigma > 0:
+            ttft = rng.lognormvariate(math.log(ttft), profile.ttft_sigma)
+    if profile.prompt_tokens_per_s > 0:
+        ttft += prompt_tokens / profile.prompt_tokens_per_s
+    chunk_tokens = max(1, profile.chunk_tokens)
+    chunks = max(1, math.ceil(output_tokens / chunk_tokens))
+    rate = profile.output_tokens_per_s
+    thinking = thoughts_tokens / rate if rate > 0 else 0.0
+    if rate <= 0:
+        return Plan(ttft * slowdown, 0.0, [0.0] * (chunks - 1))
+    # The first chunk's own decoding is part of TTFT.
+    ttft += thinking + min(chunk_tokens, output_tokens) / rate
+    remaining = output_tokens - chunk_tokens
+    delays: list[float] = []
+    jitter = profile.output_jitter
+    for _ in range(chunks - 1):
+        tokens = min(chunk_tokens, remaining)
+        remaining -= tokens
+        factor = 1.0 + jitter * (2.0 * rng.random() - 1.0) if jitter else 1.0
+        delays.append(tokens / rate * factor * slowdown)
+    return Plan(ttft * slowdown, thinking * slowdown, delays)

@@ -1,0 +1,238 @@
+"""Start and stop the emulator as a child process, from a plain or a gevent-patched Python.
+
+    with EmulatorProcess(profile="small-capacity", time_scale=0.1) as emu:
+        base_url = emu.url          # http://127.0.0.1:PORT
+        ...
+        print(emu.stats())
+
+No orphans: stop() on normal exit and at interpreter exit (atexit); if this process dies by
+SIGKILL, the kernel sends the child SIGTERM (PR_SET_PDEATHSIG, Linux), and the emulator's own
+parent-pid watchdog exits when it is re-parented (other platforms, or a race at start).
+Note PR_SET_PDEATHSIG fires when the *thread* that started the child ends: start it from a thread
+that lives as long as you need the emulator (the main thread, or any greenlet under gevent).
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import json
+import os
+import select
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+import weakref
+from pathlib import Path
+from typing import Any
+
+READY_PREFIX = "Gemini emulator listening on "
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+_LIVE: weakref.WeakSet[EmulatorProcess] = weakref.WeakSet()
+
+
+class EmulatorStartError(RuntimeError):
+    """The emulator did not come up; the message carries the tail of its stderr."""
+
+
+def _die_with_parent() -> None:
+    """preexec_fn: ask Linux to send us SIGTERM when the parent goes away."""
+    with contextlib.suppress(Exception):
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        pr_set_pdeathsig = 1
+        libc.prctl(pr_set_pdeathsig, signal.SIGTERM, 0, 0, 0)
+
+
+class EmulatorProcess:
+    def __init__(
+        self,
+        *,
+        profile: str | None = None,
+        config: str | None = None,
+        time_scale: float = 1.0,
+        seed: int | None = None,
+        host: str = "127.0.0.1",
+        workers: int = 1,
+    ) -> None:
+        self.profile = profile
+        self.config = config
+        self.time_scale = time_scale
+        self.seed = seed
+        self.host = host
+        self.workers = workers
+        self.url: str = ""
+        self._proc: subprocess.Popen[bytes] | None = None
+        self._stderr_file: Any = None
+
+    # ---- lifecycle -----------------------------------------------------------------------------
+
+    def command(self) -> list[str]:
+        cmd = [sys.executable, "-m", "emulator", "--host", self.host, "--port", "0"]
+        cmd += ["--parent-pid", str(os.getpid()), "--time-scale", repr(float(self.time_scale))]
+        if self.profile:
+            cmd += ["--profile", self.profile]
+        if self.config:
+            cmd += ["--config", str(self.config)]
+        if self.seed is not None:
+            cmd += ["--seed", str(self.seed)]
+        if self.workers != 1:
+            cmd += ["--workers", str(self.workers)]
+        return cmd
+
+    def start(self, timeout: float = 20.0) -> str:
+        """Spawn the emulator, wait until it answers /healthz, and return its base URL."""
+        if self._proc is not None and self._proc.poll() is None:
+            return self.url
+        env = dict(os.environ)
+        # The project root on the path, so `-m emulator` works from any working directory.
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(PROJECT_ROOT), env.get("PYTHONPATH")]))
+        env["PYTHONUNBUFFERED"] = "1"
+        # A file, not a pipe: nobody reads stderr while the emulator runs, and a full pipe would block it.
+        self._stderr_file = tempfile.TemporaryFile()  # noqa: SIM115 - lives as long as the child
+        preexec = _die_with_parent if sys.platform.startswith("linux") else None
+        self._proc = subprocess.Popen(
+            self.command(),
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=self._stderr_file,
+            env=env,
+            preexec_fn=preexec,
+            # Own session: a Ctrl-C in the terminal stops the load test, which then stops us in
+            # order (and can still read the final stats), instead of killing both at once.
+            start_new_session=True,
+        )
+        _LIVE.add(self)
+        deadline = time.monotonic() + timeout
+        try:
+            self.url = self._wait_ready_line(deadline)
+            self._wait_healthy(deadline)
+        except EmulatorStartError:
+            self.stop()
+            raise
+        return self.url
+
+    def _wait_ready_line(self, deadline: float) -> str:
+        assert self._proc is not None and self._proc.stdout is not None
+        fd = self._proc.stdout.fileno()
+        buffer = b""
+        while b"\n" not in buffer:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise EmulatorStartError(self._failure("did not print its ready line in time"))
+            readable, _, _ = select.select([fd], [], [], min(remaining, 0.5))
+            if not readable:
+                if self._proc.poll() is not None:
+                    raise EmulatorStartError(self._failure(f"exited with code {self._proc.returncode}"))
+                continue
+            data = os.read(fd, 4096)
+            if not data:
+                self._proc.wait(timeout=max(0.1, deadline - time.monotonic()))
+                raise EmulatorStartError(self._failure(f"exited with code {self._proc.returncode}"))
+            buffer += data
+        line = buffer.split(b"\n", 1)[0].decode(errors="replace").strip()
+        # Nothing more is printed to stdout; close our end so the pipe can never fill up.
+        self._proc.stdout.close()
+        if not line.startswith(READY_PREFIX):
+            raise EmulatorStartError(self._failure(f"printed an unexpected line {line!r}"))
+        return line[len(READY_PREFIX) :]
+
+    def _wait_healthy(self, deadline: float) -> None:
+        last_error = ""
+        while time.monotonic() < deadline:
+            try:
+                with urllib.request.urlopen(self.url + "/healthz", timeout=2.0) as reply:
+                    if reply.status == 200:
+                        return
+                    last_error = f"HTTP {reply.status}"
+            except (OSError, urllib.error.URLError) as exc:
+                last_error = str(exc)
+            time.sleep(0.05)
+        raise EmulatorStartError(self._failure(f"/healthz did not answer 200 ({last_error})"))
+
+    def _failure(self, what: str) -> str:
+        tail = self.stderr_tail()
+        message = f"emulator ({' '.join(self.command()[1:])}) {what}"
+        return f"{message}; stderr tail:\n{tail}" if tail else message
+
+    def stderr_tail(self, lines: int = 20) -> str:
+        if self._stderr_file is None:
+            return ""
+        try:
+            self._stderr_file.seek(0)
+            text = self._stderr_file.read().decode(errors="replace")
+        except (OSError, ValueError):
+            return ""
+        return "\n".join(text.strip().splitlines()[-lines:])
+
+    def stats(self) -> dict[str, Any]:
+        """The emulator's GET /emulator/stats."""
+        return self._get_json("/emulator/stats")
+
+    def set_faults(self, faults: dict[str, float]) -> dict[str, Any]:
+        """Change fault rates at runtime (POST /emulator/faults); returns the rates now in force."""
+        return self._post_json("/emulator/faults", faults)
+
+    def _get_json(self, path: str) -> dict[str, Any]:
+        if not self.url:
+            raise RuntimeError("the emulator is not started; call start() first")
+        with urllib.request.urlopen(self.url + path, timeout=10.0) as reply:
+            return json.loads(reply.read())
+
+    def _post_json(self, path: str, data: dict[str, Any]) -> dict[str, Any]:
+        if not self.url:
+            raise RuntimeError("the emulator is not started; call start() first")
+        request = urllib.request.Request(
+            self.url + path, data=json.dumps(data).encode(), headers={"Content-Type": "application/json"}
+        )
+        with urllib.request.urlopen(request, timeout=10.0) as reply:
+            return json.loads(reply.read())
+
+    @property
+    def pid(self) -> int | None:
+        return self._proc.pid if self._proc is not None else None
+
+    def running(self) -> bool:
+        return self._proc is not None and self._proc.poll() is None
+
+    def stop(self, timeout: float = 5.0) -> None:
+        """SIGTERM, then SIGKILL after `timeout` seconds. Safe to call any number of times."""
+        proc, self._proc = self._proc, None
+        if proc is not None:
+            if proc.poll() is None:
+                with contextlib.suppress(ProcessLookupError):
+                    proc.terminate()
+                try:
+                    proc.wait(timeout=timeout)
+                except subprocess.TimeoutExpired:
+                    with contextlib.suppress(ProcessLookupError):
+                        proc.kill()
+                    proc.wait(timeout=timeout)
+            if proc.stdout is not None and not proc.stdout.closed:
+                proc.stdout.close()
+        _LIVE.discard(self)
+
+    def close_logs(self) -> None:
+        if self._stderr_file is not None:
+            self._stderr_file.close()
+            self._stderr_file = None
+
+    def __enter__(self) -> EmulatorProcess:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+        self.close_logs()
+
+
+@atexit.register
+def _stop_all() -> None:
+    for emulator in list(_LIVE):
+        with contextlib.suppress(Exception):
+            emulator.stop(timeout=2.0)

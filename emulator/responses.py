@@ -1,0 +1,123 @@
+"""Response bodies in the real API's shape (camelCase keys: google-genai drops any others)."""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+from typing import Any
+
+from emulator.content import Answer
+from emulator.profiles import ModelProfile
+
+
+def response_id() -> str:
+    return base64.urlsafe_b64encode(os.urandom(16)).decode().rstrip("=")[:22]
+
+
+def usage(prompt: int, details: list[dict[str, Any]], output: int, thoughts: int) -> dict[str, Any]:
+    data: dict[str, Any] = {"promptTokenCount": prompt}
+    if output:
+        data["candidatesTokenCount"] = output
+    data["totalTokenCount"] = prompt + output + thoughts
+    if details:
+        data["promptTokensDetails"] = details
+    if thoughts:
+        data["thoughtsTokenCount"] = thoughts
+    return data
+
+
+def _envelope(body: dict[str, Any], usage_metadata: dict[str, Any], model: str, rid: str) -> dict[str, Any]:
+    body["usageMetadata"] = usage_metadata
+    body["modelVersion"] = model
+    body["responseId"] = rid
+    return body
+
+
+def _blocked(answer: Answer) -> dict[str, Any]:
+    feedback: dict[str, Any] = {"blockReason": answer.block_reason}
+    if answer.safety_ratings:
+        feedback["safetyRatings"] = answer.safety_ratings
+    return {"promptFeedback": feedback}
+
+
+def _candidate(parts: list[dict[str, Any]], finish_reason: str | None, answer: Answer) -> dict[str, Any]:
+    candidate: dict[str, Any] = {"content": {"parts": parts, "role": "model"} if parts else {"role": "model"}}
+    if finish_reason:
+        candidate["finishReason"] = finish_reason
+        if answer.safety_ratings:
+            candidate["safetyRatings"] = answer.safety_ratings
+    candidate["index"] = 0
+    return {"candidates": [candidate]}
+
+
+def full_response(
+    answer: Answer, prompt: int, details: list[dict[str, Any]], model: str, rid: str
+) -> dict[str, Any]:
+    """The generateContent body."""
+    use = usage(prompt, details, answer.output_tokens, answer.thoughts_tokens)
+    if answer.block_reason:
+        return _envelope(_blocked(answer), use, model, rid)
+    parts: list[dict[str, Any]] = []
+    if answer.thought_summary:
+        parts.append({"text": answer.thought_summary, "thought": True})
+    if answer.pieces:
+        parts.append({"text": answer.text})
+    return _envelope(_candidate(parts, answer.finish_reason, answer), use, model, rid)
+
+
+def stream_frames(
+    answer: Answer, prompt: int, details: list[dict[str, Any]], model: str, rid: str, profile: ModelProfile
+) -> list[str]:
+    """The JSON text of every streamed chunk: usage is cumulative, finishReason on the last one."""
+    thoughts = answer.thoughts_tokens
+    if answer.block_reason:
+        return [dumps(_envelope(_blocked(answer), usage(prompt, details, 0, 0), model, rid))]
+    frames = []
+    if answer.thought_summary:
+        parts = [{"text": answer.thought_summary, "thought": True}]
+        frames.append(
+            dumps(_envelope(_candidate(parts, None, answer), usage(prompt, details, 0, thoughts), model, rid))
+        )
+    size = max(1, profile.chunk_tokens)
+    pieces = answer.pieces
+    groups = [pieces[i : i + size] for i in range(0, len(pieces), size)] or [[]]
+    sent = 0
+    for index, group in enumerate(groups):
+        sent += len(group)
+        finish = answer.finish_reason if index == len(groups) - 1 else None
+        parts = [{"text": "".join(group)}] if group else []
+        body = _candidate(parts, finish, answer)
+        frames.append(dumps(_envelope(body, usage(prompt, details, sent, thoughts), model, rid)))
+    return frames
+
+
+_HTML_SAFE = str.maketrans({"<": "\\u003c", ">": "\\u003e", "&": "\\u0026"})
+
+
+def dumps(body: dict[str, Any]) -> str:
+    """Compact JSON, 7-bit and HTML-safe (`<` as \\u003c) like the real API's output."""
+    text = json.dumps(body, separators=(",", ":"))
+    return text.translate(_HTML_SAFE) if ("<" in text or ">" in text or "&" in text) else text
+
+
+def model_resource(name: str, profile: ModelProfile) -> dict[str, Any]:
+    return {
+        "name": f"models/{name}",
+        "version": "001",
+        "displayName": profile.display_name or name,
+        "description": f"Emulated {profile.display_name or name}.",
+        "inputTokenLimit": profile.input_token_limit,
+        "outputTokenLimit": profile.output_token_limit,
+        "supportedGenerationMethods": [
+            "generateContent",
+            "countTokens",
+            "createCachedContent",
+            "batchGenerateContent",
+        ],
+        "temperature": 1,
+        "topP": 0.95,
+        "topK": 64,
+        "maxTemperature": 2,
+        "thinking": profile.thinking,
+    }

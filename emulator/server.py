@@ -1,0 +1,236 @@
+"""The aiohttp application: routes, auth, admin endpoints and the counters around every call.
+
+Routes (both /v1 and /v1beta):
+    POST /{ver}/models/{model}:generateContent
+    POST /{ver}/models/{model}:streamGenerateContent[?alt=sse]   SSE, or one JSON array in pieces
+    POST /{ver}/models/{model}:countTokens
+    GET  /{ver}/models[?pageSize=N&pageToken=T], GET /{ver}/models/{model}
+Admin (no key needed; loopback tool):
+    GET  /healthz                    -> {"status": "ok"}
+    GET  /emulator/stats             -> counters (POST /emulator/stats/reset zeroes them)
+    GET  /emulator/faults            -> {"rates": {...}, "params": {...}}
+    POST /emulator/faults            -> merge {"server_503": 0.1, ...}; add "reset": true to clear first
+    GET  /emulator/config            -> the active profile, time scale and seed
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import random
+from typing import Any
+
+from aiohttp import web
+
+from emulator import protocol, responses, tokens
+from emulator.errors import ApiError, invalid_argument, invalid_key, missing_key, model_not_found
+from emulator.faults import Faults
+from emulator.generation import Generator, InjectedReset
+from emulator.latency import Clock, Slots
+from emulator.profiles import ConfigError, ModelProfile, Profile
+from emulator.quotas import Quotas
+from emulator.stats import Stats
+
+VERSIONS = ("v1", "v1beta")
+
+
+class Emulator:
+    """All state of one emulator process; handlers are its methods."""
+
+    def __init__(self, profile: Profile, *, time_scale: float = 1.0, seed: int | None = None) -> None:
+        self.profile = profile
+        self.clock = Clock(time_scale)
+        self.seed = seed
+        self.rng = random.Random(seed)
+        self.stats = Stats()
+        self.slots = {name: Slots(m.capacity, m.queue_limit) for name, m in profile.models.items()}
+        self.quotas = Quotas(profile, self.clock.time_scale)
+        self.faults = Faults(profile.faults, seed)
+        self.generator = Generator(self)
+        self.link: Any = None  # a workers.WorkerLink when running as one of --workers N
+        self.stats_epoch = 0
+
+    # ---- helpers -------------------------------------------------------------------------------
+
+    def model_profile(self, model: str, version: str, method: str) -> ModelProfile:
+        profile = self.profile.models.get(model)
+        if profile is None:
+            raise model_not_found(model, version, method)
+        return profile
+
+    def check_key(self, request: web.Request) -> str:
+        key = protocol.api_key_of(request.headers, request.query)
+        if not key:
+            raise missing_key()
+        accepted = self.profile.accepted_keys
+        if accepted is not None and key not in accepted:
+            raise invalid_key()
+        return key
+
+    async def read_body(self, request: web.Request) -> bytes:
+        limit = self.profile.max_request_bytes
+        too_big = f"Request payload size exceeds the limit: {limit} bytes."
+        if request.content_length is not None and request.content_length > limit:
+            raise invalid_argument(too_big)
+        if request.content_length is not None:
+            return await request.read()  # aiohttp's limit is set above ours: this cannot overflow
+        body = bytearray()
+        async for block in request.content.iter_chunked(1 << 16):
+            body += block
+            if len(body) > limit:
+                raise invalid_argument(too_big)
+        return bytes(body)
+
+    @staticmethod
+    def error_response(exc: ApiError) -> web.Response:
+        return web.Response(
+            status=exc.code, body=exc.body_bytes(), content_type="application/json", charset="UTF-8"
+        )
+
+    # ---- admin routes --------------------------------------------------------------------------
+
+    async def healthz(self, request: web.Request) -> web.Response:
+        return web.json_response({"status": "ok"})
+
+    def stats_snapshot(self) -> dict[str, Any]:
+        extra = {
+            "profile": self.profile.name,
+            "time_scale": self.clock.time_scale,
+            "seed": self.seed,
+            "slots": {
+                name: {"busy": s.busy, "queued": s.queued, "capacity": s.capacity}
+                for name, s in self.slots.items()
+            },
+        }
+        return self.stats.snapshot(extra)
+
+    async def stats_route(self, request: web.Request) -> web.Response:
+        snapshot = self.stats_snapshot()
+        if self.link is not None:
+            snapshot = self.link.merged_stats(snapshot)
+        return web.json_response(snapshot)
+
+    def reset_stats(self, epoch: int) -> None:
+        self.stats = Stats()
+        self.stats_epoch = epoch
+
+    async def stats_reset(self, request: web.Request) -> web.Response:
+        self.reset_stats(self.stats_epoch + 1)
+        if self.link is not None:
+            self.link.publish_control(self.faults.describe(), self.stats_epoch)
+        return web.json_response(self.stats_snapshot())
+
+    async def faults_get(self, request: web.Request) -> web.Response:
+        return web.json_response(self.faults.describe())
+
+    async def faults_post(self, request: web.Request) -> web.Response:
+        try:
+            data = json.loads(await request.read() or b"{}")
+            if not isinstance(data, dict):
+                raise ConfigError("the body must be a JSON object of fault name -> rate")
+            reset = bool(data.pop("reset", False))
+            self.faults.update(data, reset=reset)
+        except (ValueError, ConfigError) as exc:
+            return web.json_response({"error": str(exc)}, status=400)
+        if self.link is not None:
+            self.link.publish_control(self.faults.describe(), self.stats_epoch)
+        return web.json_response(self.faults.describe())
+
+    async def config_route(self, request: web.Request) -> web.Response:
+        data = self.profile.describe()
+        data["accepted_keys"] = (
+            None if self.profile.accepted_keys is None else len(self.profile.accepted_keys)
+        )
+        data.update(time_scale=self.clock.time_scale, seed=self.seed, faults=self.faults.describe())
+        return web.json_response(data)
+
+    # ---- model routes --------------------------------------------------------------------------
+
+    async def list_models(self, request: web.Request) -> web.Response:
+        version = request.match_info["version"]
+        self.stats.begin(f"{version}/models.list", None)
+        try:
+            self.check_key(request)
+            names = list(self.profile.models)
+            try:
+                size = int(request.query.get("pageSize") or 50)
+                start = int(request.query.get("pageToken") or 0)
+            except ValueError:
+                raise invalid_argument("Invalid pageSize or pageToken.") from None
+            size = max(1, min(size, 1000))
+            page = names[start : start + size]
+            body: dict[str, Any] = {
+                "models": [responses.model_resource(n, self.profile.models[n]) for n in page]
+            }
+            if start + size < len(names):
+                body["nextPageToken"] = str(start + size)
+        except ApiError as exc:
+            self.stats.end(exc.code)
+            return self.error_response(exc)
+        self.stats.end(200)
+        return web.json_response(body)
+
+    async def model_route(self, request: web.Request) -> web.StreamResponse:
+        version = request.match_info["version"]
+        model, _, method = request.match_info["target"].partition(":")
+        known = model in self.profile.models
+        self.stats.begin(f"{version}/models.{method or 'get'}", model if known else None)
+        status: int | str = 200
+        try:
+            if request.method == "GET" and not method:
+                self.check_key(request)
+                profile = self.model_profile(model, version, "get")
+                return web.json_response(responses.model_resource(model, profile))
+            if request.method != "POST" or method not in (
+                "generateContent",
+                "streamGenerateContent",
+                "countTokens",
+            ):
+                raise ApiError(404, f"Method not found: {request.method} models/{model}:{method}")
+            raw = await self.read_body(request)
+            key = self.check_key(request)
+            profile = self.model_profile(model, version, method)
+            if method == "countTokens":
+                return self.count_tokens(raw)
+            stream = method == "streamGenerateContent"
+            return await self.generator.handle(request, raw, key, model, profile, stream)
+        except ApiError as exc:
+            status = exc.code
+            if exc.fault.startswith(("quota", "queue")):  # injected faults were counted when drawn
+                self.stats.by_limit[exc.fault] += 1
+            return self.error_response(exc)
+        except InjectedReset as reset:
+            # The connection is already gone; aiohttp quietly drops whatever we return now
+            # (raising instead would print a traceback for every injected reset).
+            status = "reset"
+            return reset.response or web.Response(status=500)
+        except (ConnectionResetError, asyncio.CancelledError):
+            status = 499  # the client went away
+            raise
+        finally:
+            self.stats.end(status)
+
+    def count_tokens(self, raw: bytes) -> web.Response:
+        body = protocol.parse_count_tokens_request(raw)
+        total, details = tokens.prompt_tokens(body)
+        out: dict[str, Any] = {"totalTokens": total}
+        if details:
+            out["promptTokensDetails"] = details
+        return web.json_response(out)
+
+
+def build_app(emulator: Emulator) -> web.Application:
+    # The body limit is enforced by Emulator.read_body with the real API's message, not by aiohttp.
+    app = web.Application(client_max_size=emulator.profile.max_request_bytes * 4 + (1 << 20))
+    app["emulator"] = emulator
+    # Model routes first: they take nearly all the traffic, and aiohttp tries routes in order.
+    for version in VERSIONS:
+        app.router.add_route("*", f"/{{version:{version}}}/models/{{target}}", emulator.model_route)
+        app.router.add_get(f"/{{version:{version}}}/models", emulator.list_models)
+    app.router.add_get("/healthz", emulator.healthz)
+    app.router.add_get("/emulator/stats", emulator.stats_route)
+    app.router.add_post("/emulator/stats/reset", emulator.stats_reset)
+    app.router.add_get("/emulator/faults", emulator.faults_get)
+    app.router.add_post("/emulator/faults", emulator.faults_post)
+    app.router.add_get("/emulator/config", emulator.config_route)
+    return app

@@ -1,0 +1,58 @@
+"""Counters behind GET /emulator/stats: requests by route, model, status and fault; tokens served."""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from typing import Any
+
+
+class Stats:
+    def __init__(self) -> None:
+        self.started_at = time.time()
+        self.requests = 0
+        self.by_route: Counter[str] = Counter()
+        self.by_model: Counter[str] = Counter()
+        self.by_status: Counter[str] = Counter()
+        self.by_fault: Counter[str] = Counter()
+        self.by_limit: Counter[str] = Counter()  # quota_requests, quota_tokens, queue_timeout, queue_full
+        self.tokens: Counter[str] = Counter()
+        self.chunks = 0
+        self.in_flight = 0
+        self.max_in_flight = 0
+
+    def begin(self, route: str, model: str | None) -> None:
+        self.requests += 1
+        self.by_route[route] += 1
+        if model:
+            self.by_model[model] += 1
+        self.in_flight += 1
+        self.max_in_flight = max(self.max_in_flight, self.in_flight)
+
+    def end(self, status: int | str) -> None:
+        self.in_flight -= 1
+        self.by_status[str(status)] += 1
+
+    def served(self, prompt: int, output: int, thoughts: int) -> None:
+        self.tokens["prompt"] += prompt
+        self.tokens["output"] += output
+        self.tokens["thoughts"] += thoughts
+
+    def snapshot(self, extra: dict[str, Any] | None = None) -> dict[str, Any]:
+        data: dict[str, Any] = {
+            "started_at": self.started_at,
+            "uptime_s": round(time.time() - self.started_at, 3),
+            "requests_total": self.requests,
+            "requests_by_route": dict(self.by_route),
+            "requests_by_model": dict(self.by_model),
+            "responses_by_status": dict(self.by_status),
+            "faults_injected": dict(self.by_fault),
+            "limits_hit": dict(self.by_limit),
+            "tokens_served": {k: self.tokens.get(k, 0) for k in ("prompt", "output", "thoughts")},
+            "chunks_streamed": self.chunks,
+            "in_flight": self.in_flight,
+            "max_in_flight": self.max_in_flight,
+        }
+        if extra:
+            data.update(extra)
+        return data

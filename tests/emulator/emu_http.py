@@ -1,0 +1,58 @@
+"""Tiny stdlib HTTP helpers for emulator tests (raw wire checks, no SDK in the way)."""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+import urllib.error
+import urllib.request
+from typing import Any
+
+from PIL import Image
+
+FLASH = "/v1beta/models/gemini-2.5-flash"
+
+
+def call(
+    base: str,
+    path: str,
+    body: Any = None,
+    *,
+    key: str | None = "test-key",
+    raw: bytes | None = None,
+    method: str | None = None,
+    timeout: float = 10.0,
+) -> tuple[int, bytes, dict[str, str]]:
+    """(status, body bytes, headers) of one request; HTTP errors are returned, not raised."""
+    data = raw if raw is not None else (None if body is None else json.dumps(body).encode())
+    headers = {"Content-Type": "application/json"}
+    if key is not None:
+        headers["x-goog-api-key"] = key
+    request = urllib.request.Request(base + path, data=data, headers=headers, method=method)
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as reply:
+            return reply.status, reply.read(), dict(reply.headers)
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read(), dict(exc.headers)
+
+
+def call_json(base: str, path: str, body: Any = None, **kwargs: Any) -> tuple[int, Any]:
+    status, data, _ = call(base, path, body, **kwargs)
+    return status, json.loads(data)
+
+
+def text_request(text: str, **extra: Any) -> dict[str, Any]:
+    return {"contents": [{"role": "user", "parts": [{"text": text}]}], **extra}
+
+
+def png_b64(width: int, height: int) -> str:
+    buffer = io.BytesIO()
+    Image.new("RGB", (width, height), (120, 30, 200)).save(buffer, format="PNG")
+    return base64.b64encode(buffer.getvalue()).decode()
+
+
+def sse_events(data: bytes) -> list[dict[str, Any]]:
+    text = data.decode()
+    assert text.endswith("\r\n\r\n")
+    return [json.loads(frame.removeprefix("data: ")) for frame in text.split("\r\n\r\n") if frame]

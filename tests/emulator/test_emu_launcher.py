@@ -1,0 +1,149 @@
+"""EmulatorProcess: start, health, stats, stop, and no orphans even when the parent is SIGKILLed."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from emulator.launcher import EmulatorProcess, EmulatorStartError
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    # A zombie still answers kill(0); read its state.
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().split(")")[-1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
+
+
+def test_start_health_stats_stop() -> None:
+    emu = EmulatorProcess(time_scale=0.01)
+    url = emu.start()
+    assert url.startswith("http://127.0.0.1:") and emu.url == url
+    with urllib.request.urlopen(url + "/healthz") as reply:
+        assert reply.status == 200 and b'"ok"' in reply.read()
+    assert emu.stats()["requests_total"] == 0
+    pid = emu.pid
+    emu.stop()
+    emu.stop()  # idempotent
+    assert pid is not None and not _alive(pid)
+
+
+def test_bad_profile_raises_with_stderr_tail() -> None:
+    with pytest.raises(EmulatorStartError, match="unknown emulator profile 'nope'"):
+        EmulatorProcess(profile="nope").start(timeout=10)
+
+
+def test_child_dies_when_parent_is_killed(tmp_path) -> None:
+    # A parent that starts an emulator under gevent (like a Locust worker), prints the child's pid,
+    # then waits to be SIGKILLed: the emulator must go away by itself.
+    script = tmp_path / "parent.py"
+    script.write_text(
+        textwrap.dedent(
+            """
+            from gevent import monkey; monkey.patch_all()
+            import sys, time
+            from emulator.launcher import EmulatorProcess
+            emu = EmulatorProcess(time_scale=0.01)
+            emu.start()
+            emu.stats()
+            print(emu.pid, flush=True)
+            time.sleep(60)
+            """
+        )
+    )
+    env = dict(os.environ, PYTHONPATH=os.getcwd())
+    parent = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, env=env)
+    child_pid = int(parent.stdout.readline())
+    assert _alive(child_pid)
+    parent.send_signal(signal.SIGKILL)
+    parent.wait()
+    deadline = time.monotonic() + 5
+    while _alive(child_pid) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not _alive(child_pid)
+
+
+def test_cli_bad_config_is_one_line(tmp_path) -> None:
+    missing = tmp_path / "nope.json"
+    done = subprocess.run(
+        [sys.executable, "-m", "emulator", "--port", "0", "--config", str(missing)],
+        capture_output=True,
+        text=True,
+        timeout=20,
+        cwd=REPO,
+    )
+    assert done.returncode == 2 and done.stdout == ""
+    assert done.stderr.strip().count("\n") == 0 and "cannot read emulator config" in done.stderr
+
+
+def test_workers_share_port_stats_and_faults() -> None:
+    import json as _json
+
+    import psutil
+    from emu_http import FLASH, call, text_request
+
+    emu = EmulatorProcess(profile="fast", time_scale=0.0, workers=2)
+    emu.start()
+    try:
+        workers = psutil.Process(emu.pid).children()
+        assert len(workers) == 2
+        for i in range(20):
+            assert call(emu.url, FLASH + ":generateContent", text_request(f"w{i}"))[0] == 200
+        time.sleep(0.6)  # each worker publishes its counters every 0.25 s
+        stats = emu.stats()
+        assert stats["workers"] == 2 and stats["requests_total"] == 20
+        emu.set_faults({"server_503": 1.0})
+        time.sleep(0.6)  # the change reaches the other worker within 0.25 s
+        statuses = {call(emu.url, FLASH + ":generateContent", text_request(f"f{i}"))[0] for i in range(10)}
+        assert statuses == {503}
+        assert _json.loads(call(emu.url, "/emulator/faults", key=None)[1])["rates"]["server_503"] == 1.0
+    finally:
+        emu.stop()
+    time.sleep(0.2)
+    assert not any(_alive(w.pid) for w in workers)
+
+
+def test_benchmark_dispatcher_and_smoke() -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "benchmarks", "nope"], capture_output=True, text=True, timeout=20, cwd=REPO
+    )
+    assert done.returncode == 2 and "unknown benchmark 'nope'" in done.stderr
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "benchmarks",
+            "emulator",
+            "--seconds",
+            "1",
+            "--connections",
+            "8",
+            "--greenlets",
+            "8",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=REPO,
+    )
+    assert done.returncode == 0, done.stderr
+    summary = json.loads(done.stdout.strip().splitlines()[-1])
+    assert summary["emulator_rps"] > 100 and summary["emulator_chunks_per_s"] > 100
+    assert summary["headroom_vs_http_transport"] > 0

@@ -1,0 +1,193 @@
+"""In-process unit checks of the emulator's pieces: schema filling, moderation, tokens, quotas,
+capacity slots, the latency plan and config loading."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import statistics
+
+import jsonschema
+import pytest
+
+from emulator import jsonfill, moderation, tokens
+from emulator.errors import ApiError
+from emulator.latency import Clock, Slots, plan_for
+from emulator.profiles import ConfigError, ModelProfile, load_profile
+from emulator.protocol import GENERATE_CONTENT_REQUEST, normalise
+from emulator.quotas import Quotas
+
+SCHEMAS = [
+    {
+        "type": "object",
+        "properties": {"a": {"type": "integer", "minimum": 5, "maximum": 9}},
+        "required": ["a"],
+    },
+    {"type": "array", "items": {"type": "string", "format": "date-time"}, "minItems": 2, "maxItems": 2},
+    {
+        "type": "object",
+        "properties": {
+            "items": {
+                "type": "array",
+                "items": {"$ref": "#/$defs/item"},
+                "minItems": 1,
+            },
+            "note": {"type": ["string", "null"], "minLength": 12, "maxLength": 20},
+            "kind": {"const": "fixed"},
+            "choice": {
+                "anyOf": [{"type": "null"}, {"type": "number", "exclusiveMinimum": 0, "exclusiveMaximum": 1}]
+            },
+        },
+        "required": ["items", "note", "kind", "choice"],
+        "additionalProperties": False,
+        "$defs": {
+            "item": {
+                "type": "object",
+                "properties": {"id": {"type": "string", "format": "uuid"}, "ok": {"type": "boolean"}},
+                "required": ["id", "ok"],
+            }
+        },
+    },
+    {
+        "allOf": [
+            {"type": "object", "properties": {"x": {"type": "number"}}, "required": ["x"]},
+            {"required": ["x"]},
+        ]
+    },
+]
+
+
+@pytest.mark.parametrize("schema", SCHEMAS)
+def test_filled_json_validates_and_is_deterministic(schema: dict) -> None:
+    first = jsonfill.fill_schema(schema, random.Random(1), [])
+    jsonschema.validate(first, schema)
+    assert jsonfill.fill_schema(schema, random.Random(1), []) == first
+
+
+def test_gemini_schema_with_capital_types() -> None:
+    raw = {"type": "OBJECT", "properties": {"flagged": {"type": "BOOLEAN"}, "n": {"type": "INTEGER"}}}
+    schema = normalise({"generationConfig": {"responseSchema": raw}}, GENERATE_CONTENT_REQUEST, "")
+    value = jsonfill.fill_schema(schema["generationConfig"]["responseSchema"], random.Random(2), [])
+    assert isinstance(value["flagged"], bool) and isinstance(value["n"], int) and value["flagged"] is False
+
+
+def test_verdict_fields_follow_markers() -> None:
+    schema = {
+        "type": "object",
+        "properties": {
+            "is_safe": {"type": "boolean"},
+            "violation": {"type": "boolean"},
+            "verdict": {"type": "string", "enum": ["no_violation", "violation"]},
+            "decision": {"type": "string", "enum": ["ALLOW", "BLOCK"]},
+            "categories": {"type": "array", "items": {"type": "string", "enum": ["none", "hate", "sexual"]}},
+            "severity": {"type": "number", "minimum": 0, "maximum": 1},
+        },
+    }
+    hate = ["HARM_CATEGORY_HATE_SPEECH"]
+    unsafe = jsonfill.fill_schema(schema, random.Random(3), hate)
+    safe = jsonfill.fill_schema(schema, random.Random(3), [])
+    assert unsafe["is_safe"] is False and unsafe["violation"] is True
+    assert unsafe["verdict"] == "violation" and unsafe["decision"] == "BLOCK"
+    assert unsafe["categories"] == ["hate"] and unsafe["severity"] > 0.5
+    assert safe["is_safe"] is True and safe["violation"] is False
+    assert safe["verdict"] == "no_violation" and safe["decision"] == "ALLOW"
+    assert safe["categories"] == ["none"] and safe["severity"] < 0.5
+    assert jsonfill.enum_answer({"enum": ["SAFE", "UNSAFE"]}, random.Random(1), hate) == "UNSAFE"
+    assert jsonfill.enum_answer({"enum": ["SAFE", "UNSAFE"]}, random.Random(1), []) == "SAFE"
+
+
+@pytest.mark.parametrize(
+    ("threshold", "level", "blocked"),
+    [
+        ("BLOCK_LOW_AND_ABOVE", "low", True),
+        ("BLOCK_MEDIUM_AND_ABOVE", "low", False),
+        ("BLOCK_MEDIUM_AND_ABOVE", "medium", True),
+        ("BLOCK_ONLY_HIGH", "medium", False),
+        ("BLOCK_ONLY_HIGH", "high", True),
+        ("BLOCK_NONE", "high", False),
+        ("OFF", "high", False),
+        (None, "medium", True),  # no setting: the default threshold blocks
+    ],
+)
+def test_thresholds(threshold: str | None, level: str, blocked: bool) -> None:
+    settings = (
+        [] if threshold is None else [{"category": "HARM_CATEGORY_HATE_SPEECH", "threshold": threshold}]
+    )
+    verdict = moderation.judge(f"post [[unsafe:hate:{level}]]", {"safetySettings": settings})
+    assert verdict.unsafe and verdict.prompt_blocked is blocked
+    assert moderation.judge("a clean post", {}).unsafe is False
+
+
+def test_image_token_rule() -> None:
+    assert tokens.image_tokens(384, 384) == 258
+    assert tokens.image_tokens(385, 200) == 2 * 258  # tile = 256 (clamped): 2 x 1
+    assert tokens.image_tokens(1536, 1536) == 4 * 258  # tile = 768 (clamped): 2 x 2
+    assert tokens.image_tokens(3000, 600) == 16 * 258  # tile = 400: 8 x 2
+    assert (
+        tokens.text_tokens("") == 0 and tokens.text_tokens("abcd") == 1 and tokens.text_tokens("abcde") == 2
+    )
+
+
+def test_quota_window_rolls() -> None:
+    profile = load_profile("default", {"quotas": {"m": {"rpm": 2, "tpm": 1000}}})
+    quotas = Quotas(profile, time_scale=1.0)
+    quotas.admit("k", "m", 10, now=0.0)
+    quotas.admit("k", "m", 10, now=1.0)
+    with pytest.raises(ApiError) as caught:
+        quotas.admit("k", "m", 10, now=2.0)
+    assert caught.value.code == 429 and caught.value.details[-1]["retryDelay"] == "58s"
+    quotas.admit("k", "m", 10, now=60.5)  # the first request left the window
+    quotas.admit("other", "m", 10, now=60.5)  # keys are counted apart
+
+
+def test_slots_queue_fifo_and_timeout() -> None:
+    async def scenario() -> list[str]:
+        slots = Slots(capacity=1, queue_limit=1)
+        await slots.acquire(1.0, 503)
+        order: list[str] = []
+
+        async def waiter() -> None:
+            await slots.acquire(1.0, 503)
+            order.append("served")
+            slots.release()
+
+        task = asyncio.create_task(waiter())
+        await asyncio.sleep(0.01)
+        with pytest.raises(ApiError) as full:  # the queue holds one: a second waiter is refused
+            await slots.acquire(1.0, 503)
+        order.append(f"full:{full.value.code}")
+        slots.release()
+        await task
+        await slots.acquire(1.0, 503)
+        with pytest.raises(ApiError) as late:
+            await slots.acquire(0.02, 504)
+        order.append(f"timeout:{late.value.code}")
+        return order
+
+    assert asyncio.run(scenario()) == ["full:503", "served", "timeout:504"]
+
+
+def test_latency_plan_scales_and_is_seeded() -> None:
+    profile = ModelProfile(ttft_median_ms=500, ttft_sigma=0.3, output_tokens_per_s=100, chunk_tokens=10)
+    draws = [plan_for(profile, random.Random(i), Clock(1.0), 0, 50, 0, 0.0).first_delay_s for i in range(400)]
+    # median TTFT ~ 0.5 s plus the first chunk's 10 tokens at 100 tokens/s
+    assert 0.55 < statistics.median(draws) < 0.67
+    a = plan_for(profile, random.Random(9), Clock(0.1), 0, 50, 0, 0.0)
+    b = plan_for(profile, random.Random(9), Clock(1.0), 0, 50, 0, 0.0)
+    assert len(a.chunk_delays_s) == 4
+    assert a.total_s == pytest.approx(b.total_s * 0.1)
+    busy = plan_for(profile, random.Random(9), Clock(1.0), 0, 50, 0, 1.0)
+    assert busy.total_s > b.total_s
+
+
+def test_config_errors_are_one_line() -> None:
+    with pytest.raises(ConfigError, match="unknown emulator profile 'x'"):
+        load_profile("x")
+    with pytest.raises(ConfigError, match="unknown key"):
+        load_profile("default", {"bogus": 1})
+    with pytest.raises(ConfigError, match="unknown field"):
+        load_profile("default", {"models": {"gemini-2.5-flash": {"ttft": 1}}})
+    with pytest.raises(ConfigError, match="unknown fault"):
+        load_profile("default", {"faults": {"explode": 0.1}})
+    profile = load_profile("small-capacity", {"models": {"my-model": {"capacity": 2}}})
+    assert profile.models["my-model"].capacity == 2 and profile.models["gemini-2.5-flash"].capacity == 4
