@@ -38,6 +38,7 @@ class _Run:
     emulator: EmulatorProcess | None = None
     folder: results.RunFolder | None = None
     request_log: RequestLog | None = None
+    report: Path | None = None
     finished = False
 
 
@@ -144,5 +145,11 @@ def _on_quitting(environment: Environment, **_: Any) -> None:
     except ReportInputError as exc:
         logger.error("report not written: %s", exc)
         return
-    logger.info("report: %s", report)
-    print(f"Report: {report.resolve()}", flush=True)
+    run.report = report
+
+
+@events.quit.add_listener
+def _announce_report(**_: Any) -> None:
+    # After Locust's own closing tables, so the path is the last thing a user sees.
+    if run.report is not None:
+        print(f"Report: {run.report.resolve()}", flush=True)
