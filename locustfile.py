@@ -17,14 +17,20 @@ from locust.env import Environment
 from locust.runners import MasterRunner, WorkerRunner
 
 from emulator.launcher import EmulatorProcess
+from fixtures.loading import FixtureError
 from metrics import results
 from metrics.recorder import RequestLog
+from users.images import ImageLimitError
+from users.mix import apply_mix, prepare_scenarios
 from users.moderation import TextModerationUser
 from users.pricing import PriceTable, PricingError
+from users.scenario_options import add_scenario_arguments
 from users.settings import GeminiSettings, OptionError
 from users.settings import add_arguments as add_gemini_arguments
+from users.streaming import StreamingUser
+from users.vision import VisionUser
 
-__all__ = ["TextModerationUser"]
+__all__ = ["StreamingUser", "TextModerationUser", "VisionUser"]
 
 logger = logging.getLogger("gemini_locust")
 # One INFO line per HTTP request from the SDKs' clients would drown Locust's own output.
@@ -51,6 +57,7 @@ def _add_options(parser: Any) -> None:
     # user asks otherwise with --web-host.
     parser.set_defaults(web_host="127.0.0.1")
     add_gemini_arguments(parser)
+    add_scenario_arguments(parser)
     results.add_arguments(parser)
     parser.add_argument("--emulator-profile", default="", help="bundled emulator profile (default: default)")
     parser.add_argument("--emulator-config", default="", help="JSON file that tunes the bundled emulator")
@@ -72,6 +79,16 @@ def _configure(environment: Environment) -> None:
         )
         environment.gemini_prices = PriceTable.load(getattr(options, "pricing", "") or None)
     except (OptionError, PricingError) as exc:
+        _fail(str(exc))
+    _prepare_scenarios(environment)
+
+
+def _prepare_scenarios(environment: Environment) -> None:
+    """Weights from --mix, then every scenario's requests built once, before any load."""
+    try:
+        apply_mix(environment)
+        prepare_scenarios(environment)
+    except (OptionError, FixtureError, ImageLimitError) as exc:
         _fail(str(exc))
 
 
@@ -107,8 +124,11 @@ def _on_test_start(environment: Environment, **_: Any) -> None:
         _configure(environment)
         if run.request_log is None:
             run.request_log = RequestLog(environment)
-    elif run.folder is not None and run.folder.started_at is None:
-        run.folder.started_at = time.time()
+    else:
+        # The web UI's start form may have changed the options since init.
+        _configure(environment)
+        if run.folder is not None and run.folder.started_at is None:
+            run.folder.started_at = time.time()
 
 
 def _stop_emulator() -> None:

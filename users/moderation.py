@@ -1,73 +1,117 @@
-"""TextModerationUser: posts checked for policy violations as they arrive, with a JSON verdict."""
+"""TextModerationUser: posts checked for policy violations as they arrive, with a JSON verdict.
+
+Each call sends one labelled post (--posts-file, else the bundled set; --prompt-size picks a length
+bucket), asks for JSON matching fixtures/schemas/moderation_verdict.json and records the verdict
+next to the label (Outcome.verdict / expected, variant = the post's length bucket). A blocked
+prompt is an answer: verdict "violating", error_kind "blocked" (see users.verdicts for how it
+counts). Every moderation user walks the same shuffled order of posts from the start, so each post
+is judged several times while the others load the service: that is what consistency is scored on.
+"""
 
 from __future__ import annotations
 
 import functools
-import json
+import random
+from typing import ClassVar
 
 import jsonschema
 from locust import between
 
+from fixtures.loading import FixtureError
 from fixtures.moderation import Post, load_posts, verdict_schema
+from users import outcome as kinds
 from users.base import GeminiUser
 from users.call import CallResult, CallSpec
+from users.images import inline_request_bytes
 from users.outcome import Outcome
-from users.verdicts import parse_json_answer
+from users.scenario_options import ScenarioSettings, specs_for
+from users.settings import GeminiSettings
+from users.verdicts import BLOCKED_VERDICT, moderation_verdict, parse_json_answer, validator_for
 
 INSTRUCTION = (
     "You are a content moderator. Decide whether the user's post violates the policy "
     "(hate, harassment, sexual content, dangerous content). Answer only with JSON matching the schema."
 )
+# Sent explicitly so a run does not depend on the API's default thresholds, which have changed
+# between model generations. Medium and above: the bundled set's `:low` markers are answered (and
+# must be flagged by the verdict), the others are blocked.
+SAFETY_SETTINGS = tuple(
+    (category, "BLOCK_MEDIUM_AND_ABOVE")
+    for category in (
+        "HARM_CATEGORY_HATE_SPEECH",
+        "HARM_CATEGORY_HARASSMENT",
+        "HARM_CATEGORY_SEXUALLY_EXPLICIT",
+        "HARM_CATEGORY_DANGEROUS_CONTENT",
+    )
+)
+ORDER_SEED = 20260115  # the shuffled order of posts: same for every user and every run
 
 
 @functools.cache
 def _validator() -> jsonschema.protocols.Validator:
+    return validator_for(verdict_schema())
+
+
+def build_moderation_specs(settings: GeminiSettings, scenario: ScenarioSettings) -> list[CallSpec]:
+    source = scenario.posts_file or None
+    posts = [post for post in load_posts(source) if post.length in scenario.sizes()]
+    if not posts:
+        raise FixtureError(
+            f"{source or 'the bundled moderation set'}: no {scenario.prompt_size} posts (--prompt-size)"
+        )
+    random.Random(ORDER_SEED).shuffle(posts)
     schema = verdict_schema()
-    return jsonschema.validators.validator_for(schema)(schema)
+    return [_spec(settings, schema, post) for post in posts]
+
+
+def _spec(settings: GeminiSettings, schema: dict, post: Post) -> CallSpec:
+    config = {"maxOutputTokens": settings.max_output_tokens, "responseMimeType": "application/json"}
+    return CallSpec(
+        scenario=TextModerationUser.scenario,
+        model=settings.model,
+        parts=(post.text,),
+        system_instruction=INSTRUCTION,
+        max_output_tokens=settings.max_output_tokens,
+        temperature=settings.temperature,
+        response_mime_type="application/json",
+        response_schema=schema,
+        safety_settings=SAFETY_SETTINGS,
+        variant=post.length,
+        item_id=post.id,
+        expected=post.label,
+        request_bytes=inline_request_bytes(
+            (post.text,),
+            system_instruction=INSTRUCTION,
+            generation_config={**config, "responseJsonSchema": schema},
+        ),
+    )
 
 
 class TextModerationUser(GeminiUser):
-    scenario = "moderation"
+    scenario: ClassVar[str] = "moderation"
     weight = 3
     wait_time = between(0.1, 0.5)
-    _specs: list[CallSpec] | None = None
+
+    build_specs = staticmethod(build_moderation_specs)
 
     def on_start(self) -> None:
         super().on_start()
         self._next = 0
 
     def specs(self) -> list[CallSpec]:
-        # Built once per process and shared: fixtures are read-only, and building is CPU we keep
-        # out of the load loop.
-        cls = type(self)
-        if cls._specs is None:
-            cls._specs = [self.build_spec(post) for post in load_posts()]
-        return cls._specs
-
-    def build_spec(self, post: Post) -> CallSpec:
-        schema = verdict_schema()
-        return CallSpec(
-            scenario=self.scenario,
-            model=self.settings.model,
-            parts=(post.text,),
-            system_instruction=INSTRUCTION,
-            max_output_tokens=self.settings.max_output_tokens,
-            temperature=self.settings.temperature,
-            response_mime_type="application/json",
-            response_schema=schema,
-            variant=post.length,
-            item_id=post.id,
-            expected=post.label,
-            request_bytes=len(post.text.encode()) + len(INSTRUCTION) + len(json.dumps(schema)),
-        )
+        return specs_for(self.environment, self.scenario, build_moderation_specs, self.settings)
 
     def next_call(self) -> CallSpec:
         specs = self.specs()
-        # Users start at different offsets so the same post is seen by many users over the run.
-        spec = specs[(id(self) + self._next) % len(specs)]
+        spec = specs[self._next % len(specs)]
         self._next += 1
         return spec
 
     def judge(self, spec: CallSpec, result: CallResult, outcome: Outcome) -> None:
-        answer = parse_json_answer(result.text, _validator())
-        outcome.verdict = "violating" if answer["flagged"] else "benign"
+        outcome.verdict = moderation_verdict(parse_json_answer(result.text, _validator()))
+
+    def execute(self, spec: CallSpec) -> Outcome:
+        out = super().execute(spec)
+        if out.error_kind == kinds.BLOCKED:
+            out.verdict = BLOCKED_VERDICT
+        return out

@@ -1,0 +1,193 @@
+"""The image pre-processing pipeline: what an app should do before it sends a photo inline.
+
+optimized: decode, flatten transparency onto white and convert to RGB, shrink so the longer side is
+at most `max_side` (default 2048) with LANCZOS, keeping the aspect ratio and never enlarging, and
+encode as JPEG at quality 85 with optimize=True. raw: the file's bytes as they are.
+
+Both are checked against the inline request limit before a run starts, so a too-large image is one
+clear error, not a stream of 400s. INLINE_LIMIT_BYTES is the API's historical 20 MB request limit,
+which the bundled emulator enforces by default; the real API accepts 100 MB since 2026-01-12 (see
+gemini-wire.md): raise it there with --inline-limit-mb 100.
+
+Preparation runs once per image and process (memoised), in real OS threads (Pillow releases the GIL
+while it decodes, resizes and encodes), never inside a timed call or a user's task. Its CPU time is
+measured per image with thread_time() and carried on every Outcome as prep_ms.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from PIL import Image
+
+from fixtures.images import SourceImage
+
+MAX_SIDE_DEFAULT = 2048
+JPEG_QUALITY = 85
+INLINE_LIMIT_BYTES = 20 * 1024 * 1024
+IMAGE_MODES = ("raw", "optimized")
+PREP_THREADS = 4
+T = TypeVar("T")
+
+
+class ImageLimitError(ValueError):
+    """An image that cannot be sent inline; the message names it and says what to change."""
+
+
+@dataclass(frozen=True, slots=True)
+class PreparedImage:
+    name: str
+    mode: str  # raw | optimized
+    mime_type: str
+    data: bytes
+    width: int
+    height: int
+    source_bytes: int
+    prep_ms: float  # CPU time this process spent preparing it (0 for raw: nothing to do)
+
+
+def fit_within(width: int, height: int, max_side: int) -> tuple[int, int]:
+    """The size that keeps the aspect ratio with the longer side at most max_side; never larger."""
+    longest = max(width, height)
+    if longest <= max_side:
+        return width, height
+    scale = max_side / longest
+    return max(1, round(width * scale)), max(1, round(height * scale))
+
+
+def to_rgb(image: Image.Image) -> Image.Image:
+    """RGB, with any transparency composited onto white (a plain convert would turn it black)."""
+    if image.mode == "RGB":
+        return image
+    has_alpha = image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info)
+    if not has_alpha:
+        return image.convert("RGB")
+    rgba = image.convert("RGBA")
+    background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+    return Image.alpha_composite(background, rgba).convert("RGB")
+
+
+def optimize_image(
+    data: bytes, *, max_side: int = MAX_SIDE_DEFAULT, quality: int = JPEG_QUALITY
+) -> tuple[bytes, int, int]:
+    """(JPEG bytes, width, height) of `data` after the pipeline."""
+    with Image.open(io.BytesIO(data)) as source:
+        source.load()
+        image = to_rgb(source)
+        size = fit_within(image.width, image.height, max_side)
+        if size != image.size:
+            image = image.resize(size, Image.Resampling.LANCZOS)
+        out = io.BytesIO()
+        image.save(out, "JPEG", quality=quality, optimize=True)
+        return out.getvalue(), size[0], size[1]
+
+
+def inline_request_bytes(
+    parts: Sequence[str | tuple[str, bytes]],
+    *,
+    system_instruction: str | None = None,
+    generation_config: dict[str, Any] | None = None,
+) -> int:
+    """Size of the REST JSON body that carries these parts inline (images as (mime, bytes)).
+
+    Built the way the API receives it (base64 inside JSON), so it is what the limit applies to.
+    """
+    body_parts: list[dict[str, Any]] = []
+    base64_chars = 0  # the base64 text itself is not built: only its length matters
+    for part in parts:
+        if isinstance(part, str):
+            body_parts.append({"text": part})
+        else:
+            mime, data = part
+            body_parts.append({"inlineData": {"mimeType": mime, "data": ""}})
+            base64_chars += 4 * ((len(data) + 2) // 3)
+    body: dict[str, Any] = {"contents": [{"role": "user", "parts": body_parts}]}
+    if system_instruction:
+        body["systemInstruction"] = {"parts": [{"text": system_instruction}]}
+    if generation_config:
+        body["generationConfig"] = generation_config
+    return len(json.dumps(body, separators=(",", ":")).encode()) + base64_chars
+
+
+def check_inline_limit(name: str, mode: str, request_bytes: int, limit: int) -> None:
+    if request_bytes <= limit:
+        return
+    advice = (
+        "lower --max-image-side"
+        if mode == "optimized"
+        else "use --image-mode optimized, or a smaller image in --images-dir"
+    )
+    raise ImageLimitError(
+        f"image {name} ({mode}): the request carrying it inline is {request_bytes:,} bytes, over the "
+        f"inline limit of {limit:,} bytes (--inline-limit-mb {limit / 1024 / 1024:.3g}); {advice}"
+    )
+
+
+_memo: dict[tuple[str, str, int], PreparedImage] = {}
+_memo_lock = threading.Lock()
+
+
+def prepare(source: SourceImage, mode: str, *, max_side: int = MAX_SIDE_DEFAULT) -> PreparedImage:
+    """One image in one mode. Optimized results are memoised per (name, content, max side)."""
+    if mode == "raw":
+        return PreparedImage(
+            source.name,
+            "raw",
+            source.mime_type,
+            source.data,
+            source.width,
+            source.height,
+            len(source.data),
+            0.0,
+        )
+    if mode != "optimized":
+        raise ValueError(f"image mode {mode!r} is not one of {', '.join(IMAGE_MODES)}")
+    key = (source.name, hashlib.sha1(source.data).hexdigest(), max_side)
+    with _memo_lock:
+        cached = _memo.get(key)
+    if cached is not None:
+        return cached
+    started = time.thread_time()
+    data, width, height = optimize_image(source.data, max_side=max_side)
+    prep_ms = (time.thread_time() - started) * 1000.0
+    prepared = PreparedImage(
+        source.name, "optimized", "image/jpeg", data, width, height, len(source.data), prep_ms
+    )
+    with _memo_lock:
+        _memo[key] = prepared
+    return prepared
+
+
+def outside_loop(function: Callable[..., T], *args: Any) -> T:
+    """Run blocking work (drawing, decoding) in a real OS thread; the calling greenlet waits while
+    the gevent hub keeps serving everything else."""
+    import gevent
+
+    return gevent.get_hub().threadpool.apply(function, args)
+
+
+def prepare_all(
+    sources: Sequence[SourceImage], modes: Sequence[str], *, max_side: int = MAX_SIDE_DEFAULT
+) -> list[PreparedImage]:
+    """Every (image, mode), in source order, prepared in a pool of real OS threads.
+
+    gevent's thread pool runs the work outside the event loop: a calling greenlet waits without
+    stalling the hub (the web UI stays responsive). Outside gevent this is a plain thread pool.
+    """
+    jobs = [(source, mode) for source in sources for mode in modes]
+    if not any(mode == "optimized" for _, mode in jobs):
+        return [prepare(source, mode, max_side=max_side) for source, mode in jobs]
+    from gevent.threadpool import ThreadPool
+
+    pool = ThreadPool(min(PREP_THREADS, len(jobs)))
+    try:
+        return list(pool.imap(lambda job: prepare(job[0], job[1], max_side=max_side), jobs))
+    finally:
+        pool.kill()

@@ -1,0 +1,178 @@
+"""Scenario levers (prompt size, image mode and size, own fixture files, the mix) and where the
+prepared requests of each scenario live.
+
+Requests are built once per process, before users run (users.mix.prepare_scenarios, called from
+the locustfile), and kept on the Environment: `environment.gemini_specs[scenario]`. A user that
+finds none there (a test driving a user class directly) builds its own with `specs_for`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from users.call import CallSpec
+from users.images import IMAGE_MODES, INLINE_LIMIT_BYTES, MAX_SIDE_DEFAULT
+from users.settings import GeminiSettings, OptionError
+
+PROMPT_SIZES = ("short", "medium", "long", "mixed")
+IMAGE_MODE_CHOICES = ("raw", "optimized", "both")
+IMAGE_SETS = ("small", "full")
+MIN_IMAGE_SIDE = 64
+
+
+def add_scenario_arguments(parser: Any) -> None:
+    parser.add_argument(
+        "--prompt-size",
+        default="mixed",
+        choices=PROMPT_SIZES,
+        help="which prompts and posts are sent: their length bucket, or mixed for all",
+        include_in_web_ui=True,
+    )
+    parser.add_argument(
+        "--image-mode",
+        default="optimized",
+        choices=IMAGE_MODE_CHOICES,
+        help="vision: send images raw, optimized (resized JPEG), or both to compare them in one run",
+        include_in_web_ui=True,
+    )
+    parser.add_argument(
+        "--max-image-side",
+        default=MAX_SIDE_DEFAULT,
+        type=int,
+        help="vision, optimized mode: longest image side in pixels after resizing",
+        include_in_web_ui=True,
+    )
+    parser.add_argument(
+        "--inline-limit-mb",
+        default=INLINE_LIMIT_BYTES / 1024 / 1024,
+        type=float,
+        help="largest inline request in MiB (20: the historical API limit, enforced by the emulator; "
+        "the real API allows 100 since 2026-01-12)",
+    )
+    parser.add_argument(
+        "--image-set",
+        default="small",
+        choices=IMAGE_SETS,
+        help="generated shelf photos: small (5 images, 640x480 to 7680x4320) or full (10)",
+    )
+    parser.add_argument(
+        "--images-dir", default="", help="vision: a folder of your own .jpg/.png/.webp images"
+    )
+    parser.add_argument(
+        "--prompts-file",
+        default="",
+        help="stream: your own chat prompts (.jsonl with a prompt field, or one prompt per line)",
+    )
+    parser.add_argument(
+        "--posts-file", default="", help="moderation: your own labelled posts (.jsonl: id, text, label)"
+    )
+    parser.add_argument(
+        "--mix",
+        default="",
+        help="scenario weights, e.g. moderation=3,vision=1,stream=1 (scenarios left out do not run; "
+        "empty: the classes' own weights)",
+        include_in_web_ui=True,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class ScenarioSettings:
+    prompt_size: str = "mixed"
+    image_mode: str = "optimized"
+    max_image_side: int = MAX_SIDE_DEFAULT
+    inline_limit_bytes: int = INLINE_LIMIT_BYTES
+    image_set: str = "small"
+    images_dir: str = ""
+    prompts_file: str = ""
+    posts_file: str = ""
+    mix: str = ""
+
+    @property
+    def image_modes(self) -> tuple[str, ...]:
+        return IMAGE_MODES if self.image_mode == "both" else (self.image_mode,)
+
+    def sizes(self) -> tuple[str, ...]:
+        return ("short", "medium", "long") if self.prompt_size == "mixed" else (self.prompt_size,)
+
+    @classmethod
+    def from_options(cls, options: Any) -> ScenarioSettings:
+        """Validated levers; `options` may be None (a test's bare Environment): defaults then."""
+
+        def get(name: str, default: Any) -> Any:
+            value = getattr(options, name, default) if options is not None else default
+            return default if value is None else value
+
+        prompt_size = str(get("prompt_size", "mixed")).strip().lower()
+        _choice("--prompt-size", prompt_size, PROMPT_SIZES)
+        image_mode = str(get("image_mode", "optimized")).strip().lower()
+        _choice("--image-mode", image_mode, IMAGE_MODE_CHOICES)
+        image_set = str(get("image_set", "small")).strip().lower()
+        _choice("--image-set", image_set, IMAGE_SETS)
+        max_side = _number("--max-image-side", get("max_image_side", MAX_SIDE_DEFAULT), int)
+        if max_side < MIN_IMAGE_SIDE:
+            raise OptionError(
+                f"--max-image-side {max_side} is too small: use at least {MIN_IMAGE_SIDE} pixels"
+            )
+        limit_mb = _number(
+            "--inline-limit-mb", get("inline_limit_mb", INLINE_LIMIT_BYTES / 1024 / 1024), float
+        )
+        if limit_mb <= 0:
+            raise OptionError(
+                f"--inline-limit-mb {limit_mb:g} must be above 0 (the API's limit is 20 or 100)"
+            )
+        return cls(
+            prompt_size=prompt_size,
+            image_mode=image_mode,
+            max_image_side=max_side,
+            inline_limit_bytes=int(limit_mb * 1024 * 1024),
+            image_set=image_set,
+            images_dir=str(get("images_dir", "")).strip(),
+            prompts_file=str(get("prompts_file", "")).strip(),
+            posts_file=str(get("posts_file", "")).strip(),
+            mix=str(get("mix", "")).strip(),
+        )
+
+    def public(self) -> dict[str, Any]:
+        """For run.json: every lever (no secrets here)."""
+        return asdict(self)
+
+
+def _choice(flag: str, value: str, choices: tuple[str, ...]) -> None:
+    if value not in choices:
+        raise OptionError(f"{flag} {value!r} is not known: choose one of {', '.join(choices)}")
+
+
+def _number(flag: str, raw: Any, kind: type) -> Any:
+    try:
+        return kind(raw)
+    except (TypeError, ValueError):
+        raise OptionError(f"{flag} {raw!r} is not a valid {kind.__name__}") from None
+
+
+SpecBuilder = Callable[[GeminiSettings, ScenarioSettings], list[CallSpec]]
+
+
+def scenario_settings(environment: Any) -> ScenarioSettings:
+    """This run's levers, read once from the options and kept on the environment."""
+    current = getattr(environment, "gemini_scenarios", None)
+    if current is None:
+        current = ScenarioSettings.from_options(getattr(environment, "parsed_options", None))
+        environment.gemini_scenarios = current
+    return current
+
+
+def specs_for(
+    environment: Any, scenario: str, build: SpecBuilder, settings: GeminiSettings
+) -> list[CallSpec]:
+    """The prepared requests of one scenario; built here only when nobody prepared them ahead."""
+    store: dict[str, list[CallSpec]] | None = getattr(environment, "gemini_specs", None)
+    if store is None:
+        store = {}
+        environment.gemini_specs = store
+    specs = store.get(scenario)
+    if specs is None:
+        specs = build(settings, scenario_settings(environment))
+        store[scenario] = specs
+    return specs

@@ -1,0 +1,89 @@
+"""StreamingUser: chat answers streamed back, for time to first token and time per output token.
+
+Prompts come from --prompts-file or the bundled set, filtered by --prompt-size (Outcome.variant is
+the prompt's length bucket). Each prompt asks for a short, medium or long answer; that becomes its
+maxOutputTokens budget (fixtures.chat.OUTPUT_BUDGETS), capped by --max-output-tokens. The base user
+and the transport time every chunk (ttft_ms, gaps_ms, tpot_ms). A stream that ends without any
+answer text is an invalid_response: there was nothing to time.
+"""
+
+from __future__ import annotations
+
+import itertools
+import random
+from collections.abc import Iterator
+from typing import ClassVar
+
+from locust import between
+
+from fixtures.chat import ChatPrompt, load_chat_prompts
+from fixtures.loading import FixtureError
+from users import outcome as kinds
+from users.base import GeminiUser
+from users.call import CallResult, CallSpec
+from users.errors import CallError
+from users.images import inline_request_bytes
+from users.outcome import Outcome
+from users.scenario_options import ScenarioSettings, specs_for
+from users.settings import GeminiSettings
+
+ORDER_SEED = 20260116
+USER_STRIDE = 7
+
+
+def build_stream_specs(settings: GeminiSettings, scenario: ScenarioSettings) -> list[CallSpec]:
+    source = scenario.prompts_file or None
+    prompts = [prompt for prompt in load_chat_prompts(source) if prompt.size in scenario.sizes()]
+    if not prompts:
+        raise FixtureError(
+            f"{source or 'the bundled chat prompts'}: no {scenario.prompt_size} prompts (--prompt-size)"
+        )
+    random.Random(ORDER_SEED).shuffle(prompts)
+    return [_spec(settings, prompt) for prompt in prompts]
+
+
+def _spec(settings: GeminiSettings, prompt: ChatPrompt) -> CallSpec:
+    budget = min(prompt.output_budget, settings.max_output_tokens)
+    return CallSpec(
+        scenario=StreamingUser.scenario,
+        model=settings.model,
+        parts=(prompt.text,),
+        stream=True,
+        max_output_tokens=budget,
+        temperature=settings.temperature,
+        variant=prompt.size,
+        item_id=prompt.id,
+        request_bytes=inline_request_bytes((prompt.text,), generation_config={"maxOutputTokens": budget}),
+    )
+
+
+class StreamingUser(GeminiUser):
+    scenario: ClassVar[str] = "stream"
+    weight = 1
+    wait_time = between(0.2, 1.0)
+
+    build_specs = staticmethod(build_stream_specs)
+    _numbers: ClassVar[Iterator[int]] = itertools.count()
+
+    def on_start(self) -> None:
+        super().on_start()
+        # Users start apart in the (shuffled) prompt list, so a short run still sees a spread of
+        # prompt and answer lengths.
+        self._next = next(self._numbers) * USER_STRIDE
+
+    def specs(self) -> list[CallSpec]:
+        return specs_for(self.environment, self.scenario, build_stream_specs, self.settings)
+
+    def next_call(self) -> CallSpec:
+        specs = self.specs()
+        spec = specs[self._next % len(specs)]
+        self._next += 1
+        return spec
+
+    def judge(self, spec: CallSpec, result: CallResult, outcome: Outcome) -> None:
+        if not result.text.strip():
+            raise CallError(
+                kinds.INVALID_RESPONSE,
+                f"the stream ended without answer text ({outcome.chunk_count} chunks, "
+                f"finish reason {result.finish_reason or 'none'})",
+            )
