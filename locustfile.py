@@ -16,6 +16,7 @@ from locust import events
 from locust.env import Environment
 from locust.runners import MasterRunner, WorkerRunner
 
+import shapes
 from emulator.launcher import EmulatorProcess
 from fixtures.loading import FixtureError
 from metrics import results
@@ -58,6 +59,7 @@ def _add_options(parser: Any) -> None:
     parser.set_defaults(web_host="127.0.0.1")
     add_gemini_arguments(parser)
     add_scenario_arguments(parser)
+    shapes.add_shape_arguments(parser)
     results.add_arguments(parser)
     parser.add_argument("--emulator-profile", default="", help="bundled emulator profile (default: default)")
     parser.add_argument("--emulator-config", default="", help="JSON file that tunes the bundled emulator")
@@ -95,7 +97,14 @@ def _prepare_scenarios(environment: Environment) -> None:
 @events.init.add_listener
 def _on_init(environment: Environment, **_: Any) -> None:
     options = environment.parsed_options
-    if options is None or isinstance(environment.runner, WorkerRunner):
+    if options is None:
+        return
+    try:
+        # On every node: workers take part in open-model pacing and capacity sampling.
+        shapes.setup(environment)
+    except shapes.ShapeOptionError as exc:
+        _fail(str(exc))
+    if isinstance(environment.runner, WorkerRunner):
         return  # workers get the master's options with the first spawn message: see _on_test_start
     if not environment.host:
         run.emulator = EmulatorProcess(
@@ -151,6 +160,11 @@ def _on_quitting(environment: Environment, **_: Any) -> None:
         return
     folder.ended_at = time.time()
     folder.write_final_csvs()
+    folder.extra.update(
+        shape=shapes.shape_info(environment),
+        stages=shapes.stage_log(environment),
+        capacity=shapes.capacity_result(environment),
+    )
     if run.emulator is not None:
         folder.save_json("emulator_stats.json", run.emulator.stats)
     _stop_emulator()

@@ -10,6 +10,7 @@ from typing import ClassVar
 
 from locust import User, between, task
 
+import shapes
 from metrics.recorder import record_outcome
 from users import outcome as kinds
 from users.call import CallResult, CallSpec, CallTimer
@@ -46,8 +47,13 @@ class GeminiUser(User):
 
     @task
     def one_call(self) -> None:
+        # Open-model shapes (arrival, capacity) decide when a call starts; others leave it to wait_time.
+        pacer = shapes.get_pacer(self.environment)
+        lag_ms = pacer.wait_for_slot()[1] if pacer is not None else None
         spec = self.next_call()
-        record_outcome(self.environment, self.execute(spec))
+        outcome = self.execute(spec)
+        outcome.schedule_lag_ms = lag_ms
+        record_outcome(self.environment, outcome)
 
     def execute(self, spec: CallSpec) -> Outcome:
         out = Outcome(
@@ -60,6 +66,7 @@ class GeminiUser(User):
             expected=spec.expected,
             prep_ms=spec.prep_ms,
             request_bytes=spec.request_bytes,
+            stage=shapes.current_stage(self.environment),
         )
         timer = CallTimer()
         try:

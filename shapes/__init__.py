@@ -1,0 +1,109 @@
+"""Load shapes: ramp, step, spike, soak (closed model) and arrival, capacity (open model).
+
+Integration, from the locustfile:
+
+    @events.init_command_line_parser.add_listener
+    def _(parser): shapes.add_shape_arguments(parser)
+
+    @events.init.add_listener
+    def _(environment, **kw):
+        try:
+            shapes.setup(environment)  # every node; sets environment.shape_class on master/local
+        except shapes.ShapeOptionError as error:
+            sys.exit(f"error: {error}")
+
+Users call `shapes.get_pacer(environment)` each iteration and, when it is not None, wait on it;
+Outcomes are tagged with `shapes.current_stage(environment)`; at the end of a run, run.json gets
+`shapes.shape_info`, `shapes.stage_log` and `shapes.capacity_result`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from shapes.errors import ShapeOptionError
+from shapes.load_shapes import SuiteShape
+from shapes.options import NO_SHAPE, SHAPE_NAMES, add_shape_arguments
+from shapes.pacing import ArrivalPacer, get_pacer
+from shapes.runtime import is_worker, runtime_for, wire
+from shapes.selection import select_shape
+from shapes.slo import GateResult, SloError, SloGate, WindowStats, evaluate, parse_slo
+from shapes.webui import install_web_ui_hook
+
+__all__ = [
+    "NO_SHAPE",
+    "SHAPE_NAMES",
+    "ArrivalPacer",
+    "GateResult",
+    "ShapeOptionError",
+    "SloError",
+    "SloGate",
+    "SuiteShape",
+    "WindowStats",
+    "add_shape_arguments",
+    "capacity_result",
+    "current_stage",
+    "evaluate",
+    "get_pacer",
+    "install_web_ui_hook",
+    "parse_slo",
+    "select_shape",
+    "setup",
+    "shape_info",
+    "stage_log",
+]
+
+
+def setup(environment: Any) -> SuiteShape | None:
+    """Wire the package into a Locust environment; call once from the `init` event on every node.
+
+    Registers the listeners and the worker message handler. On a master or a local run it also
+    selects the shape from the command-line options, sets environment.shape_class (None without
+    --shape) and lets the web UI's start form change the shape. Raises ShapeOptionError on a bad
+    option. Returns the shape, or None (always None on a worker: shapes run on the master).
+    """
+    wire(environment)
+    if is_worker(environment):
+        return None
+    shape = select_shape(environment)
+    environment.shape_class = shape
+    install_web_ui_hook(environment)
+    return shape
+
+
+def current_stage(environment: Any) -> str:
+    """The stage running now ("" outside a shaped run), on any node: for tagging Outcomes."""
+    return runtime_for(environment).stage
+
+
+def stage_log(environment: Any) -> list[dict[str, Any]]:
+    """[{"name", "start", "end"}] epoch seconds, for run.json["stages"] (master/local).
+
+    Boundaries are the planned ones; the last stage ends when the run ended. A stage still running
+    has end None.
+    """
+    return runtime_for(environment).stage_log.as_list()
+
+
+def capacity_result(environment: Any) -> dict[str, Any] | None:
+    """The capacity search's result for run.json, or None when the run was not a capacity search.
+
+    {"capacity_rps": float | None, "stop_reason": "slo_breached" | "generator_limited" |
+    "no_requests" | "run_time" | "max_steps" | "stopped" | "running", "slo": [expr],
+    "steps": [{"index", "rate", "start", "end", "start_s", "end_s", "requests", "achieved_rps",
+    "lag_p50_ms", "lag_p95_ms", "gates": [{"expr", "metric", "threshold", "unit", "value",
+    "passed"}], "passed", "generator_limited"}]}
+    """
+    runtime = runtime_for(environment)
+    if runtime.capacity is None:
+        return None
+    result = dict(runtime.capacity)
+    if result["stop_reason"] == "running" and not runtime.stage:
+        result["stop_reason"] = "stopped"  # the run ended before the search did (stopped by hand, -t)
+    return result
+
+
+def shape_info(environment: Any) -> dict[str, Any] | None:
+    """{"name", "params"} of the shape in use, for run.json["shape"]; None without a suite shape."""
+    shape = getattr(environment, "shape_class", None)
+    return shape.describe() if isinstance(shape, SuiteShape) else None

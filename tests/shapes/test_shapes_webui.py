@@ -1,0 +1,80 @@
+"""Choosing the shape in the web UI's start form, through Locust's real Flask app (test client)."""
+
+from __future__ import annotations
+
+import sys
+
+import gevent
+import pytest
+from locust import User, constant, task
+from locust.env import Environment
+
+import shapes
+from shapes.load_shapes import ScheduleShape
+
+pytestmark = pytest.mark.timeout(30)
+
+
+class NapUser(User):
+    wait_time = constant(0.1)
+
+    @task
+    def nap(self) -> None:
+        gevent.sleep(0.01)
+
+
+@pytest.fixture
+def web_env(options_factory, monkeypatch):
+    monkeypatch.setattr(sys, "argv", ["locust"])  # the web UI parses the command line for its form
+    environment = Environment(user_classes=[NapUser], parsed_options=options_factory(headless=False))
+    environment.create_local_runner()
+    environment.create_web_ui("127.0.0.1", 0, delayed_start=True)
+    assert shapes.setup(environment) is None  # no --shape on the command line
+    yield environment
+    environment.runner.quit()
+
+
+FORM = {
+    "user_count": "1", "spawn_rate": "1", "host": "http://127.0.0.1:1", "run_time": "",
+    "shape": "ramp", "peak_users": "3", "ramp_up": "1s", "hold": "1s", "ramp_down": "0s",
+}  # fmt: skip
+
+
+def test_a_bad_form_value_is_answered_with_a_message_naming_the_option(web_env) -> None:
+    client = web_env.web_ui.app.test_client()
+    reply = client.post("/swarm", data={**FORM, "peak_users": "many"}).get_json()
+    assert reply["success"] is False and reply["message"].startswith("--peak-users: 'many'")
+    assert web_env.shape_class is None and web_env.runner.state == "ready"
+
+
+def test_the_form_picks_the_shape_and_starts_it(web_env) -> None:
+    client = web_env.web_ui.app.test_client()
+    reply = client.post("/swarm", data=FORM).get_json()
+    assert reply["success"] is True and "ScheduleShape" in reply["message"]
+    assert isinstance(web_env.shape_class, ScheduleShape)
+    assert web_env.shape_class.describe()["params"]["peak_users"] == 3
+    gevent.sleep(1.5)
+    assert shapes.current_stage(web_env) in {"ramp-up", "hold"} and web_env.runner.user_count >= 1
+    web_env.runner.stop()
+    assert shapes.stage_log(web_env)[-1]["end"] is not None  # test_stop closed the open stage
+
+
+def test_the_form_needs_run_time_for_soak(web_env) -> None:
+    client = web_env.web_ui.app.test_client()
+    data = {**FORM, "shape": "soak", "soak_users": "2"}
+    assert client.post("/swarm", data=data).get_json()["message"].startswith("--run-time (-t) is required")
+    reply = client.post("/swarm", data={**data, "run_time": "2m"}).get_json()
+    assert reply["success"] is True and web_env.shape_class.schedule.total_s == 120
+    web_env.runner.stop()
+
+
+def test_choosing_none_goes_back_to_users_and_spawn_rate(web_env) -> None:
+    client = web_env.web_ui.app.test_client()
+    client.post("/swarm", data=FORM)
+    web_env.runner.stop()
+    reply = client.post(
+        "/swarm", data={**FORM, "shape": "none", "user_count": "2", "spawn_rate": "10"}
+    ).get_json()
+    assert reply["success"] is True and web_env.shape_class is None
+    gevent.sleep(0.5)
+    assert web_env.runner.user_count == 2
