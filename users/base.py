@@ -24,7 +24,13 @@ from users.transports import Transport, make_transport
 class GeminiUser(User):
     abstract = True
     scenario: ClassVar[str] = "gemini"
-    wait_time = between(0.1, 0.5)
+    # Pause between a user's calls in closed-model runs. Open-model shapes pace calls themselves.
+    think_time = between(0.1, 0.5)
+
+    def wait_time(self) -> float:
+        if shapes.get_pacer(self.environment) is not None:
+            return 0.0
+        return self.think_time()
 
     def on_start(self) -> None:
         self.settings: GeminiSettings = self.environment.gemini_settings

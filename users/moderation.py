@@ -90,7 +90,7 @@ def _spec(settings: GeminiSettings, schema: dict, post: Post) -> CallSpec:
 class TextModerationUser(GeminiUser):
     scenario: ClassVar[str] = "moderation"
     weight = 3
-    wait_time = between(0.1, 0.5)
+    think_time = between(0.1, 0.5)
 
     build_specs = staticmethod(build_moderation_specs)
 

@@ -60,7 +60,7 @@ def _spec(settings: GeminiSettings, prompt: ChatPrompt) -> CallSpec:
 class StreamingUser(GeminiUser):
     scenario: ClassVar[str] = "stream"
     weight = 1
-    wait_time = between(0.2, 1.0)
+    think_time = between(0.2, 1.0)
 
     build_specs = staticmethod(build_stream_specs)
     _numbers: ClassVar[Iterator[int]] = itertools.count()

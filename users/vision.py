@@ -88,7 +88,7 @@ def _spec(settings: GeminiSettings, image: PreparedImage) -> CallSpec:
 class VisionUser(GeminiUser):
     scenario: ClassVar[str] = "vision"
     weight = 1
-    wait_time = between(0.5, 1.5)
+    think_time = between(0.5, 1.5)
 
     build_specs = staticmethod(build_vision_specs)
     _numbers: ClassVar[Iterator[int]] = itertools.count()
