@@ -1,0 +1,91 @@
+"""Shapes through the real `locust` command against the bundled emulator (issue 6's done-when)."""
+
+from __future__ import annotations
+
+import csv
+import glob
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+
+
+def run_locust(repo_root: Path, env: dict, *args: str, timeout: float = 150) -> subprocess.CompletedProcess:
+    proc = subprocess.run(
+        [sys.executable, "-m", "locust", "--headless", "--mix", "moderation=1", *args],
+        cwd=repo_root,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+    assert proc.returncode == 0, (proc.stdout + proc.stderr)[-3000:]
+    return proc
+
+
+def user_counts(folder: Path) -> list[int]:
+    rows = csv.DictReader((folder / "locust_stats_history.csv").open())
+    return [int(r["User Count"]) for r in rows if r["Name"] == "Aggregated"]
+
+
+def request_log(folder: Path) -> pd.DataFrame:
+    return pd.concat(pd.read_csv(f) for f in glob.glob(str(folder / "requests-*.csv")))
+
+
+def test_spike_rises_at_least_twofold_then_returns(repo_root: Path, tmp_path: Path, clean_env: dict) -> None:
+    out = tmp_path / "spike"
+    run_locust(
+        repo_root, clean_env, "--shape", "spike", "--base-users", "2", "--spike-users", "6",
+        "--spike-at", "4s", "--spike-duration", "4s", "--recovery", "4s", "--results-dir", str(out),
+    )  # fmt: skip
+    counts = user_counts(out)
+    assert max(counts) >= 2 * 2, counts
+    peak_at = counts.index(max(counts))
+    assert counts[peak_at + 1 :] and counts[-1] == 2, counts
+    stages = json.loads((out / "run.json").read_text())["stages"]
+    assert [s["name"] for s in stages] == ["baseline", "spike", "recovery"]
+    assert set(request_log(out)["stage"].dropna()) <= {"baseline", "spike", "recovery"}
+
+
+def test_ramp_goes_up_holds_and_comes_down(repo_root: Path, tmp_path: Path, clean_env: dict) -> None:
+    out = tmp_path / "ramp"
+    run_locust(
+        repo_root, clean_env, "--shape", "ramp", "--peak-users", "6", "--ramp-up", "4s", "--hold", "3s",
+        "--ramp-down", "3s", "--results-dir", str(out),
+    )  # fmt: skip
+    counts = [c for c in user_counts(out) if c > 0]
+    peak = counts.index(max(counts))
+    assert max(counts) == 6
+    assert counts[:peak] == sorted(counts[:peak]), counts  # rising
+    assert counts[peak:] == sorted(counts[peak:], reverse=True), counts  # falling
+    assert counts[-1] < 6
+
+
+def test_arrival_rate_holds_its_target_against_a_fast_emulator(
+    repo_root: Path, tmp_path: Path, clean_env: dict
+) -> None:
+    out = tmp_path / "arrival"
+    run_locust(
+        repo_root, clean_env, "--shape", "arrival", "--rate", "20", "--max-users", "100", "-t", "14s",
+        "--emulator-profile", "fast", "--results-dir", str(out),
+    )  # fmt: skip
+    log = request_log(out)
+    t = log["start_time"] - log["start_time"].min()
+    steady = ((t >= 2) & (t < 12)).sum() / 10.0  # requests/s after the pool has grown
+    assert abs(steady - 20) <= 0.05 * 20, steady
+    assert log["schedule_lag_ms"].notna().all()
+
+
+def test_arrival_rate_reports_schedule_lag_against_a_slow_emulator(
+    repo_root: Path, tmp_path: Path, clean_env: dict
+) -> None:
+    out = tmp_path / "arrival-slow"
+    # 30 arrivals/s into at most 3 users of a ~1.5 s service: the generator cannot keep up.
+    run_locust(
+        repo_root, clean_env, "--shape", "arrival", "--rate", "30", "--max-users", "3", "-t", "8s",
+        "--results-dir", str(out),
+    )  # fmt: skip
+    lag = request_log(out)["schedule_lag_ms"]
+    assert lag.max() > 500, lag.describe()
