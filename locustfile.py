@@ -19,7 +19,7 @@ from locust.runners import MasterRunner, WorkerRunner
 import shapes
 from emulator.launcher import EmulatorProcess
 from fixtures.loading import FixtureError
-from metrics import results
+from metrics import llm, results
 from metrics.recorder import RequestLog
 from users.images import ImageLimitError
 from users.mix import apply_mix, prepare_scenarios
@@ -56,10 +56,12 @@ run = _Run()
 def _add_options(parser: Any) -> None:
     # The web UI (and its start form, which can carry an API key) listens on loopback unless the
     # user asks otherwise with --web-host.
-    parser.set_defaults(web_host="127.0.0.1")
+    # Likewise the master's port for workers: multi-host runs pass --master-bind-host 0.0.0.0.
+    parser.set_defaults(web_host="127.0.0.1", master_bind_host="127.0.0.1")
     add_gemini_arguments(parser)
     add_scenario_arguments(parser)
     shapes.add_shape_arguments(parser)
+    llm.add_arguments(parser)
     results.add_arguments(parser)
     parser.add_argument("--emulator-profile", default="", help="bundled emulator profile (default: default)")
     parser.add_argument("--emulator-config", default="", help="JSON file that tunes the bundled emulator")
@@ -104,6 +106,7 @@ def _on_init(environment: Environment, **_: Any) -> None:
         shapes.setup(environment)
     except shapes.ShapeOptionError as exc:
         _fail(str(exc))
+    llm.install(environment)
     if isinstance(environment.runner, WorkerRunner):
         return  # workers get the master's options with the first spawn message: see _on_test_start
     if not environment.host:
@@ -118,6 +121,9 @@ def _on_init(environment: Environment, **_: Any) -> None:
         options.emulator_url = environment.host
         logger.info("no --host given: using the bundled Gemini emulator at %s", environment.host)
     _configure(environment)
+    message = llm.check_options(environment)  # the cost budget rule and --slo
+    if message:
+        _fail(message)
     folder = Path(options.results_dir) if options.results_dir else results.default_results_dir()
     options.results_dir = str(folder)
     run.folder = results.RunFolder(environment, folder)
@@ -168,6 +174,7 @@ def _on_quitting(environment: Environment, **_: Any) -> None:
     if run.emulator is not None:
         folder.save_json("emulator_stats.json", run.emulator.stats)
     _stop_emulator()
+    llm.finalize(environment, folder)
     folder.write_run_json(environment.gemini_settings.public())
     if environment.stats.total.num_requests == 0:
         logger.warning("no requests were made: no report written (results in %s)", folder.folder)

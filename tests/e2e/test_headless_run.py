@@ -146,9 +146,9 @@ def test_bad_option_gives_one_clear_line(repo_root: Path, clean_env: dict, tmp_p
 def test_real_host_without_key_refuses_before_any_traffic(
     repo_root: Path, clean_env: dict, tmp_path: Path
 ) -> None:
-    # 192.0.2.1 is TEST-NET-1: nothing is sent, the run must refuse at start-up for lack of a key.
+    # A non-loopback address that still stays on this machine: the run must refuse at start-up.
     proc = subprocess.run(
-        locust_cmd("-t", "5s", "--host", "http://192.0.2.1", "--results-dir", str(tmp_path / "r")),
+        locust_cmd("-t", "5s", "--host", "http://0.0.0.0:9", "--results-dir", str(tmp_path / "r")),
         cwd=repo_root,
         env=clean_env,
         capture_output=True,

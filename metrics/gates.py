@@ -1,0 +1,121 @@
+"""SLO gates on the whole run: --slo, judged on the merged LLM stats, printed and saved to run.json.
+
+The expression syntax, metric definitions and pass rule are shapes/slo.py's (one parser for the
+suite; the capacity shape reads the same --slo value). What differs is the input: shapes/slo.py
+judges raw samples of a window, while a whole distributed run only has the merged histograms on the
+master. Latency values are therefore computed here from the histograms (nearest rank, as slo.py
+does on samples) and handed to slo.evaluate as a one-sample window, so the comparison and the
+"no data does not pass" rule stay slo.py's.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from metrics.llm_stats import FAILURE_KIND_NAMES, LlmStats, bucket_percentile, entry_average
+from shapes.slo import OPTION, GateResult, SloError, SloGate, WindowStats, evaluate, parse_slo
+
+SLO_EXIT_CODE = 3
+# The latency metrics slo.py knows (it rejects anything else at parse time).
+_TIME_METRIC = re.compile(r"^(ttft|e2e|lag)_(?:p(\d+(?:\.\d+)?)|(avg|max))$")
+
+__all__ = ["SLO_EXIT_CODE", "SloError", "add_arguments", "evaluate_run", "format_table", "gates_from_options"]
+
+
+def add_arguments(parser: Any) -> None:
+    parser.add_argument(
+        OPTION,
+        default="",
+        include_in_web_ui=True,
+        env_var="LOCUST_SLO",
+        help=(
+            "SLO gates, comma-separated, e.g. 'ttft_p95<=800ms,e2e_p99<=5s,error_rate<=1%,rps>=50,"
+            "cost_per_1k<=2usd'. A headless run prints a pass/fail table and exits with code 3 when one fails"
+        ),
+    )
+
+
+def gates_from_options(options: Any) -> list[SloGate]:
+    """The --slo gates; raises SloError (a one-line message) on a bad expression."""
+    return parse_slo(getattr(options, "slo", None) or None)
+
+
+def window_from_stats(stats: LlmStats) -> WindowStats:
+    """Counts, cost and duration of the whole run; latency lists stay empty (see module docstring)."""
+    counts = stats.total.counts
+    return WindowStats(
+        requests=counts["requests"],
+        failures={kind: counts[kind] for kind in FAILURE_KIND_NAMES if counts.get(kind)},
+        blocked=counts["blocked"],
+        duration_s=stats.duration_s(),
+        cost_usd=stats.total.cost_usd,
+    )
+
+
+def time_value(stats: LlmStats, metric: str) -> float | None:
+    """ttft_p95, e2e_avg, lag_max ... in ms from the run's merged histograms; None without samples."""
+    match = _TIME_METRIC.match(metric)
+    if match is None:
+        return None
+    source, pct, stat = match.groups()
+    entry = stats.timing_entry(source, None)
+    if entry.num_requests == 0:
+        return None
+    if pct is not None:
+        value = bucket_percentile(entry, float(pct))
+    elif stat == "avg":
+        value = entry_average(entry)
+    else:
+        value = float(entry.max_response_time)
+    return value
+
+
+def evaluate_run(gates: list[SloGate], stats: LlmStats) -> list[GateResult]:
+    window = window_from_stats(stats)
+    results: list[GateResult] = []
+    for gate in gates:
+        match = _TIME_METRIC.match(gate.metric)
+        if match is None:
+            results.extend(evaluate([gate], window))
+            continue
+        value = time_value(stats, gate.metric)
+        one_sample = WindowStats(requests=window.requests, duration_s=window.duration_s)
+        if value is not None:
+            setattr(one_sample, f"{match.group(1)}_ms", [value])
+        results.extend(evaluate([gate], one_sample))
+    return results
+
+
+def _format_value(result: GateResult) -> str:
+    if result.value is None:
+        return "no data"
+    unit = result.gate.unit
+    if unit == "ms":
+        return f"{result.value:.1f} ms"
+    if unit == "%":
+        return f"{result.value:.3f} %"
+    if unit == "usd":
+        return f"{result.value:.4f} USD"
+    if unit == "rps":
+        return f"{result.value:.2f} /s"
+    return f"{result.value:g}"
+
+
+def format_table(results: list[GateResult]) -> str:
+    """The pass/fail table a headless run prints."""
+    rows = [("SLO", "value", "result")]
+    rows += [(r.gate.expr, _format_value(r), "PASS" if r.passed else "FAIL") for r in results]
+    widths = [max(len(row[i]) for row in rows) for i in range(3)]
+    lines = ["  ".join(cell.ljust(widths[i]) for i, cell in enumerate(row)).rstrip() for row in rows]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    failed = sum(not r.passed for r in results)
+    verdict = (
+        f"{failed} of {len(results)} SLO gates failed" if failed else f"all {len(results)} SLO gates passed"
+    )
+    return "\n".join([*lines, verdict])
+
+
+def results_for_run_json(results: list[GateResult]) -> list[dict[str, Any]]:
+    """run.json["slo"]: [{"expr", "value", "passed", "metric", "threshold", "unit"}]."""
+    return [result.as_dict() for result in results]

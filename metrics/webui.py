@@ -1,0 +1,132 @@
+"""The web UI's LLM tab: live LLM stats per scenario and model, and the LLM CSVs for download.
+
+Uses Locust's own extension points (no custom JavaScript): template_args["extended_tabs"] adds the
+tab, ["extended_tables"] its columns, ["extended_csv_files"] the download links, and the rows ride
+along in the /stats/requests JSON the page already polls, as "extended_stats". The React app
+camel-cases both the table's column keys and the JSON's row keys; plain lowercase keys keep the two
+identical by construction. Locust #3240 reports the official example's tab not rendering:
+tests/metrics/test_webui.py proves this one renders, with live rows, in Chromium.
+
+Also: the start form cannot start a run against a non-loopback host without a budget, nor with a
+bad --slo (/swarm answers with the form's own error message).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from locust.env import Environment
+
+from metrics.budget import budget_error
+from metrics.llm_files import HISTORY_FILE, STATS_FILE, stats_csv_text
+from metrics.llm_stats import LlmStats
+from shapes.slo import SloError, parse_slo
+
+logger = logging.getLogger(__name__)
+
+TAB_KEY = "llm"
+# (row key, column title, source column of llm_stats.csv)
+WEB_COLUMNS: tuple[tuple[str, str, str], ...] = (
+    ("model", "Model", "model"),
+    ("scenario", "Scenario", "scenario"),
+    ("requests", "# Calls", "requests"),
+    ("failures", "# Failures", "failures"),
+    ("blocked", "# Blocked", "blocked"),
+    ("ratelimited", "429", "rate_limited"),
+    ("servererror", "5xx", "server_error"),
+    ("timeouts", "Timeout", "timeout"),
+    ("connection", "Connection", "connection"),
+    ("clienterror", "4xx", "client_error"),
+    ("invalid", "Invalid", "invalid_response"),
+    ("ttftmedian", "TTFT p50 (ms)", "ttft_p50_ms"),
+    ("ttftninetyfive", "TTFT p95 (ms)", "ttft_p95_ms"),
+    ("tpotmedian", "TPOT p50 (ms/token)", "tpot_p50_ms"),
+    ("endtoendmedian", "E2E p50 (ms)", "e2e_p50_ms"),
+    ("endtoendninetyfive", "E2E p95 (ms)", "e2e_p95_ms"),
+    ("tokensin", "Tokens in", "prompt_tokens"),
+    ("tokensout", "Tokens out", "output_tokens"),
+    ("tokenspersecond", "Tokens out/s", "output_tokens_per_s"),
+    ("cost", "Cost (USD)", "cost_usd"),
+)
+
+
+def web_rows(stats: LlmStats) -> list[dict[str, Any]]:
+    rows = []
+    for row in stats.rows():
+        rows.append(
+            {key: ("" if row.get(source) is None else row.get(source)) for key, _, source in WEB_COLUMNS}
+        )
+    return rows
+
+
+def install_llm_tab(
+    environment: Environment, stats: Callable[[], LlmStats], folder: Callable[[], Path | None]
+) -> bool:
+    """Add the LLM tab, its CSV routes and the /swarm budget and --slo checks; False without a web UI."""
+    web_ui = getattr(environment, "web_ui", None)
+    if web_ui is None:
+        return False
+    from flask import Response, jsonify, request  # only needed with a web UI
+
+    app = web_ui.app
+    base = str(getattr(environment.parsed_options, "web_base_path", "") or "").rstrip("/")
+    web_ui.template_args["extended_tabs"] = [{"title": "LLM", "key": TAB_KEY}]
+    web_ui.template_args["extended_tables"] = [
+        {"key": TAB_KEY, "structure": [{"key": key, "title": title} for key, title, _ in WEB_COLUMNS]}
+    ]
+    web_ui.template_args["extended_csv_files"] = [
+        {"href": "./llm_stats/csv", "title": "Download LLM stats CSV"},
+        {"href": "./llm_stats_history/csv", "title": "Download LLM stats history CSV"},
+    ]
+
+    @app.after_request
+    def add_llm_rows(response: Any) -> Any:
+        if request.path == f"{base}/stats/requests" and response.status_code == 200 and response.is_json:
+            document = response.get_json()
+            document["extended_stats"] = [{"key": TAB_KEY, "data": web_rows(stats())}]
+            response.set_data(json.dumps(document))
+        return response
+
+    @app.before_request
+    def refuse_unbudgeted_swarm() -> Any:
+        if request.method != "POST" or request.path != f"{base}/swarm":
+            return None
+        host = request.form.get("host") or environment.host
+        message = budget_error(
+            host, request.form.get("max_cost", getattr(environment.parsed_options, "max_cost", 0))
+        )
+        if message is None and request.form.get("slo"):
+            try:
+                parse_slo(request.form["slo"])
+            except SloError as exc:
+                message = str(exc)
+        if message:
+            logger.error("%s", message)
+            return jsonify({"success": False, "message": message, "host": environment.host})
+        return None
+
+    def download(name: str, text: str) -> Response:
+        return Response(
+            text,
+            mimetype="text/csv",
+            headers={"Content-Disposition": f"attachment; filename={name}"},
+        )
+
+    def stats_csv() -> Response:
+        return download(STATS_FILE, stats_csv_text(stats().rows()))
+
+    def history_csv() -> Response:
+        where = folder()
+        path = where / HISTORY_FILE if where else None
+        text = path.read_text(encoding="utf-8") if path and path.exists() else ""
+        return download(HISTORY_FILE, text)
+
+    app.add_url_rule(f"{base}/llm_stats/csv", "llm_stats_csv", web_ui.auth_required_if_enabled(stats_csv))
+    app.add_url_rule(
+        f"{base}/llm_stats_history/csv", "llm_stats_history_csv", web_ui.auth_required_if_enabled(history_csv)
+    )
+    return True

@@ -1,0 +1,134 @@
+"""Distributed runs: LLM stats merged on the master equal Locust's count and the emulator's."""
+
+from __future__ import annotations
+
+import contextlib
+import signal
+import socket
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+from llm_helpers import (
+    FAST,
+    emulator_served,
+    free_port,
+    llm_requests,
+    locust_cmd,
+    locust_requests,
+    own_master_port,
+    read_rows,
+    run_json,
+)
+
+
+def test_processes_2_merge_exactly(run_headless, tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    proc, log = run_headless(
+        out, "--processes", "2", *own_master_port(), "-u", "6", "-r", "6", "-t", "5s", *FAST
+    )
+    assert proc.returncode == 0, log[-3000:]
+    served = emulator_served(out)
+    assert served > 0
+    assert llm_requests(out) == locust_requests(out) == served
+    logs = list(out.glob("requests-*.csv"))
+    assert len(logs) == 2 and sum(len(read_rows(p)) for p in logs) == served
+    nodes = {row["node"].split("-")[0] for row in read_rows(out / "health.csv")}
+    assert nodes == {"master", "worker"}, "workers' health samples reach the master's health.csv"
+    assert run_json(out)["lost_workers"] == []
+
+
+@contextlib.contextmanager
+def master_and_workers(
+    repo_root: Path, env: dict, out: Path, run_time: str, workers: int = 2
+) -> Iterator[tuple[subprocess.Popen, list[subprocess.Popen]]]:
+    """Start a headless master and its workers; their output goes to files (a full pipe would block)."""
+    port = free_port()
+    logs = out.parent / "logs"
+    logs.mkdir(parents=True, exist_ok=True)
+
+    def popen(cmd: list[str], name: str) -> subprocess.Popen:
+        with (logs / name).open("w") as log:
+            return subprocess.Popen(cmd, cwd=repo_root, env=env, stdout=log, stderr=subprocess.STDOUT)
+
+    master = popen(
+        locust_cmd(
+            "--headless", "--master", "--master-bind-host", "127.0.0.1", "--master-bind-port", str(port),
+            "--expect-workers", str(workers), "-u", "6", "-r", "6", "-t", run_time, "--results-dir", str(out),
+            *FAST,
+        ),
+        "master.log",
+    )  # fmt: skip
+    started = [master]
+    try:
+        for index in range(workers):
+            worker = locust_cmd("--worker", "--master-host", "127.0.0.1", "--master-port", str(port))
+            started.append(popen(worker, f"worker-{index}.log"))
+        yield master, started[1:]
+    finally:
+        for proc in started:
+            if proc.poll() is None:
+                proc.kill()
+            proc.wait(timeout=10)
+
+
+def wait_for_calls(folder: Path, pattern: str, minimum: int, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if sum(max(0, len(p.read_bytes().splitlines()) - 1) for p in folder.glob(pattern)) >= minimum:
+            return
+        time.sleep(0.2)
+    raise AssertionError(f"fewer than {minimum} calls logged in {timeout} s")
+
+
+def test_master_and_two_workers_on_loopback_merge_exactly(
+    repo_root: Path, clean_env: dict, tmp_path: Path
+) -> None:
+    out = tmp_path / "run"
+    with master_and_workers(repo_root, clean_env, out, "5s") as (master, workers):
+        master.wait(timeout=60)
+        for worker in workers:
+            worker.wait(timeout=20)
+    output = (tmp_path / "logs" / "master.log").read_text()
+    assert master.returncode == 0, output[-3000:]
+    served = emulator_served(out)
+    assert served > 0
+    assert llm_requests(out) == locust_requests(out) == served
+    assert len(list(out.glob("requests-*.csv"))) == 2
+    assert run_json(out)["lost_workers"] == []
+
+
+def test_a_killed_worker_is_reported_and_the_master_finishes(
+    repo_root: Path, clean_env: dict, tmp_path
+) -> None:
+    out = tmp_path / "run"
+    with master_and_workers(repo_root, clean_env, out, "11s") as (master, workers):
+        victim = workers[0]
+        victim_log = f"requests-{socket.gethostname()}-{victim.pid}.csv"
+        wait_for_calls(out, victim_log, 3)
+        time.sleep(3.2)  # at least one report (every 3 s) with calls in it, then die mid-run
+        victim.send_signal(signal.SIGKILL)
+        victim.wait(timeout=10)
+        master.wait(timeout=60)
+        workers[1].wait(timeout=20)
+    output = (tmp_path / "logs" / "master.log").read_text()
+    assert master.returncode == 0, output[-3000:]
+    assert "never reached the master" in output
+    for name in ("llm_stats.csv", "locust_stats.csv", "run.json", "report.html", "emulator_stats.json"):
+        assert (out / name).exists(), name
+
+    run = run_json(out)
+    (lost,) = run["lost_workers"]
+    assert lost["node"] == f"worker-{socket.gethostname()}-{victim.pid}"
+    assert lost["request_log"] == victim_log
+    assert lost["last_report_at"] and lost["lost_window_s"] > 0
+    assert lost["reported_requests"] > 0 and lost["logged_requests"] > 0
+    # Locust marks it missing after ~3 s without a heartbeat; when that happened before the end, it is
+    # the end of the lost window.
+    assert lost["missing_at"] is None or "went missing" in output
+
+    # What the master merged is what Locust merged; the emulator also served the calls that were lost.
+    merged = llm_requests(out)
+    assert merged == locust_requests(out)
+    assert merged + lost["unreported_requests"] <= emulator_served(out)

@@ -1,0 +1,110 @@
+"""The web UI in a real browser: the start form's options, the LLM tab's live rows, the CSV, loopback."""
+
+from __future__ import annotations
+
+import signal
+import socket
+import subprocess
+import time
+from pathlib import Path
+
+import psutil
+import pytest
+from llm_helpers import FAST, NOT_LOOPBACK, free_port, locust_cmd, read_rows
+
+CHROMIUM = Path("/usr/bin/chromium")
+pytestmark = pytest.mark.skipif(not CHROMIUM.exists(), reason="Debian chromium is not installed")
+
+
+def wait_listening(port: int, proc: subprocess.Popen, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        assert proc.poll() is None, "locust exited before its web UI came up"
+        with socket.socket() as sock:
+            if sock.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.2)
+    raise AssertionError(f"nothing listening on port {port} after {timeout} s")
+
+
+def listening_addresses(pid: int, port: int) -> set[str]:
+    process = psutil.Process(pid)
+    return {
+        c.laddr.ip
+        for c in process.net_connections(kind="inet")
+        if c.status == "LISTEN" and c.laddr.port == port
+    }
+
+
+def test_llm_tab_shows_live_rows_in_a_real_browser(repo_root: Path, clean_env: dict, tmp_path: Path) -> None:
+    from playwright.sync_api import expect, sync_playwright
+
+    out = tmp_path / "run"
+    port = free_port()
+    log_path = tmp_path / "locust.log"
+    with log_path.open("w") as log:
+        # No --web-host: the suite's default must bind loopback only.
+        proc = subprocess.Popen(
+            locust_cmd("--web-port", str(port), "--results-dir", str(out), *FAST),
+            cwd=repo_root,
+            env=clean_env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        wait_listening(port, proc)
+        assert listening_addresses(proc.pid, port) == {"127.0.0.1"}
+        url = f"http://127.0.0.1:{port}/"
+        with sync_playwright() as playwright:
+            browser = playwright.chromium.launch(
+                executable_path=str(CHROMIUM),
+                headless=True,
+                args=[
+                    "--no-sandbox",
+                    "--disable-gpu",
+                    "--disable-background-networking",
+                    "--disable-component-update",
+                ],
+            )
+            page = browser.new_page()
+            page.goto(url)
+            form = page.locator("form")
+            for label in ("Max Cost", "Slo", "Model", "Transport", "Mix", "Shape"):
+                expect(form.get_by_text(label, exact=False).first).to_be_attached()
+
+            # Off loopback without a budget the form's own error comes back and nothing starts.
+            refused = page.request.post(
+                url + "swarm", form={"user_count": "1", "spawn_rate": "1", "host": NOT_LOOPBACK}
+            )
+            assert refused.json()["success"] is False and "--max-cost" in refused.json()["message"]
+
+            page.get_by_label("Number of users (peak concurrency)").fill("3")
+            page.get_by_label("Ramp up (users started/second)").fill("3")
+            page.get_by_role("button", name="Start").click()
+            page.get_by_role("tab", name="LLM").click()
+            total = page.locator("tr", has_text="Aggregated")
+            expect(total).to_be_visible(timeout=15_000)
+            expect(page.locator("th", has_text="TTFT p95 (ms)")).to_be_visible()
+            calls = total.locator("td").nth(2)
+            expect(calls).not_to_have_text("0", timeout=10_000)
+            assert int(calls.inner_text()) > 0
+            scenario_row = page.locator("tr", has_text="gemini-2.5-flash").first
+            cells = scenario_row.locator("td").all_inner_texts()
+            assert cells[0] == "gemini-2.5-flash" and cells[1] and int(cells[2]) > 0
+
+            page.get_by_role("tab", name="Download Data").click()
+            link = page.get_by_role("link", name="Download LLM stats CSV")
+            expect(link).to_be_visible()
+            csv_text = page.request.get(url + link.get_attribute("href").removeprefix("./")).text()
+            assert csv_text.startswith("model,scenario,requests,")
+            browser.close()
+    finally:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)  # Locust shuts down in order: final files are written
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+    rows = read_rows(out / "llm_stats.csv")
+    assert int(rows[-1]["requests"]) > 0, log_path.read_text()[-3000:]
