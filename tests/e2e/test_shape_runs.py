@@ -89,3 +89,24 @@ def test_arrival_rate_reports_schedule_lag_against_a_slow_emulator(
     )  # fmt: skip
     lag = request_log(out)["schedule_lag_ms"]
     assert lag.max() > 500, lag.describe()
+
+
+def test_capacity_search_stops_by_itself_and_records_a_capacity(
+    repo_root: Path, tmp_path: Path, clean_env: dict
+) -> None:
+    out = tmp_path / "capacity"
+    no_thinking = tmp_path / "emulator.json"
+    no_thinking.write_text(json.dumps({"model_defaults": {"thinking": False}}))
+    # 4 slots in the emulator: latency grows past the SLO, then 503s, within a few rate steps.
+    proc = run_locust(
+        repo_root, clean_env, "--shape", "capacity", "--start-rate", "2", "--rate-step", "3",
+        "--step-duration", "4s", "--slo", "error_rate<=1%,e2e_p95<=3s", "-t", "120s",
+        "--emulator-profile", "small-capacity", "--emulator-config", str(no_thinking),
+        "--results-dir", str(out),
+    )  # fmt: skip
+    capacity = json.loads((out / "run.json").read_text())["capacity"]
+    assert capacity["stop_reason"] == "slo_breached", capacity
+    passed = [s for s in capacity["steps"] if s["passed"]]
+    assert passed and capacity["capacity_rps"] == passed[-1]["rate"]
+    assert not capacity["steps"][-1]["passed"]
+    assert "capacity search:" in proc.stdout
