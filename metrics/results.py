@@ -8,6 +8,7 @@ import importlib.metadata
 import json
 import logging
 import platform
+import re
 import shutil
 from collections.abc import Callable
 from pathlib import Path
@@ -21,7 +22,8 @@ logger = logging.getLogger(__name__)
 
 LOCUST_CSV_PREFIX = "locust"
 SECRET_OPTION_NAMES = frozenset({"api_key", "web_login", "tls_key"})
-SECRET_HINTS = ("key", "secret", "password", "token", "credential")
+# Whole words of an option's name, so max_output_tokens stays while api_key or auth_token go.
+SECRET_WORDS = re.compile(r"(^|_)(key|secret|password|passwd|token|credentials?)($|_)", re.IGNORECASE)
 VERSIONED_PACKAGES = (
     "locust",
     "google-genai",
@@ -56,7 +58,7 @@ def public_options(options: Any) -> dict[str, Any]:
     """Every option as JSON-safe values, with anything that could hold a secret removed."""
     clean: dict[str, Any] = {}
     for name, value in sorted(vars(options).items()):
-        if name in SECRET_OPTION_NAMES or any(hint in name.lower() for hint in SECRET_HINTS):
+        if name in SECRET_OPTION_NAMES or SECRET_WORDS.search(name):
             continue
         clean[name] = value if isinstance(value, str | int | float | bool | type(None)) else repr(value)
     return clean

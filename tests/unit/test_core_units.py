@@ -133,9 +133,12 @@ def test_outcome_row_has_every_column_and_derived_tpot() -> None:
 
 
 def test_public_options_drop_secrets() -> None:
-    ns = types.SimpleNamespace(api_key="k1", web_login="x", my_token="t", model="m", users=5, obj=object())
+    ns = types.SimpleNamespace(
+        api_key="k1", web_login="x", my_token="t", model="m", users=5, obj=object(), max_output_tokens=9
+    )
     clean = results.public_options(ns)
     assert clean["model"] == "m" and clean["users"] == 5 and isinstance(clean["obj"], str)
+    assert clean["max_output_tokens"] == 9
     assert not {"api_key", "web_login", "my_token"} & set(clean)
 
 
