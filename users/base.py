@@ -17,6 +17,7 @@ from users.call import CallResult, CallSpec, CallTimer
 from users.errors import CallError
 from users.outcome import Outcome
 from users.pricing import PriceTable
+from users.retry import RetryPolicy
 from users.settings import GeminiSettings
 from users.transports import Transport, make_transport
 
@@ -41,6 +42,7 @@ class GeminiUser(User):
             api_key=self.settings.api_key,
             timeout_s=self.settings.timeout_s,
         )
+        self.retry_policy = RetryPolicy(retries=self.settings.retries)
 
     def on_stop(self) -> None:
         self.transport.close()
@@ -74,23 +76,33 @@ class GeminiUser(User):
             request_bytes=spec.request_bytes,
             stage=shapes.current_stage(self.environment),
         )
-        timer = CallTimer()
+        started = time.perf_counter()
+        timers: list[CallTimer] = []
+
+        def attempt() -> CallResult:
+            timers.append(CallTimer())
+            return self.transport.call(spec, timers[-1])
+
         try:
-            result = self.transport.call(spec, timer)
-            out.e2e_ms = timer.elapsed_ms()
-            self._fill(out, result, timer)
+            result, out.attempts, out.backoff_ms = self.retry_policy.run(attempt)
+            out.e2e_ms = (time.perf_counter() - started) * 1000.0
+            # Chunk times count from the start of the logical call: what the caller waited,
+            # earlier failed attempts and backoff included.
+            self._fill(out, result, timers[-1], offset_ms=(timers[-1].started - started) * 1000.0)
             if result.block_reason or result.finish_reason == "SAFETY":
                 out.error_kind = kinds.BLOCKED
             else:
                 self.judge(spec, result, out)
         except CallError as err:
-            out.e2e_ms = out.e2e_ms or timer.elapsed_ms()
+            out.e2e_ms = out.e2e_ms or (time.perf_counter() - started) * 1000.0
             out.error_kind = err.kind
             out.error_message = err.message
             out.http_status = err.http_status or out.http_status
+            out.attempts = getattr(err, "attempts", None) or out.attempts or max(1, len(timers))
+            out.backoff_ms = getattr(err, "backoff_ms", None) or out.backoff_ms
         return out
 
-    def _fill(self, out: Outcome, result: CallResult, timer: CallTimer) -> None:
+    def _fill(self, out: Outcome, result: CallResult, timer: CallTimer, offset_ms: float = 0.0) -> None:
         out.http_status = result.http_status
         out.prompt_tokens = result.prompt_tokens
         out.output_tokens = result.output_tokens
@@ -103,7 +115,11 @@ class GeminiUser(User):
             out.model, out.prompt_tokens, out.output_tokens, out.thoughts_tokens
         )
         out.chunk_count = len(timer.chunk_offsets_ms)
-        out.ttft_ms = timer.first_text_ms
-        out.first_thought_ms = timer.first_thought_ms
-        out.last_chunk_ms = timer.last_chunk_ms
+        out.ttft_ms = _shifted(timer.first_text_ms, offset_ms)
+        out.first_thought_ms = _shifted(timer.first_thought_ms, offset_ms)
+        out.last_chunk_ms = _shifted(timer.last_chunk_ms, offset_ms)
         out.gaps_ms = timer.gaps_ms
+
+
+def _shifted(value: float | None, offset_ms: float) -> float | None:
+    return None if value is None else value + offset_ms

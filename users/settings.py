@@ -22,7 +22,7 @@ def add_arguments(parser: Any) -> None:
         "--transport",
         default="genai",
         choices=TRANSPORT_NAMES,
-        help="how calls are made: genai = google-genai SDK",
+        help="how calls are made: genai = google-genai SDK, legacy = google-generativeai over REST, http = raw HTTP (fastest)",
         include_in_web_ui=True,
     )
     parser.add_argument(

@@ -157,3 +157,24 @@ def test_real_host_without_key_refuses_before_any_traffic(
     )
     assert proc.returncode == 2
     assert "GEMINI_API_KEY" in proc.stderr
+
+
+@pytest.mark.parametrize("transport", ["genai", "legacy", "http"])
+def test_each_transport_runs_a_clean_headless_test(
+    repo_root: Path, tmp_path: Path, clean_env: dict, transport: str
+) -> None:
+    out = tmp_path / transport
+    proc = subprocess.run(
+        locust_cmd(
+            "-u", "4", "-r", "4", "-t", "6s", "--transport", transport, "--mix", "moderation=1,stream=1",
+            "--results-dir", str(out),
+        ),
+        cwd=repo_root, env=clean_env, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert proc.returncode == 0, (proc.stdout + proc.stderr)[-3000:]
+    total = aggregated_row(out / "locust_stats.csv")
+    assert int(total["Request Count"]) > 0 and int(total["Failure Count"]) == 0
+    logged = list(csv.DictReader(next(out.glob("requests-*.csv")).open()))
+    assert {r["transport"] for r in logged} == {transport}
+    streamed = [r for r in logged if r["scenario"] == "stream" and not r["error_kind"]]
+    assert streamed and all(float(r["ttft_ms"]) > 0 and int(r["output_tokens"]) > 0 for r in streamed)

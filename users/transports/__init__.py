@@ -17,7 +17,7 @@ class Transport(Protocol):
     def close(self) -> None: ...
 
 
-TRANSPORT_NAMES = ("genai",)
+TRANSPORT_NAMES = ("genai", "legacy", "http")
 
 
 def make_transport(name: str, *, base_url: str, api_key: str, timeout_s: float) -> Transport:
@@ -25,4 +25,12 @@ def make_transport(name: str, *, base_url: str, api_key: str, timeout_s: float) 
         from users.transports.genai_sdk import GenaiTransport
 
         return GenaiTransport(base_url=base_url, api_key=api_key, timeout_s=timeout_s)
+    if name == "legacy":
+        from users.transports.legacy_sdk import LegacyTransport
+
+        return LegacyTransport(base_url=base_url, api_key=api_key, timeout_s=timeout_s)
+    if name == "http":
+        from users.transports.raw_http import RawHttpTransport
+
+        return RawHttpTransport(base_url=base_url, api_key=api_key, timeout_s=timeout_s)
     raise ValueError(f"unknown transport {name!r}: choose one of {', '.join(TRANSPORT_NAMES)}")

@@ -1,0 +1,293 @@
+"""The google-generativeai (legacy, end-of-life) SDK transport, over REST: what older apps still run.
+
+How it is wired, and why:
+- REST, not gRPC: the SDK's default gRPC transport blocks the gevent hub (every user in the process
+  would wait) unless grpc's gevent support is set up first. REST goes through `requests`, which
+  gevent's monkey-patching makes cooperative.
+- Configuration is module-global in this SDK (`genai.configure`). We call it once per process per
+  (base URL, key), under a lock, take the generative client it makes and keep it in our own table;
+  every transport with that URL and key shares it (the SDK's own usage pattern: configure once,
+  share the client). Its requests session gets a connection pool as large as a load test needs
+  (the default keeps 10 connections and opens and drops the rest on every call).
+- The SDK retries 503 by itself for up to 600 s; we pass retry=None and our timeout on each call
+  so what the server did is what gets measured (the suite's RetryPolicy decides about retries).
+- We call the SDK's generated client (`GenerativeServiceClient.generate_content` /
+  `.stream_generate_content`), which is what `GenerativeModel.generate_content` calls. The
+  GenerativeModel wrapper adds nothing on the wire, but its stream iterator holds each chunk back
+  until the next one has arrived (look-ahead, to know the stream is done): timed through it, TTFT
+  would be the second chunk's arrival. The request protos are built once per CallSpec and shared.
+- Streaming is the SDK's own: a JSON array read from the HTTP body (not SSE).
+- A `{"error": ...}` element inside the streamed array is dropped by the SDK's parser (it ignores
+  unknown fields and yields an empty chunk); a hook on the REST interceptor turns it back into the
+  google.api_core exception of its code, so mid-stream errors count as on the other transports.
+
+Known blind spots of the old protos (v1beta as of 2024): no `thoughtsTokenCount` (reported None),
+no `thought` flag on parts (thought text would count as answer text), JSON Schema is sent as the
+older OpenAPI-subset `responseSchema` with the keywords it cannot express dropped, and proto3 drops
+zero counts, so a 0 reads as "not said" (None) as it does from the real API's JSON.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import warnings
+from typing import Any
+
+import gevent.local
+import requests
+from google.api_core import exceptions as core_exceptions
+from google.protobuf import json_format
+
+from users import outcome
+from users.call import CallResult, CallSpec, CallTimer, InlineImage
+from users.errors import CallError, kind_for_status, redact, retry_delay_from_details
+
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore", FutureWarning)  # "support has ended": we know, we test it on purpose
+    import google.generativeai as legacy_genai
+    from google.generativeai import client as legacy_client
+    from google.generativeai import protos
+
+POOL_SIZE = 4096  # connections kept per host by the shared client (one per concurrent user)
+MAX_CACHED_REQUESTS = 16384
+_SCHEMA_KEYS = {"type", "format", "description", "nullable", "enum", "items", "properties", "required"}
+
+_lock = threading.Lock()
+_clients: dict[tuple[str, str], Any] = {}
+_requests: dict[int, tuple[CallSpec, Any]] = {}  # id(spec) -> (spec, GenerateContentRequest)
+_reply = gevent.local.local()  # content-length of the last reply, per greenlet (set by a session hook)
+
+
+def _raise_error_frames(response: Any) -> Any:
+    """post_stream_generate_content hook: raise the api_core exception of an `{"error": ...}` element.
+
+    The SDK's stream parser hands each array element, whitespace stripped, to `_grab`, which parses
+    it as a GenerateContentResponse with unknown fields ignored: an error element would become an
+    empty chunk. We look at the raw element first.
+    """
+    grab = response._grab
+
+    def checked_grab() -> Any:
+        if response._ready_objs[0].startswith('{"error"'):
+            raise _exception_from_error_json(response._ready_objs.popleft())
+        return grab()
+
+    response._grab = checked_grab
+    return response
+
+
+def _exception_from_error_json(raw: str) -> Exception:
+    try:
+        error = json.loads(raw)["error"]
+        code = int(error.get("code") or 0)
+    except (ValueError, KeyError, TypeError, AttributeError):
+        return ValueError(f"stream error frame is not valid: {raw[:120]!r}")
+    exc = core_exceptions.from_http_status(
+        code, str(error.get("message", "")), details=error.get("details") or []
+    )
+    exc.status_name = str(error.get("status") or "")  # type: ignore[attr-defined]
+    return exc
+
+
+def _note_reply_size(response: requests.Response, *args: Any, **kwargs: Any) -> None:
+    _reply.content_length = response.headers.get("content-length")
+
+
+def shared_client(base_url: str, api_key: str) -> Any:
+    """The process's generative client for this (URL, key), configured once."""
+    key = (base_url, api_key)
+    client = _clients.get(key)
+    if client is not None:
+        return client
+    with _lock:
+        client = _clients.get(key)
+        if client is None:
+            legacy_genai.configure(
+                api_key=api_key, transport="rest", client_options={"api_endpoint": base_url}
+            )
+            client = legacy_client.get_default_generative_client()
+            transport = client._transport
+            if not hasattr(transport, "_session") or not hasattr(transport, "_interceptor"):
+                raise RuntimeError(
+                    "google-generativeai REST transport layout changed: pin google-generativeai 0.8.x"
+                )
+            # On the interceptor instance the transport already holds: its wrapped methods keep it.
+            transport._interceptor.post_stream_generate_content = _raise_error_frames
+            adapter = requests.adapters.HTTPAdapter(pool_connections=4, pool_maxsize=POOL_SIZE)
+            transport._session.mount("http://", adapter)
+            transport._session.mount("https://", adapter)
+            transport._session.hooks["response"].append(_note_reply_size)
+            _clients[key] = client
+    return client
+
+
+def _schema(schema: Any) -> Any:
+    """JSON Schema -> the OpenAPI subset protos.Schema knows (type names upper-cased by the SDK)."""
+    if not isinstance(schema, dict):
+        return schema
+    out: dict[str, Any] = {k: v for k, v in schema.items() if k in _SCHEMA_KEYS}
+    if isinstance(out.get("type"), list):  # ["string", "null"] -> nullable string
+        types = [t for t in out["type"] if t != "null"]
+        out["nullable"] = len(types) < len(out["type"])
+        out["type"] = types[0] if types else "string"
+    if isinstance(out.get("type"), str):
+        out["type_"] = out.pop("type").upper()
+    if "format" in out:
+        out["format_"] = out.pop("format")
+    if "items" in out:
+        out["items"] = _schema(out["items"])
+    if isinstance(out.get("properties"), dict):
+        out["properties"] = {name: _schema(sub) for name, sub in out["properties"].items()}
+    return out
+
+
+def build_request(spec: CallSpec) -> Any:
+    """The GenerateContentRequest proto of a spec, built once and shared by every user."""
+    cached = _requests.get(id(spec))
+    if cached is not None and cached[0] is spec:
+        return cached[1]
+    parts = [
+        protos.Part(inline_data=protos.Blob(mime_type=p.mime_type, data=p.data))
+        if isinstance(p, InlineImage)
+        else protos.Part(text=p)
+        for p in spec.parts
+    ]
+    config: dict[str, Any] = {}
+    if spec.max_output_tokens is not None:
+        config["max_output_tokens"] = spec.max_output_tokens
+    if spec.temperature is not None:
+        config["temperature"] = spec.temperature
+    if spec.response_mime_type is not None:
+        config["response_mime_type"] = spec.response_mime_type
+    if spec.response_schema is not None:
+        config["response_schema"] = protos.Schema(_schema(spec.response_schema))
+    request = protos.GenerateContentRequest(
+        model=f"models/{spec.model.removeprefix('models/')}",
+        contents=[protos.Content(role="user", parts=parts)],
+        generation_config=protos.GenerationConfig(**config) if config else None,
+        safety_settings=[protos.SafetySetting(category=c, threshold=t) for c, t in spec.safety_settings],
+    )
+    if spec.system_instruction is not None:
+        request.system_instruction = protos.Content(parts=[protos.Part(text=spec.system_instruction)])
+    if len(_requests) >= MAX_CACHED_REQUESTS:
+        _requests.clear()  # specs made per call (not from a fixture set): start over, never grow unbounded
+    _requests[id(spec)] = (spec, request)
+    return request
+
+
+class LegacyTransport:
+    name = "legacy"
+
+    def __init__(self, *, base_url: str, api_key: str, timeout_s: float) -> None:
+        self._api_key = api_key
+        self._timeout_s = timeout_s
+        self._client = shared_client(base_url.rstrip("/"), api_key)
+
+    def close(self) -> None:
+        """The client is shared by the process: nothing of ours to close."""
+
+    def call(self, spec: CallSpec, timer: CallTimer) -> CallResult:
+        try:
+            request = build_request(spec)
+        except (ValueError, TypeError, KeyError) as exc:  # e.g. an enum name the 2024 protos lack
+            message = f"the legacy SDK cannot encode this request ({type(exc).__name__}: {exc})"
+            raise CallError(outcome.CLIENT_ERROR, redact(message, (self._api_key,))) from exc
+        try:
+            if spec.stream:
+                return self._stream(request, timer)
+            _reply.content_length = None
+            response = self._client.generate_content(request, retry=None, timeout=self._timeout_s)
+            result = CallResult(http_status=200)
+            result.text = _absorb(result, response)
+            length = _reply.content_length
+            if length and length.isdigit():
+                result.response_bytes = int(length)
+            return result
+        except CallError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - every SDK failure becomes a classified CallError
+            raise self._classify(exc) from exc
+
+    def _stream(self, request: Any, timer: CallTimer) -> CallResult:
+        result = CallResult(http_status=200)
+        texts: list[str] = []
+        for chunk in self._client.stream_generate_content(request, retry=None, timeout=self._timeout_s):
+            text = _absorb(result, chunk)
+            timer.chunk(has_text=bool(text))
+            texts.append(text)
+        result.text = "".join(texts)
+        return result
+
+    def _classify(self, exc: Exception) -> CallError:
+        secrets = (self._api_key,)
+        if isinstance(exc, core_exceptions.GoogleAPICallError):
+            code = int(exc.code or 0)
+            message = exc.message or ""
+            if message.startswith(("POST ", "GET ")) and ": " in message:
+                message = message.split(": ", 1)[1]  # drop the "POST <url>: " prefix the SDK adds
+            return CallError(
+                kind_for_status(code) if code else outcome.INVALID_RESPONSE,
+                redact(f"{code} {_status_name(exc)} {message}".strip(), secrets),
+                http_status=code or None,
+                retry_after_s=retry_delay_from_details(list(exc.details or [])),
+            )
+        if isinstance(exc, requests.exceptions.Timeout):
+            return CallError(outcome.TIMEOUT, redact(f"timeout: {exc!r}", secrets))
+        if isinstance(exc, requests.exceptions.ConnectionError) and "timed out" in str(exc).lower():
+            # requests raises ConnectionError(ReadTimeoutError) for a read timeout inside a stream.
+            return CallError(outcome.TIMEOUT, redact(f"timeout: {exc!r}", secrets))
+        if isinstance(exc, requests.exceptions.RequestException):
+            return CallError(outcome.CONNECTION, redact(f"{type(exc).__name__}: {exc}", secrets))
+        if isinstance(exc, ConnectionError | TimeoutError):
+            kind = outcome.TIMEOUT if isinstance(exc, TimeoutError) else outcome.CONNECTION
+            return CallError(kind, redact(f"{type(exc).__name__}: {exc}", secrets))
+        # json_format.ParseError (malformed JSON), ValueError ("Can only parse array of JSON
+        # objects", "Unfinished stream") and anything else the SDK trips on: the reply was unusable.
+        if isinstance(exc, json_format.Error | ValueError):
+            return CallError(outcome.INVALID_RESPONSE, redact(f"{type(exc).__name__}: {exc}", secrets))
+        return CallError(outcome.INVALID_RESPONSE, redact(f"{type(exc).__name__}: {exc}", secrets))
+
+
+def _status_name(exc: core_exceptions.GoogleAPICallError) -> str:
+    name = getattr(exc, "status_name", "")
+    if name:
+        return name
+    response = getattr(exc, "response", None)
+    try:
+        return str(response.json()["error"]["status"])
+    except Exception:  # noqa: BLE001 - the status name is decoration for the message
+        status = getattr(exc, "grpc_status_code", None)
+        return getattr(status, "name", "") or ""
+
+
+def _enum_name(value: Any) -> str:
+    """An enum's name, '' for the proto3 zero value (*_UNSPECIFIED = the server did not say)."""
+    if not value:
+        return ""
+    return str(getattr(value, "name", value))
+
+
+def _count(value: int) -> int | None:
+    return value or None  # proto3 cannot tell 0 from absent; the real API omits zeros anyway
+
+
+def _absorb(result: CallResult, chunk: Any) -> str:
+    """Copy what the server said into result; return this chunk's answer text."""
+    if "usage_metadata" in chunk:
+        usage = chunk.usage_metadata
+        result.prompt_tokens = _count(usage.prompt_token_count)
+        result.output_tokens = _count(usage.candidates_token_count)
+        result.cached_tokens = _count(usage.cached_content_token_count)
+    text = ""
+    if chunk.candidates:
+        candidate = chunk.candidates[0]
+        text = "".join(part.text for part in candidate.content.parts if part.text)
+        reason = _enum_name(candidate.finish_reason)
+        if reason:
+            result.finish_reason = reason
+    if "prompt_feedback" in chunk:
+        reason = _enum_name(chunk.prompt_feedback.block_reason)
+        if reason:
+            result.block_reason = reason
+    return text
