@@ -6,9 +6,11 @@ stopped when Locust quits. Everything else lives in users/, metrics/, reports/ a
 
 from __future__ import annotations
 
+import argparse
 import logging
 import sys
 import time
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +24,7 @@ from fixtures.loading import FixtureError
 from metrics import llm, results
 from metrics.recorder import RequestLog
 from users.images import ImageLimitError
-from users.mix import apply_mix, prepare_scenarios
+from users.mix import apply_mix, parse_mix, prepare_scenarios
 from users.moderation import TextModerationUser
 from users.pricing import PriceTable, PricingError
 from users.scenario_options import add_scenario_arguments
@@ -87,6 +89,26 @@ def _configure(environment: Environment) -> None:
     _prepare_scenarios(environment)
 
 
+def _start_form_check(environment: Environment) -> Callable[[Mapping[str, str]], str | None]:
+    """The web UI's start form: its Gemini and scenario values are checked before the run starts."""
+
+    def check(form: Mapping[str, str]) -> str | None:
+        options = argparse.Namespace(**vars(environment.parsed_options))
+        for name, value in form.items():
+            if hasattr(options, name):
+                setattr(options, name, value)
+        emulator_url = getattr(options, "emulator_url", None)
+        host = form.get("host") or environment.host
+        try:
+            GeminiSettings.from_options(options, emulator=bool(emulator_url) and host == emulator_url)
+            parse_mix(str(getattr(options, "mix", "") or ""))
+        except OptionError as exc:
+            return str(exc)
+        return None
+
+    return check
+
+
 def _prepare_scenarios(environment: Environment) -> None:
     """Weights from --mix, then every scenario's requests built once, before any load."""
     try:
@@ -106,6 +128,7 @@ def _on_init(environment: Environment, **_: Any) -> None:
         shapes.setup(environment)
     except shapes.ShapeOptionError as exc:
         _fail(str(exc))
+    environment.start_form_checks = [_start_form_check(environment)]
     llm.install(environment)
     if isinstance(environment.runner, WorkerRunner):
         return  # workers get the master's options with the first spawn message: see _on_test_start

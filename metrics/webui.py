@@ -104,6 +104,12 @@ def install_llm_tab(
                 parse_slo(request.form["slo"])
             except SloError as exc:
                 message = str(exc)
+        # Further checks of the form's values that other rooms register (e.g. the Gemini options),
+        # so a bad value is answered in the form instead of failing the run after it started.
+        for check in getattr(environment, "start_form_checks", ()):
+            if message:
+                break
+            message = check(request.form)
         if message:
             logger.error("%s", message)
             return jsonify({"success": False, "message": message, "host": environment.host})

@@ -77,6 +77,15 @@ def test_llm_tab_shows_live_rows_in_a_real_browser(repo_root: Path, clean_env: d
                 url + "swarm", form={"user_count": "1", "spawn_rate": "1", "host": NOT_LOOPBACK}
             )
             assert refused.json()["success"] is False and "--max-cost" in refused.json()["message"]
+            # A bad Gemini option typed in the form is answered in the form, before anything runs.
+            refused = page.request.post(
+                url + "swarm", form={"user_count": "1", "spawn_rate": "1", "max_output_tokens": "0"}
+            )
+            assert refused.json()["success"] is False and "--max-output-tokens" in refused.json()["message"]
+            refused = page.request.post(
+                url + "swarm", form={"user_count": "1", "spawn_rate": "1", "mix": "chat=2"}
+            )
+            assert refused.json()["success"] is False and "--mix" in refused.json()["message"]
 
             page.get_by_label("Number of users (peak concurrency)").fill("3")
             page.get_by_label("Ramp up (users started/second)").fill("3")
