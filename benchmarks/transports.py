@@ -11,9 +11,9 @@
    jitter, no load slowdown), at 10 and 500 concurrent streams; p50/p99 of measured - 300 ms, with
    the hub lag (how late gevent wakes a 10 ms sleeper) that tells when the client itself is late.
 3. Memory: RSS growth per user while every user holds one open stream, and CPU ms to build a user.
-google-genai variants: `genai` = one client per user (as shipped), `genai_shared` = one transport
-for the whole process, `genai_ctx` = one client per user sharing the process's SSL context (the
-proposed fix: building a client otherwise loads a trust store, ~60 ms of CPU and ~2.5 MB each).
+google-genai variants: `genai` = one client per user sharing the process's SSL context (as
+shipped), `genai_shared` = one transport for the whole process (its pool opens at most 100
+connections, so users beyond that queue).
 Every phase runs in its own gevent-patched subprocess. About 4 minutes; the last line is JSON.
 """
 
@@ -44,15 +44,13 @@ THROUGHPUT_CLIENTS = (
     "bare_genai",
     "genai",
     "genai_shared",
-    "genai_ctx",
     "legacy",
     "bare_legacy",
 )
-# genai with a client per user is measured at 10 streams only: 500 clients take 500 x ~60 ms to build.
-TTFT_PHASES = (("http", 10), ("http", 500), ("genai", 10), ("genai_ctx", 10), ("genai_ctx", 500))
+TTFT_PHASES = (("http", 10), ("http", 500), ("genai", 10), ("genai", 500))
 TTFT_PHASES += (("legacy", 10), ("legacy", 500))
 # name -> user cap (0: --users). genai_shared: its pool opens at most 100 connections (httpx default).
-MEMORY_CLIENTS = {"http": 0, "genai": 100, "genai_shared": 100, "genai_ctx": 0, "legacy": 0}
+MEMORY_CLIENTS = {"http": 0, "genai": 0, "genai_shared": 100, "legacy": 0}
 
 
 def _exact_model(tokens_per_s: float) -> dict[str, Any]:
@@ -87,32 +85,6 @@ def _specs(model: str, stream: bool) -> list[Any]:
         )
         for i in range(PROMPTS)
     ]
-
-
-_ssl_context: Any = None
-
-
-def _genai_ctx(url: str) -> Any:
-    """GenaiTransport as it would be with the proposed change: the process's one SSL context."""
-    global _ssl_context
-    import httpx2
-    from google import genai
-    from google.genai import types
-
-    from users.transports.genai_sdk import GenaiTransport
-
-    if _ssl_context is None:
-        _ssl_context = httpx2.create_ssl_context()
-    options = types.HttpOptions(
-        base_url=url,
-        timeout=60_000,
-        client_args={"verify": _ssl_context},
-        async_client_args={"verify": _ssl_context, "ssl": _ssl_context},
-    )
-    transport = GenaiTransport.__new__(GenaiTransport)  # mirrors GenaiTransport.__init__
-    transport._api_key, transport._built = API_KEY, {}
-    transport._client = genai.Client(api_key=API_KEY, http_options=options)
-    return transport
 
 
 def _bare(name: str, url: str) -> Any:
@@ -164,8 +136,6 @@ def _users(name: str, url: str, count: int) -> list[Any]:
         return [_users("genai", url, 1)[0]] * count
     if name in ("fasthttp", "bare_genai", "bare_legacy"):
         return [_bare(name, url) for _ in range(count)]
-    if name == "genai_ctx":
-        return [_genai_ctx(url) for _ in range(count)]
     from users.transports import genai_sdk, legacy_sdk, raw_http
 
     cls = dict(
