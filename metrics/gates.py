@@ -10,15 +10,12 @@ does on samples) and handed to slo.evaluate as a one-sample window, so the compa
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
-from metrics.llm_stats import FAILURE_KIND_NAMES, LlmStats, bucket_percentile, entry_average
-from shapes.slo import OPTION, GateResult, SloError, SloGate, WindowStats, evaluate, parse_slo
+from metrics.llm_stats import FAILURE_KIND_NAMES, TPOT_SCALE, LlmStats, bucket_percentile, entry_average
+from shapes.slo import OPTION, TIME_METRIC, GateResult, SloError, SloGate, WindowStats, evaluate, parse_slo
 
 SLO_EXIT_CODE = 3
-# The latency metrics slo.py knows (it rejects anything else at parse time).
-_TIME_METRIC = re.compile(r"^(ttft|e2e|lag)_(?:p(\d+(?:\.\d+)?)|(avg|max))$")
 
 __all__ = ["SLO_EXIT_CODE", "SloError", "add_arguments", "evaluate_run", "format_table", "gates_from_options"]
 
@@ -55,7 +52,7 @@ def window_from_stats(stats: LlmStats) -> WindowStats:
 
 def time_value(stats: LlmStats, metric: str) -> float | None:
     """ttft_p95, e2e_avg, lag_max ... in ms from the run's merged histograms; None without samples."""
-    match = _TIME_METRIC.match(metric)
+    match = TIME_METRIC.match(metric)
     if match is None:
         return None
     source, pct, stat = match.groups()
@@ -68,14 +65,15 @@ def time_value(stats: LlmStats, metric: str) -> float | None:
         value = entry_average(entry)
     else:
         value = float(entry.max_response_time)
-    return value
+    # The tpot histogram holds µs so that sub-millisecond times per token keep their resolution.
+    return value / TPOT_SCALE if value is not None and source == "tpot" else value
 
 
 def evaluate_run(gates: list[SloGate], stats: LlmStats) -> list[GateResult]:
     window = window_from_stats(stats)
     results: list[GateResult] = []
     for gate in gates:
-        match = _TIME_METRIC.match(gate.metric)
+        match = TIME_METRIC.match(gate.metric)
         if match is None:
             results.extend(evaluate([gate], window))
             continue

@@ -20,17 +20,17 @@ those reports/analysis.py draws on the report.
 
 from __future__ import annotations
 
-import csv
 import logging
 import os
 import socket
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any, TextIO
+from typing import Any
 
 import gevent
 import psutil
+
+from metrics.llm_files import AppendedCsv
 
 logger = logging.getLogger(__name__)
 
@@ -141,33 +141,8 @@ class HealthDetector:
                 )
 
 
-class HealthLog:
+class HealthLog(AppendedCsv):
     """health.csv in the results folder, flushed at every write so a killed run keeps its samples."""
 
     def __init__(self) -> None:
-        self.path: Path | None = None
-        self._file: TextIO | None = None
-        self._writer: Any = None
-
-    def open(self, folder: Path) -> None:
-        if self._file is not None and self.path == folder / HEALTH_FILE:
-            return
-        self.close()
-        self.path = folder / HEALTH_FILE
-        is_new = not self.path.exists() or self.path.stat().st_size == 0
-        self._file = self.path.open("a", newline="", encoding="utf-8")
-        self._writer = csv.writer(self._file)
-        if is_new:
-            self._writer.writerow(HEALTH_COLUMNS)
-
-    def write(self, samples: list[Sample]) -> None:
-        if self._writer is None or self._file is None or not samples:
-            return
-        self._writer.writerows(samples)
-        self._file.flush()
-
-    def close(self) -> None:
-        if self._file is not None:
-            self._file.close()
-        self._file = None
-        self._writer = None
+        super().__init__(HEALTH_FILE, HEALTH_COLUMNS)

@@ -2,14 +2,15 @@
 
 llm_stats.csv is replaced atomically (write a temporary file, rename), so a reader or a killed run
 never sees half a file; llm_stats_history.csv gets one set of rows a second (one per scenario and
-model plus the Aggregated row), flushed at once.
+model plus the Aggregated row), flushed at once. Its writer, AppendedCsv, also writes health.csv
+(metrics/health.py).
 """
 
 from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -35,30 +36,37 @@ def write_stats_csv(folder: Path, rows: Iterable[dict[str, Any]]) -> Path:
     return path
 
 
-class HistoryLog:
-    def __init__(self) -> None:
+class AppendedCsv:
+    """A CSV file of the results folder that grows while the run goes (llm_stats_history.csv,
+    health.csv): the header once, also when a later run opens the same folder, and every write
+    flushed at once so a killed run keeps what it wrote. Rows are sequences in column order or
+    mappings by column name (missing keys and None become empty cells)."""
+
+    def __init__(self, name: str, columns: Sequence[str]) -> None:
+        self.name = name
+        self.columns = tuple(columns)
         self.path: Path | None = None
         self._file: TextIO | None = None
-        self._writer: csv.DictWriter | None = None
+        self._writer: Any = None
 
     def open(self, folder: Path) -> None:
-        if self._file is not None and self.path == folder / HISTORY_FILE:
+        if self._file is not None and self.path == folder / self.name:
             return
         self.close()
-        self.path = folder / HISTORY_FILE
+        self.path = folder / self.name
         is_new = not self.path.exists() or self.path.stat().st_size == 0
         self._file = self.path.open("a", newline="", encoding="utf-8")
-        self._writer = csv.DictWriter(
-            self._file, fieldnames=LLM_HISTORY_COLUMNS, extrasaction="ignore", lineterminator="\n"
-        )
+        self._writer = csv.writer(self._file, lineterminator="\n")
         if is_new:
-            self._writer.writeheader()
+            self._writer.writerow(self.columns)
             self._file.flush()
 
-    def write(self, rows: list[dict[str, Any]]) -> None:
+    def write(self, rows: Sequence[Sequence[Any] | Mapping[str, Any]]) -> None:
         if self._writer is None or self._file is None or not rows:
             return
-        self._writer.writerows(rows)
+        self._writer.writerows(
+            [row.get(name) for name in self.columns] if isinstance(row, Mapping) else row for row in rows
+        )
         self._file.flush()
 
     def close(self) -> None:
@@ -66,3 +74,10 @@ class HistoryLog:
             self._file.close()
         self._file = None
         self._writer = None
+
+
+class HistoryLog(AppendedCsv):
+    """llm_stats_history.csv: one set of rows a second."""
+
+    def __init__(self) -> None:
+        super().__init__(HISTORY_FILE, LLM_HISTORY_COLUMNS)

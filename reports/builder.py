@@ -7,9 +7,10 @@ from pathlib import Path
 
 import pandas as pd
 
-from reports import analysis, charts, llm_sections, load_sections
+from reports import analysis, charts, llm_sections, load_sections, scenario_sections
 from reports import capacity as cap
 from reports import llm_analysis as la
+from reports import scenario_analysis as scenarios
 from reports.html import Section, Table, fmt_number, render
 from reports.loading import RunData, load_results
 from reports.metadata import metadata_rows, stages
@@ -181,8 +182,8 @@ def request_log_sections(data: RunData, shading: list, headlines: list[str]) -> 
         knee,
         capacity_section,
         llm_sections.distribution_section(requests),
-        llm_sections.variant_section(la.variant_comparison(requests)),
-        llm_sections.moderation_section(requests),
+        scenario_sections.variant_section(scenarios.variant_comparison(requests)),
+        scenario_sections.moderation_section(scenarios.moderation(requests)),
     ]
     return [section for section in found if section is not None]
 

@@ -10,7 +10,8 @@ import numpy as np
 import pandas as pd
 
 from reports.charts import Stage
-from reports.slo import Slo, parse_slo, slo_rows, window_value
+from reports.slo import latency_sources, parse_slo, slo_rows, window_stats
+from shapes.slo import SloGate, all_passed, evaluate
 
 # A knee must be a real bend: the normalised curve must fall at least this far below the diagonal,
 # and latency past it must grow by at least KNEE_MIN_RISE times its lowest value.
@@ -88,14 +89,14 @@ def windows(stages: Sequence[Stage], span: tuple[float, float]) -> list[Stage]:
 @dataclass
 class Capacity:
     table: pd.DataFrame  # per window: rps, tokens/min, one column per criterion (its value), `met`
-    criteria: list[Slo]  # applied to every window
+    criteria: list[SloGate]  # applied to every window
     ignored: list[str]  # SLO expressions that cannot be judged per window
     best_rps: float | None
     best_tokens_per_min: float | None
     best_window: str | None
 
 
-def criteria(run: dict[str, Any]) -> tuple[list[Slo], list[str]]:
+def criteria(run: dict[str, Any]) -> tuple[list[SloGate], list[str]]:
     """The run's SLOs that can be judged per window, plus a default failure-rate bound if none."""
     parsed, ignored = [], []
     for row in slo_rows(run):
@@ -109,11 +110,12 @@ def criteria(run: dict[str, Any]) -> tuple[list[Slo], list[str]]:
     # failure rate, a default bound applies.
     if not any(slo.metric == "error_rate" for slo in parsed):
         parsed.append(
-            Slo(
+            SloGate(
                 f"error_rate<{DEFAULT_MAX_FAILURE_PERCENT:g}% (default)",
                 "error_rate",
                 "<",
                 DEFAULT_MAX_FAILURE_PERCENT,
+                "%",
             )
         )
     return parsed, ignored
@@ -126,6 +128,7 @@ def capacity(requests: pd.DataFrame, origin: float, spans: Sequence[Stage], run:
     the latency that load caused (completions lag behind when latency jumps at a stage change).
     """
     applied, ignored = criteria(run)
+    latency = latency_sources(applied)
     starts = requests["start_time"].to_numpy() - origin
     rows = []
     for span in spans:
@@ -141,9 +144,9 @@ def capacity(requests: pd.DataFrame, origin: float, spans: Sequence[Stage], run:
             "rps": len(part) / duration,
             "tokens_per_min": float(part["output_tokens"].sum()) / duration * 60.0,
         }
-        values = [window_value(slo.metric, part, duration) for slo in applied]
-        row.update({slo.expr: value for slo, value in zip(applied, values, strict=True)})
-        row["met"] = all(slo.met(value) for slo, value in zip(applied, values, strict=True))
+        results = evaluate(applied, window_stats(part, duration, latency))
+        row.update({result.gate.expr: result.value for result in results})
+        row["met"] = all_passed(results)
         rows.append(row)
     table = pd.DataFrame(rows)
     passing = table[table["met"]] if len(table) else table

@@ -64,3 +64,13 @@ def fmt_number(value: float | int | None, digits: int = 1) -> str:
     if isinstance(value, int) or float(value).is_integer() and digits == 0:
         return f"{int(value):,}"
     return f"{float(value):,.{digits}f}"
+
+
+def fmt_share(value: float) -> str:
+    """A fraction (0.1234) as a percentage with two decimals; an en dash for a missing value."""
+    return "–" if value != value else f"{value * 100:.2f}%"
+
+
+def fmt_ms(value: float) -> str:
+    """Milliseconds: whole from 100 ms up, one decimal below."""
+    return fmt_number(value, 0 if value == value and value >= 100 else 1)

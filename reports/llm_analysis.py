@@ -1,5 +1,5 @@
-"""Analyses of the per-request logs (the exact source): summary, time series, distributions,
-variants (vision raw vs optimized) and moderation answers.
+"""Analyses of the per-request logs (the exact source): summary, time series, distributions.
+Scenario figures (variants compared, moderation answers) are in reports/scenario_analysis.py.
 
 Percentiles use numpy's default linear interpolation between order statistics. A request counts as
 a failure when its error kind is one of users.outcome.FAILURE_KINDS; `blocked` is an answer and is
@@ -163,78 +163,3 @@ def distributions(requests: pd.DataFrame, column: str) -> dict[str, tuple[np.nda
         if values.size:
             curves[str(scenario)] = (values, fractions)
     return curves
-
-
-def variant_comparison(requests: pd.DataFrame) -> pd.DataFrame:
-    """Per scenario with two or more variants (e.g. raw vs optimized images): one row per variant."""
-    tagged = requests[requests["variant"].astype(str) != ""]
-    rows = []
-    for scenario, group in tagged.groupby("scenario", observed=True, sort=True):
-        variants = group["variant"].astype(str)
-        if variants.nunique() < 2:
-            continue
-        for variant, part in group.groupby(variants, sort=True):
-            answered = part[~part["failed"]]
-            p50, p95 = percentiles(answered["e2e_ms"], (0.5, 0.95))
-            rows.append(
-                {
-                    "scenario": str(scenario),
-                    "variant": str(variant),
-                    "requests": len(part),
-                    "failure_rate": float(part["failed"].mean()),
-                    "e2e_p50": p50,
-                    "e2e_p95": p95,
-                    "request_kb": float(part["request_bytes"].mean()) / 1024.0,
-                    "prep_ms": float(part["prep_ms"].mean()),
-                    "prompt_tokens": float(part["prompt_tokens"].mean()),
-                    "cost_per_1k": float(part["cost_usd"].sum()) / len(part) * 1000,
-                }
-            )
-    return pd.DataFrame(rows)
-
-
-def _normalise(values: pd.Series) -> pd.Series:
-    return values.astype(str).str.strip().str.lower()
-
-
-def moderation(requests: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
-    """Accuracy and consistency of labelled answers.
-
-    Accuracy: verdict == expected (case-insensitive) over answered requests with a non-empty expected
-    label; API failures have no verdict and are left out. Consistency: the share of items asked two or
-    more times that got the same verdict every time. Returns (per-scenario table, confusion counts,
-    inconsistent items).
-    """
-    labelled = requests[(requests["expected"].astype(str) != "") & ~requests["failed"]]
-    if labelled.empty:
-        return pd.DataFrame(), pd.DataFrame(), pd.DataFrame()
-    frame = pd.DataFrame(
-        {
-            "scenario": labelled["scenario"].astype(str).to_numpy(),
-            "item_id": labelled["item_id"].astype(str).to_numpy(),
-            "expected": _normalise(labelled["expected"]).to_numpy(),
-            "verdict": _normalise(labelled["verdict"]).to_numpy(),
-            "blocked": labelled["blocked"].to_numpy(),
-        }
-    )
-    frame["verdict"] = frame["verdict"].where(frame["verdict"] != "", "(none)")
-    frame["correct"] = frame["verdict"] == frame["expected"]
-    rows = []
-    for scenario, group in [*frame.groupby("scenario", sort=True), (ALL, frame)]:
-        repeated = group[group["item_id"] != ""].groupby("item_id")["verdict"].agg(["size", "nunique"])
-        repeated = repeated[repeated["size"] >= 2]
-        rows.append(
-            {
-                "scenario": scenario,
-                "answers": len(group),
-                "blocked": int(group["blocked"].sum()),
-                "accuracy": float(group["correct"].mean()),
-                "items_repeated": len(repeated),
-                "consistency": float((repeated["nunique"] == 1).mean()) if len(repeated) else float("nan"),
-            }
-        )
-    confusion = frame.groupby(["expected", "verdict"]).size().unstack(fill_value=0)
-    by_item = frame[frame["item_id"] != ""].groupby("item_id")["verdict"]
-    inconsistent = by_item.agg(lambda v: ", ".join(f"{k}×{n}" for k, n in v.value_counts().items()))
-    inconsistent = inconsistent[by_item.nunique() > 1].rename("verdicts").reset_index()
-    return pd.DataFrame(rows), confusion, inconsistent.head(20)

@@ -1,5 +1,5 @@
-"""Report sections from the per-request logs: summary, errors, time series, distributions, variants,
-moderation. Each function takes analysed data and returns a Section of formatted tables and charts."""
+"""Report sections from the per-request logs: summary, errors, time series, distributions. Each
+function takes analysed data and returns a Section of formatted tables and charts."""
 
 from __future__ import annotations
 
@@ -11,16 +11,8 @@ import pandas as pd
 from reports import charts
 from reports import llm_analysis as la
 from reports.charts import Stage
-from reports.html import Section, Table, fmt_number
+from reports.html import Section, Table, fmt_ms, fmt_number, fmt_share
 from users.outcome import ERROR_KINDS
-
-
-def _pct(value: float) -> str:
-    return "–" if value != value else f"{value * 100:.2f}%"
-
-
-def _ms(value: float) -> str:
-    return fmt_number(value, 0 if value == value and value >= 100 else 1)
 
 
 def summary_section(table: pd.DataFrame) -> Section:
@@ -44,7 +36,7 @@ def summary_section(table: pd.DataFrame) -> Section:
                 row.model,
                 fmt_number(row.requests, 0),
                 fmt_number(row.failures, 0),
-                _pct(row.failure_rate),
+                fmt_share(row.failure_rate),
                 fmt_number(row.blocked, 0),
                 fmt_number(row.rps, 2),
                 fmt_number(row.tokens_per_s, 1),
@@ -62,7 +54,7 @@ def summary_section(table: pd.DataFrame) -> Section:
             values = [row[f"{column}_p{q}"] for q in (50, 90, 95, 99)]
             if all(v != v for v in values):
                 continue
-            latency_rows.append([row["scenario"], row["model"], label, *(_ms(v) for v in values)])
+            latency_rows.append([row["scenario"], row["model"], label, *(fmt_ms(v) for v in values)])
             latency_classes.append("aggregated" if row["scenario"] == la.ALL else "")
     latency = Table(
         columns=("Scenario", "Model", "Metric", "p50 (ms)", "p90 (ms)", "p95 (ms)", "p99 (ms)"),
@@ -188,119 +180,3 @@ def distribution_section(requests: pd.DataFrame) -> Section | None:
                 )
             )
     return section if section.charts else None
-
-
-def variant_section(table: pd.DataFrame) -> Section | None:
-    if table.empty:
-        return None
-    variants = set(table["variant"])
-    vision = {"raw", "optimized"} <= variants
-    rows = [
-        [
-            r.scenario,
-            r.variant,
-            fmt_number(r.requests, 0),
-            _pct(r.failure_rate),
-            _ms(r.e2e_p50),
-            _ms(r.e2e_p95),
-            fmt_number(r.request_kb, 1),
-            fmt_number(r.prep_ms, 1),
-            fmt_number(r.prompt_tokens, 0),
-            fmt_number(r.cost_per_1k, 4),
-        ]
-        for r in table.itertuples()
-    ]
-    section = Section(
-        "variants",
-        "Vision: raw against optimized images" if vision else "Variants compared",
-        notes=[
-            "Per scenario sending more than one variant (e.g. image mode). Preparation time is client-side, outside the timed call."
-        ],
-        tables=[
-            Table(
-                columns=(
-                    "Scenario",
-                    "Variant",
-                    "Requests",
-                    "Failure rate",
-                    "p50 (ms)",
-                    "p95 (ms)",
-                    "Request size (KB)",
-                    "Preparation (ms)",
-                    "Prompt tokens",
-                    "Cost / 1,000 req (USD)",
-                ),
-                numeric=(False, False, *([True] * 8)),
-                rows=rows,
-            )
-        ],
-    )
-    labels = [f"{r.scenario} / {r.variant}" for r in table.itertuples()]
-    section.charts.append(
-        charts.bar_chart(
-            "chart-variants",
-            "Latency by variant",
-            "End-to-end time (ms)",
-            labels,
-            {"p50": table["e2e_p50"].fillna(0).tolist(), "p95": table["e2e_p95"].fillna(0).tolist()},
-        )
-    )
-    return section
-
-
-def moderation_section(requests: pd.DataFrame) -> Section | None:
-    table, confusion, inconsistent = la.moderation(requests)
-    if table.empty:
-        return None
-    tables = [
-        Table(
-            columns=(
-                "Scenario",
-                "Labelled answers",
-                "Blocked",
-                "Accuracy",
-                "Items asked ≥ 2 times",
-                "Consistency",
-            ),
-            numeric=(False, True, True, True, True, True),
-            rows=[
-                [
-                    r.scenario,
-                    fmt_number(r.answers, 0),
-                    fmt_number(r.blocked, 0),
-                    _pct(r.accuracy),
-                    fmt_number(r.items_repeated, 0),
-                    _pct(r.consistency),
-                ]
-                for r in table.itertuples()
-            ],
-            row_classes=["aggregated" if s == la.ALL else "" for s in table["scenario"]],
-        ),
-        Table(
-            columns=("Expected \\ verdict", *map(str, confusion.columns)),
-            numeric=(False, *([True] * len(confusion.columns))),
-            rows=[
-                [str(label), *(fmt_number(v, 0) for v in values)]
-                for label, values in zip(confusion.index, confusion.to_numpy(), strict=True)
-            ],
-            caption="Confusion counts",
-        ),
-    ]
-    if not inconsistent.empty:
-        tables.append(
-            Table(
-                columns=("Item", "Verdicts (count)"),
-                rows=[[str(r.item_id), str(r.verdicts)] for r in inconsistent.itertuples()],
-                caption="Items that got different verdicts (first 20)",
-            )
-        )
-    return Section(
-        "moderation",
-        "Moderation: accuracy and consistency",
-        notes=[
-            "Accuracy: verdict equals the fixture's expected label (case-insensitive), over answered requests "
-            "with a label; API failures have no verdict and are left out. Consistency: share of items asked "
-            "two or more times that got the same verdict every time."
-        ],
-        tables=tables,
-    )

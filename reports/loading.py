@@ -204,21 +204,25 @@ def _read_csv(path: Path, required: tuple[str, ...], numeric: tuple[str, ...], *
     if not header:
         raise ReportInputError(f"{path.name} has no header line")
     _check_columns(path, header, required)
-    handle, cut = _open_complete_lines(path)
     na_values = {name: ["", "N/A", "nan", "NaN"] for name in numeric if name in header}
     # Text columns stay text: a request named "007" or "1e3" must not turn into a number.
     dtype = {name: ("float64" if name in numeric else "str") for name in header}
+    return _parse_complete_lines(path, numeric, dtype=dtype, na_values=na_values, **kwargs)
+
+
+def _parse_complete_lines(path: Path, numeric: tuple[str, ...], **options: Any) -> pd.DataFrame:
+    """pd.read_csv (C engine, no default NA strings, bad UTF-8 replaced) over the file's complete
+    lines. A cut partial last line sets frame.attrs["partial"]; a parse error becomes one line."""
+    handle, cut = _open_complete_lines(path)
     try:
         with handle:
             frame = pd.read_csv(
                 handle,
                 engine="c",
-                dtype=dtype,
                 keep_default_na=False,
-                na_values=na_values,
                 encoding="utf-8",
                 encoding_errors="replace",
-                **kwargs,
+                **options,
             )
     except (ValueError, pd.errors.ParserError) as error:
         raise _parse_problem(path, error, numeric) from None
@@ -264,24 +268,10 @@ def read_request_log(path: Path) -> pd.DataFrame:
     wanted = [name for name in (*REQUEST_FLOAT_COLUMNS, *REQUEST_TEXT_COLUMNS) if name in header]
     dtype: dict[str, str] = {name: "float64" for name in REQUEST_FLOAT_COLUMNS if name in header}
     dtype.update({name: "category" for name in REQUEST_TEXT_COLUMNS if name in header})
-    handle, cut = _open_complete_lines(path)
-    try:
-        with handle:
-            frame = pd.read_csv(
-                handle,
-                engine="c",
-                usecols=wanted,
-                dtype=dtype,
-                keep_default_na=False,
-                na_values={name: [""] for name in REQUEST_FLOAT_COLUMNS if name in header},
-                encoding="utf-8",
-                encoding_errors="replace",
-            )
-    except (ValueError, pd.errors.ParserError) as error:
-        raise _parse_problem(path, error, REQUEST_FLOAT_COLUMNS) from None
-    if cut:
-        frame.attrs["partial"] = True
-    return frame
+    na_values = {name: [""] for name in REQUEST_FLOAT_COLUMNS if name in header}
+    return _parse_complete_lines(
+        path, REQUEST_FLOAT_COLUMNS, usecols=wanted, dtype=dtype, na_values=na_values
+    )
 
 
 def _combine_request_logs(frames: list[pd.DataFrame]) -> pd.DataFrame:

@@ -1,10 +1,12 @@
 """SLO expressions: parse `ttft_p95<=800ms, error_rate<=1%` and judge them on one window of calls.
 
-Pure code, shared by two callers: the capacity shape judges each step's own window, and metrics/
-judges the whole run with the same syntax (the --slo option). Metrics, in the unit the value is
-reported in:
-  ttft_pNN, e2e_pNN, lag_pNN   percentile in ms (nearest rank); NN may be 50, 95, 99.9 ...
-  ttft_avg, e2e_avg, ttft_max, e2e_max   ms
+Pure code (no pandas), shared by three callers: the capacity shape judges each step's own window,
+metrics/ judges the whole run with the same syntax (the --slo option), and reports/ judges each
+load window of a results folder. Metrics, in the unit the value is reported in:
+  ttft_pNN, e2e_pNN, tpot_pNN, lag_pNN   percentile in ms (nearest rank); NN may be 50, 95, 99.9 ...
+  ttft_avg, e2e_avg, tpot_avg, ttft_max, e2e_max ...   ms
+                               tpot: time per output token after the first (streaming calls);
+                               e2e, ttft and tpot count answered calls (ok or blocked) only
   error_rate                   % of calls that failed (every error kind except blocked)
   rate_limited, server_error, timeout, connection, client_error, invalid_response, blocked
                                % of calls with that error kind
@@ -40,11 +42,13 @@ _OPS = {
     ">": lambda v, t: v > t and not _near(v, t),
 }
 _EXPR = re.compile(r"^\s*([a-z][a-z0-9_.]*)\s*(<=|>=|<|>)\s*(.+?)\s*$")
-_TIME_METRIC = re.compile(r"^(ttft|e2e|lag)_(?:p(\d+(?:\.\d+)?)|(avg|max))$")
+# Public so callers that hold latency in another form (metrics' histograms) read the same names.
+TIME_METRIC = re.compile(r"^(ttft|e2e|tpot|lag)_(?:p(\d+(?:\.\d+)?)|(avg|max))$")
 _KIND_METRICS = frozenset(ERROR_KINDS)
 _TIME_UNITS_MS = {"": 1.0, "ms": 1.0, "s": 1000.0, "m": 60_000.0}
 METRIC_HELP = (
-    "ttft_pNN, e2e_pNN, lag_pNN, ttft_avg, e2e_max, error_rate, <error kind>, rps, cost_per_1k, requests"
+    "ttft_pNN, e2e_pNN, tpot_pNN, lag_pNN, ttft_avg, e2e_max, error_rate, <error kind>, rps, cost_per_1k, "
+    "requests"
 )
 
 
@@ -72,6 +76,7 @@ class WindowStats:
     duration_s: float = 0.0
     e2e_ms: list[float] = field(default_factory=list)
     ttft_ms: list[float] = field(default_factory=list)
+    tpot_ms: list[float] = field(default_factory=list)  # time per output token (streaming calls)
     cost_usd: float = 0.0
     lag_ms: list[float] = field(default_factory=list)  # open-model schedule lag, when known
 
@@ -85,6 +90,7 @@ class WindowStats:
                 error_kind=row.get("error_kind") or "",
                 e2e_ms=row.get("e2e_ms"),
                 ttft_ms=row.get("ttft_ms"),
+                tpot_ms=row.get("tpot_ms"),
                 cost_usd=row.get("cost_usd") or 0.0,
                 lag_ms=row.get("schedule_lag_ms"),
             )
@@ -97,6 +103,7 @@ class WindowStats:
         ttft_ms: float | None = None,
         cost_usd: float = 0.0,
         lag_ms: float | None = None,
+        tpot_ms: float | None = None,
     ) -> None:
         self.requests += 1
         self.cost_usd += float(cost_usd or 0.0)
@@ -111,6 +118,8 @@ class WindowStats:
             self.e2e_ms.append(float(e2e_ms))
         if ttft_ms is not None and ttft_ms == ttft_ms:
             self.ttft_ms.append(float(ttft_ms))
+        if tpot_ms is not None and tpot_ms == tpot_ms:
+            self.tpot_ms.append(float(tpot_ms))
 
 
 @dataclass(frozen=True, slots=True)
@@ -162,7 +171,7 @@ def _parse_gate(expr: str) -> SloGate:
         )
     metric, op, raw = match.groups()
     raw = raw.replace(" ", "")
-    time_match = _TIME_METRIC.match(metric)
+    time_match = TIME_METRIC.match(metric)
     if time_match:
         if time_match.group(2) is not None and not 0 < float(time_match.group(2)) <= 100:
             raise SloError(f'{OPTION}: "{expr}": a percentile must be between 0 and 100')
@@ -211,10 +220,15 @@ def percentile(samples: list[float], pct: float) -> float | None:
 
 def metric_value(metric: str, window: WindowStats) -> float | None:
     """The value of one metric on a window, in the unit its gates use; None when there is no data."""
-    time_match = _TIME_METRIC.match(metric)
+    time_match = TIME_METRIC.match(metric)
     if time_match:
         source, pct, stat = time_match.groups()
-        samples = {"ttft": window.ttft_ms, "e2e": window.e2e_ms, "lag": window.lag_ms}[source]
+        samples = {
+            "ttft": window.ttft_ms,
+            "e2e": window.e2e_ms,
+            "tpot": window.tpot_ms,
+            "lag": window.lag_ms,
+        }[source]
         if not samples:
             return None
         if pct is not None:
@@ -237,12 +251,17 @@ def metric_value(metric: str, window: WindowStats) -> float | None:
     raise SloError(f"{OPTION}: unknown metric {metric!r} (known: {METRIC_HELP})")
 
 
+def passes(gate: SloGate, value: float | None) -> bool:
+    """The pass rule: the value meets the threshold (a float a hair off it counts as on it); no data
+    (None or NaN) does not pass, since nothing proved the gate holds."""
+    return value is not None and value == value and _OPS[gate.op](value, gate.threshold)
+
+
 def evaluate(gates: Iterable[SloGate], window: WindowStats) -> list[GateResult]:
     results = []
     for gate in gates:
         value = metric_value(gate.metric, window)
-        passed = value is not None and _OPS[gate.op](value, gate.threshold)
-        results.append(GateResult(gate, value, passed))
+        results.append(GateResult(gate, value, passes(gate, value)))
     return results
 
 

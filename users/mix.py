@@ -1,5 +1,6 @@
-"""The scenario mix: which scenario users run and with what weight (--mix), preparing their requests
-before the load starts, and the scenario figures read back from a results folder.
+"""The scenario mix: which scenario users run and with what weight (--mix), and preparing their
+requests before the load starts. The scenario figures of a finished run (moderation accuracy and
+consistency, raw against optimized images) are reports/scenario_analysis.py's.
 
     --mix moderation=3,vision=1,stream=1
 
@@ -11,10 +12,8 @@ they can run whatever the master hands them.
 
 from __future__ import annotations
 
-import csv
 import logging
 import time
-from pathlib import Path
 from typing import Any
 
 from locust.env import Environment
@@ -24,8 +23,7 @@ from users.moderation import TextModerationUser
 from users.scenario_options import ScenarioSettings
 from users.settings import OptionError
 from users.streaming import StreamingUser
-from users.verdicts import summarize_moderation
-from users.vision import VisionUser, summarize_image_modes
+from users.vision import VisionUser
 
 logger = logging.getLogger(__name__)
 SCENARIO_CLASSES: dict[str, type] = {
@@ -167,27 +165,3 @@ def _check_files(scenario: ScenarioSettings, classes: list[type]) -> None:
         load_chat_prompts(scenario.prompts_file)
     if "vision" in names and scenario.images_dir:
         folder_images(scenario.images_dir)
-
-
-def read_request_logs(folder: str | Path) -> list[dict[str, str]]:
-    """Every row of every requests-*.csv in a results folder (a killed run's torn last line skipped)."""
-    rows: list[dict[str, str]] = []
-    for path in sorted(Path(folder).glob("requests-*.csv")):
-        with path.open(newline="", encoding="utf-8") as handle:
-            for row in csv.DictReader(handle):
-                if row.get("scenario") and None not in row:
-                    rows.append(row)
-    return rows
-
-
-def scenario_summaries(folder: str | Path) -> dict[str, Any]:
-    """Moderation accuracy/consistency and per-image-mode vision figures of a finished run."""
-    rows = read_request_logs(folder)
-    summary: dict[str, Any] = {}
-    moderation = summarize_moderation(rows)
-    if moderation.calls:
-        summary["moderation"] = moderation.as_dict()
-    modes = summarize_image_modes(rows)
-    if modes:
-        summary["vision"] = modes
-    return summary

@@ -11,20 +11,18 @@ is judged several times while the others load the service: that is what consiste
 from __future__ import annotations
 
 import functools
-import random
 from typing import ClassVar
 
 import jsonschema
 from locust import between
 
-from fixtures.loading import FixtureError
 from fixtures.moderation import Post, load_posts, verdict_schema
 from users import outcome as kinds
 from users.base import GeminiUser
 from users.call import CallResult, CallSpec
 from users.images import inline_request_bytes
 from users.outcome import Outcome
-from users.scenario_options import ScenarioSettings, specs_for
+from users.scenario_options import PreparedCalls, ScenarioSettings, sized_in_fixed_order
 from users.settings import GeminiSettings
 from users.verdicts import BLOCKED_VERDICT, moderation_verdict, parse_json_answer, validator_for
 
@@ -54,12 +52,10 @@ def _validator() -> jsonschema.protocols.Validator:
 
 def build_moderation_specs(settings: GeminiSettings, scenario: ScenarioSettings) -> list[CallSpec]:
     source = scenario.posts_file or None
-    posts = [post for post in load_posts(source) if post.length in scenario.sizes()]
-    if not posts:
-        raise FixtureError(
-            f"{source or 'the bundled moderation set'}: no {scenario.prompt_size} posts (--prompt-size)"
-        )
-    random.Random(ORDER_SEED).shuffle(posts)
+    empty = f"{source or 'the bundled moderation set'}: no {scenario.prompt_size} posts (--prompt-size)"
+    posts = sized_in_fixed_order(
+        load_posts(source), lambda post: post.length, scenario, seed=ORDER_SEED, empty=empty
+    )
     schema = verdict_schema()
     return [_spec(settings, schema, post) for post in posts]
 
@@ -87,25 +83,12 @@ def _spec(settings: GeminiSettings, schema: dict, post: Post) -> CallSpec:
     )
 
 
-class TextModerationUser(GeminiUser):
+class TextModerationUser(PreparedCalls, GeminiUser):
     scenario: ClassVar[str] = "moderation"
     weight = 3
     think_time = between(0.1, 0.5)
 
-    build_specs = staticmethod(build_moderation_specs)
-
-    def on_start(self) -> None:
-        super().on_start()
-        self._next = 0
-
-    def specs(self) -> list[CallSpec]:
-        return specs_for(self.environment, self.scenario, build_moderation_specs, self.settings)
-
-    def next_call(self) -> CallSpec:
-        specs = self.specs()
-        spec = specs[self._next % len(specs)]
-        self._next += 1
-        return spec
+    build_specs = staticmethod(build_moderation_specs)  # every user starts at the first post
 
     def judge(self, spec: CallSpec, result: CallResult, outcome: Outcome) -> None:
         outcome.verdict = moderation_verdict(parse_json_answer(result.text, _validator()))

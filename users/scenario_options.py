@@ -8,10 +8,12 @@ finds none there (a test driving a user class directly) builds its own with `spe
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import random
+from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import Any, TypeVar
 
+from fixtures.loading import FixtureError
 from users.call import CallSpec
 from users.images import IMAGE_MODES, INLINE_LIMIT_BYTES, MAX_SIDE_DEFAULT
 from users.settings import GeminiSettings, OptionError
@@ -152,6 +154,24 @@ def _number(flag: str, raw: Any, kind: type) -> Any:
 
 
 SpecBuilder = Callable[[GeminiSettings, ScenarioSettings], list[CallSpec]]
+Item = TypeVar("Item")
+
+
+def sized_in_fixed_order(
+    items: Iterable[Item],
+    size_of: Callable[[Item], str],
+    scenario: ScenarioSettings,
+    *,
+    seed: int,
+    empty: str,
+) -> list[Item]:
+    """The fixture items of the --prompt-size bucket(s), shuffled in an order fixed by `seed` (the same
+    for every user and every run). FixtureError(empty), a one-line message, when none is left."""
+    chosen = [item for item in items if size_of(item) in scenario.sizes()]
+    if not chosen:
+        raise FixtureError(empty)
+    random.Random(seed).shuffle(chosen)
+    return chosen
 
 
 def scenario_settings(environment: Any) -> ScenarioSettings:
@@ -176,3 +196,35 @@ def specs_for(
         specs = build(settings, scenario_settings(environment))
         store[scenario] = specs
     return specs
+
+
+class PreparedCalls:
+    """Mixin for scenario users (before GeminiUser in the bases): each user walks its scenario's
+    prepared requests in order, wrapping round, from its own starting point (`start_index`).
+
+    The class gives `build_specs` (a staticmethod SpecBuilder) and `scenario`; GeminiUser gives
+    `environment` and `settings`.
+    """
+
+    build_specs: Any
+    scenario: Any
+    environment: Any
+    settings: GeminiSettings
+    _next: int = 0
+
+    def on_start(self) -> None:
+        super().on_start()  # type: ignore[misc]
+        self._next = self.start_index()
+
+    def start_index(self) -> int:
+        """Where this user starts in the list; every user starts at the first request by default."""
+        return 0
+
+    def specs(self) -> list[CallSpec]:
+        return specs_for(self.environment, self.scenario, self.build_specs, self.settings)
+
+    def next_call(self) -> CallSpec:
+        specs = self.specs()
+        spec = specs[self._next % len(specs)]
+        self._next += 1
+        return spec

@@ -10,21 +10,19 @@ answer text is an invalid_response: there was nothing to time.
 from __future__ import annotations
 
 import itertools
-import random
 from collections.abc import Iterator
 from typing import ClassVar
 
 from locust import between
 
 from fixtures.chat import ChatPrompt, load_chat_prompts
-from fixtures.loading import FixtureError
 from users import outcome as kinds
 from users.base import GeminiUser
 from users.call import CallResult, CallSpec
 from users.errors import CallError
 from users.images import inline_request_bytes
 from users.outcome import Outcome
-from users.scenario_options import ScenarioSettings, specs_for
+from users.scenario_options import PreparedCalls, ScenarioSettings, sized_in_fixed_order
 from users.settings import GeminiSettings
 
 ORDER_SEED = 20260116
@@ -33,12 +31,10 @@ USER_STRIDE = 7
 
 def build_stream_specs(settings: GeminiSettings, scenario: ScenarioSettings) -> list[CallSpec]:
     source = scenario.prompts_file or None
-    prompts = [prompt for prompt in load_chat_prompts(source) if prompt.size in scenario.sizes()]
-    if not prompts:
-        raise FixtureError(
-            f"{source or 'the bundled chat prompts'}: no {scenario.prompt_size} prompts (--prompt-size)"
-        )
-    random.Random(ORDER_SEED).shuffle(prompts)
+    empty = f"{source or 'the bundled chat prompts'}: no {scenario.prompt_size} prompts (--prompt-size)"
+    prompts = sized_in_fixed_order(
+        load_chat_prompts(source), lambda prompt: prompt.size, scenario, seed=ORDER_SEED, empty=empty
+    )
     return [_spec(settings, prompt) for prompt in prompts]
 
 
@@ -57,7 +53,7 @@ def _spec(settings: GeminiSettings, prompt: ChatPrompt) -> CallSpec:
     )
 
 
-class StreamingUser(GeminiUser):
+class StreamingUser(PreparedCalls, GeminiUser):
     scenario: ClassVar[str] = "stream"
     weight = 1
     think_time = between(0.2, 1.0)
@@ -65,20 +61,10 @@ class StreamingUser(GeminiUser):
     build_specs = staticmethod(build_stream_specs)
     _numbers: ClassVar[Iterator[int]] = itertools.count()
 
-    def on_start(self) -> None:
-        super().on_start()
+    def start_index(self) -> int:
         # Users start apart in the (shuffled) prompt list, so a short run still sees a spread of
         # prompt and answer lengths.
-        self._next = next(self._numbers) * USER_STRIDE
-
-    def specs(self) -> list[CallSpec]:
-        return specs_for(self.environment, self.scenario, build_stream_specs, self.settings)
-
-    def next_call(self) -> CallSpec:
-        specs = self.specs()
-        spec = specs[self._next % len(specs)]
-        self._next += 1
-        return spec
+        return next(self._numbers) * USER_STRIDE
 
     def judge(self, spec: CallSpec, result: CallResult, outcome: Outcome) -> None:
         if not result.text.strip():

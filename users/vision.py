@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import functools
 import itertools
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterator
 from typing import Any, ClassVar
 
 import jsonschema
@@ -24,7 +24,7 @@ from users.base import GeminiUser
 from users.call import CallResult, CallSpec, InlineImage
 from users.images import PreparedImage, check_inline_limit, inline_request_bytes, outside_loop, prepare_all
 from users.outcome import Outcome
-from users.scenario_options import ScenarioSettings, scenario_settings, specs_for
+from users.scenario_options import PreparedCalls, ScenarioSettings, scenario_settings
 from users.settings import GeminiSettings
 from users.verdicts import parse_json_answer, validator_for
 
@@ -85,7 +85,7 @@ def _spec(settings: GeminiSettings, image: PreparedImage) -> CallSpec:
     )
 
 
-class VisionUser(GeminiUser):
+class VisionUser(PreparedCalls, GeminiUser):
     scenario: ClassVar[str] = "vision"
     weight = 1
     think_time = between(0.5, 1.5)
@@ -93,82 +93,10 @@ class VisionUser(GeminiUser):
     build_specs = staticmethod(build_vision_specs)
     _numbers: ClassVar[Iterator[int]] = itertools.count()
 
-    def on_start(self) -> None:
-        super().on_start()
+    def start_index(self) -> int:
         # Each user starts one image further on (all modes of an image stay together), so several
         # vision users cover the set between them instead of all sending the same photo.
-        modes = len(scenario_settings(self.environment).image_modes)
-        self._next = next(self._numbers) * modes
-
-    def specs(self) -> list[CallSpec]:
-        return specs_for(self.environment, self.scenario, build_vision_specs, self.settings)
-
-    def next_call(self) -> CallSpec:
-        specs = self.specs()
-        spec = specs[self._next % len(specs)]
-        self._next += 1
-        return spec
+        return next(self._numbers) * len(scenario_settings(self.environment).image_modes)
 
     def judge(self, spec: CallSpec, result: CallResult, outcome: Outcome) -> None:
         parse_json_answer(result.text, _validator())
-
-
-def summarize_image_modes(
-    rows: Iterable[Mapping[str, Any]], scenario: str = "vision"
-) -> dict[str, dict[str, Any]]:
-    """Per image mode: calls, failures, and per-image means of request bytes, prompt tokens,
-    latency, prep CPU and cost per 1,000 images.
-
-    Rows are the per-request log's (CSV strings) or Outcome.as_row() dicts. Means are taken per
-    image first, then over the images every mode saw, so a run that stopped between the raw and the
-    optimized call of an 8K photo does not tilt the comparison. Failed calls are not in the means.
-    """
-    calls: dict[str, list[int]] = {}
-    per_image: dict[tuple[str, str], list[list[float]]] = {}
-    for row in rows:
-        if row.get("scenario") != scenario:
-            continue
-        mode = str(row.get("variant") or "")
-        tally = calls.setdefault(mode, [0, 0])
-        tally[0] += 1
-        if row.get("error_kind"):
-            tally[1] += 1
-            continue
-        values = [_num(row.get(name)) for name in _MEASURES.values()]
-        per_image.setdefault((mode, str(row.get("item_id") or "")), []).append(values)
-    images_by_mode: dict[str, set[str]] = {}
-    for mode, image in per_image:
-        images_by_mode.setdefault(mode, set()).add(image)
-    common = set.intersection(*images_by_mode.values()) if images_by_mode else set()
-    summary: dict[str, dict[str, Any]] = {}
-    for mode, (count, failures) in sorted(calls.items()):
-        seen = images_by_mode.get(mode, set())
-        images = sorted((common & seen) or seen)
-        entry: dict[str, Any] = {"calls": count, "failures": failures, "images": len(images)}
-        for index, name in enumerate(_MEASURES):
-            means = [_mean([v[index] for v in per_image[(mode, image)]]) for image in images]
-            entry[name] = _mean(means) if means else None
-        if entry["mean_cost_usd"] is not None:
-            entry["cost_per_1000_images_usd"] = 1000 * entry["mean_cost_usd"]
-        summary[mode] = entry
-    return summary
-
-
-_MEASURES = {
-    "mean_request_bytes": "request_bytes",
-    "mean_prompt_tokens": "prompt_tokens",
-    "mean_e2e_ms": "e2e_ms",
-    "mean_prep_ms": "prep_ms",
-    "mean_cost_usd": "cost_usd",
-}
-
-
-def _mean(values: list[float]) -> float:
-    return sum(values) / len(values)
-
-
-def _num(value: Any) -> float:
-    try:
-        return float(value) if value not in (None, "") else 0.0
-    except (TypeError, ValueError):
-        return 0.0

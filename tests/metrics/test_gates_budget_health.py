@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import csv
 import time
 from types import SimpleNamespace
 
 import gevent
 import pytest
 
-from metrics import budget, gates, health
+from metrics import budget, gates, health, llm_files
 from metrics.llm_stats import LlmStats
 from shapes.slo import SloError, parse_slo
 from users.outcome import RATE_LIMITED, Outcome
@@ -59,6 +60,17 @@ def test_a_gate_without_data_fails() -> None:
     (result,) = gates.evaluate_run(parse_slo("ttft_p95<=800ms"), stats)
     assert result.value is None and not result.passed
     assert "no data" in gates.format_table([result])
+
+
+def test_time_per_output_token_gate_on_the_whole_run() -> None:
+    stats = LlmStats(keep_current_window=False)
+    stats.started_at = 100.0
+    for tokens in (11, 21):  # (280 - 100) / 10 = 18 ms and 180 / 20 = 9 ms per token
+        streamed = Outcome("s", "m", "genai", 0.0, e2e_ms=300.0, ttft_ms=100.0, last_chunk_ms=280.0)
+        streamed.output_tokens = tokens
+        stats.log(streamed, now=101.0)
+    (result,) = gates.evaluate_run(parse_slo("tpot_p95<=20ms"), stats)
+    assert result.value == pytest.approx(18.0) and result.passed
 
 
 def test_bad_slo_expression_is_one_clear_error() -> None:
@@ -163,3 +175,26 @@ def test_sampler_sees_a_blocked_event_loop() -> None:
     assert node == "local-test-1" and abs(timestamp - time.time()) < 5
     assert lag >= 250, f"a 300 ms block showed as {lag} ms of lag"
     assert cpu > 10
+
+
+def test_appended_csv_files_keep_one_header_and_flush_every_write(tmp_path) -> None:
+    log = health.HealthLog()
+    log.open(tmp_path)
+    log.write([(1.0, "local-h-1", 12.5, 3.0)])
+    assert (
+        tmp_path / "health.csv"
+    ).read_text() == "timestamp,node,cpu_percent,loop_lag_ms\n1.0,local-h-1,12.5,3.0\n"
+    log.close()
+    log.open(tmp_path)  # a reopened folder (web-UI rerun): rows appended, no second header
+    log.write([(2.0, "local-h-1", 13.0, 4.0)])
+    log.close()
+    assert (tmp_path / "health.csv").read_text().count("timestamp") == 1
+
+    history = llm_files.HistoryLog()
+    history.open(tmp_path)
+    history.write([{"timestamp": 5, "scenario": "s", "requests": 3, "not_a_column": "x"}])
+    with (tmp_path / "llm_stats_history.csv").open(newline="") as handle:
+        (row,) = list(csv.DictReader(handle))
+    history.close()
+    assert (row["timestamp"], row["scenario"], row["requests"], row["model"]) == ("5", "s", "3", "")
+    assert "not_a_column" not in row

@@ -7,13 +7,10 @@ import socket
 import subprocess
 import time
 from pathlib import Path
+from typing import Any
 
 import psutil
-import pytest
 from llm_helpers import FAST, NOT_LOOPBACK, free_port, locust_cmd, read_rows
-
-CHROMIUM = Path("/usr/bin/chromium")
-pytestmark = pytest.mark.skipif(not CHROMIUM.exists(), reason="Debian chromium is not installed")
 
 
 def wait_listening(port: int, proc: subprocess.Popen, timeout: float = 30) -> None:
@@ -36,8 +33,10 @@ def listening_addresses(pid: int, port: int) -> set[str]:
     }
 
 
-def test_llm_tab_shows_live_rows_in_a_real_browser(repo_root: Path, clean_env: dict, tmp_path: Path) -> None:
-    from playwright.sync_api import expect, sync_playwright
+def test_llm_tab_shows_live_rows_in_a_real_browser(
+    repo_root: Path, clean_env: dict, tmp_path: Path, browser: Any
+) -> None:
+    from playwright.sync_api import expect
 
     out = tmp_path / "run"
     port = free_port()
@@ -55,58 +54,46 @@ def test_llm_tab_shows_live_rows_in_a_real_browser(repo_root: Path, clean_env: d
         wait_listening(port, proc)
         assert listening_addresses(proc.pid, port) == {"127.0.0.1"}
         url = f"http://127.0.0.1:{port}/"
-        with sync_playwright() as playwright:
-            browser = playwright.chromium.launch(
-                executable_path=str(CHROMIUM),
-                headless=True,
-                args=[
-                    "--no-sandbox",
-                    "--disable-gpu",
-                    "--disable-background-networking",
-                    "--disable-component-update",
-                ],
-            )
-            page = browser.new_page()
-            page.goto(url)
-            form = page.locator("form")
-            for label in ("Max Cost", "Slo", "Model", "Transport", "Mix", "Shape"):
-                expect(form.get_by_text(label, exact=False).first).to_be_attached()
+        page = browser.new_page()
+        page.goto(url)
+        form = page.locator("form")
+        for label in ("Max Cost", "Slo", "Model", "Transport", "Mix", "Shape"):
+            expect(form.get_by_text(label, exact=False).first).to_be_attached()
 
-            # Off loopback without a budget the form's own error comes back and nothing starts.
-            refused = page.request.post(
-                url + "swarm", form={"user_count": "1", "spawn_rate": "1", "host": NOT_LOOPBACK}
-            )
-            assert refused.json()["success"] is False and "--max-cost" in refused.json()["message"]
-            # A bad Gemini option typed in the form is answered in the form, before anything runs.
-            refused = page.request.post(
-                url + "swarm", form={"user_count": "1", "spawn_rate": "1", "max_output_tokens": "0"}
-            )
-            assert refused.json()["success"] is False and "--max-output-tokens" in refused.json()["message"]
-            refused = page.request.post(
-                url + "swarm", form={"user_count": "1", "spawn_rate": "1", "mix": "chat=2"}
-            )
-            assert refused.json()["success"] is False and "--mix" in refused.json()["message"]
+        # Off loopback without a budget the form's own error comes back and nothing starts.
+        refused = page.request.post(
+            url + "swarm", form={"user_count": "1", "spawn_rate": "1", "host": NOT_LOOPBACK}
+        )
+        assert refused.json()["success"] is False and "--max-cost" in refused.json()["message"]
+        # A bad Gemini option typed in the form is answered in the form, before anything runs.
+        refused = page.request.post(
+            url + "swarm", form={"user_count": "1", "spawn_rate": "1", "max_output_tokens": "0"}
+        )
+        assert refused.json()["success"] is False and "--max-output-tokens" in refused.json()["message"]
+        refused = page.request.post(
+            url + "swarm", form={"user_count": "1", "spawn_rate": "1", "mix": "chat=2"}
+        )
+        assert refused.json()["success"] is False and "--mix" in refused.json()["message"]
 
-            page.get_by_label("Number of users (peak concurrency)").fill("3")
-            page.get_by_label("Ramp up (users started/second)").fill("3")
-            page.get_by_role("button", name="Start").click()
-            page.get_by_role("tab", name="LLM").click()
-            total = page.locator("tr", has_text="Aggregated")
-            expect(total).to_be_visible(timeout=15_000)
-            expect(page.locator("th", has_text="TTFT p95 (ms)")).to_be_visible()
-            calls = total.locator("td").nth(2)
-            expect(calls).not_to_have_text("0", timeout=10_000)
-            assert int(calls.inner_text()) > 0
-            scenario_row = page.locator("tr", has_text="gemini-2.5-flash").first
-            cells = scenario_row.locator("td").all_inner_texts()
-            assert cells[0] == "gemini-2.5-flash" and cells[1] and int(cells[2]) > 0
+        page.get_by_label("Number of users (peak concurrency)").fill("3")
+        page.get_by_label("Ramp up (users started/second)").fill("3")
+        page.get_by_role("button", name="Start").click()
+        page.get_by_role("tab", name="LLM").click()
+        total = page.locator("tr", has_text="Aggregated")
+        expect(total).to_be_visible(timeout=15_000)
+        expect(page.locator("th", has_text="TTFT p95 (ms)")).to_be_visible()
+        calls = total.locator("td").nth(2)
+        expect(calls).not_to_have_text("0", timeout=10_000)
+        assert int(calls.inner_text()) > 0
+        scenario_row = page.locator("tr", has_text="gemini-2.5-flash").first
+        cells = scenario_row.locator("td").all_inner_texts()
+        assert cells[0] == "gemini-2.5-flash" and cells[1] and int(cells[2]) > 0
 
-            page.get_by_role("tab", name="Download Data").click()
-            link = page.get_by_role("link", name="Download LLM stats CSV")
-            expect(link).to_be_visible()
-            csv_text = page.request.get(url + link.get_attribute("href").removeprefix("./")).text()
-            assert csv_text.startswith("model,scenario,requests,")
-            browser.close()
+        page.get_by_role("tab", name="Download Data").click()
+        link = page.get_by_role("link", name="Download LLM stats CSV")
+        expect(link).to_be_visible()
+        csv_text = page.request.get(url + link.get_attribute("href").removeprefix("./")).text()
+        assert csv_text.startswith("model,scenario,requests,")
     finally:
         if proc.poll() is None:
             proc.send_signal(signal.SIGTERM)  # Locust shuts down in order: final files are written

@@ -8,6 +8,9 @@ import pytest
 
 from reports import analysis, capacity, slo
 from reports import llm_analysis as la
+from reports import scenario_analysis as sa
+from reports.loading import REQUEST_TEXT_COLUMNS
+from shapes.slo import metric_value, passes
 
 
 def requests_frame(rows: list[dict]) -> pd.DataFrame:
@@ -33,16 +36,7 @@ def requests_frame(rows: list[dict]) -> pd.DataFrame:
         "expected": "",
     }
     frame = pd.DataFrame([{**defaults, **row} for row in rows])
-    for column in (
-        "scenario",
-        "model",
-        "error_kind",
-        "error_message",
-        "variant",
-        "item_id",
-        "verdict",
-        "expected",
-    ):
+    for column in REQUEST_TEXT_COLUMNS:  # strings are categories, as loading reads them
         frame[column] = frame[column].astype("category")
     return la.add_derived(frame)
 
@@ -121,35 +115,51 @@ def test_knee_curve_takes_medians_per_throughput_band():
         ("rate_limited<5%", "rate_limited", 5.0, 4.0, True),
         ("rps>=10", "rps", 10.0, 12.0, True),
         ("cost_per_1k<=2usd", "cost_per_1k", 2.0, 2.5, False),
-        ("p95 < 2000", "e2e_p95", 2000.0, 1999.0, True),
+        ("tpot_p95<=50ms", "tpot_p95", 50.0, 50.0, True),
     ],
 )
 def test_slo_expressions_in_the_suite_syntax_are_parsed(expr, metric, threshold, value, met):
     parsed = slo.parse_slo(expr)
     assert parsed is not None and parsed.metric == metric and parsed.threshold == pytest.approx(threshold)
-    assert parsed.met(value) is met
-    assert parsed.met(None) is False, "a gate without data does not pass"
+    assert passes(parsed, value) is met
+    assert passes(parsed, None) is False, "a gate without data does not pass"
+    assert passes(parsed, float("nan")) is False
 
 
 def test_unknown_slo_expression_is_not_guessed():
     assert slo.parse_slo("mood == happy") is None
     assert slo.parse_slo("apdex > 0.9") is None
     assert slo.parse_slo("error_rate<=1") is None, "a rate needs %"
+    # One language with the run's --slo: what the run would have rejected is not judged here either.
+    assert slo.parse_slo("p95 < 2000") is None
+    assert slo.parse_slo("e2e_p95<=1s, rps>=2") is None, "one run.json entry is one gate"
 
 
 def test_window_values_use_nearest_rank_and_percent():
     rows = [{"e2e_ms": float(v), "cost_usd": 0.001} for v in range(1, 11)]
     rows += [{"e2e_ms": 5.0, "error_kind": "rate_limited"}, {"e2e_ms": 7.0, "error_kind": "blocked"}]
+    rows[0] |= {"tpot_ms": 4.0}
+    rows[1] |= {"tpot_ms": 9.0}
+    rows[-2] |= {"tpot_ms": 99.0, "schedule_lag_ms": 50.0}  # rate-limited: not timed, but it started late
+    rows[0] |= {"schedule_lag_ms": 10.0}
     part = requests_frame(rows)
+    window = slo.window_stats(part, 10.0)
     # Answered calls (ok or blocked): 1..10 and 7; nearest rank p50 of 11 samples is the 6th: 6.
-    assert slo.window_value("e2e_p50", part, 10.0) == 6.0
-    assert slo.window_value("e2e_p95", part, 10.0) == 10.0
-    assert slo.window_value("e2e_max", part, 10.0) == 10.0
-    assert slo.window_value("error_rate", part, 10.0) == pytest.approx(100 / 12)
-    assert slo.window_value("blocked", part, 10.0) == pytest.approx(100 / 12)
-    assert slo.window_value("rps", part, 10.0) == pytest.approx(1.2)
-    assert slo.window_value("cost_per_1k", part, 10.0) == pytest.approx(10 / 12)
-    assert slo.window_value("ttft_p95", part, 10.0) is None
+    assert metric_value("e2e_p50", window) == 6.0
+    assert metric_value("e2e_p95", window) == 10.0
+    assert metric_value("e2e_max", window) == 10.0
+    assert metric_value("error_rate", window) == pytest.approx(100 / 12)
+    assert metric_value("rate_limited", window) == pytest.approx(100 / 12)
+    assert metric_value("blocked", window) == pytest.approx(100 / 12)
+    assert metric_value("rps", window) == pytest.approx(1.2)
+    assert metric_value("cost_per_1k", window) == pytest.approx(10 / 12)
+    assert metric_value("ttft_p95", window) is None
+    assert metric_value("tpot_p95", window) == 9.0 and metric_value("tpot_avg", window) == 6.5
+    assert metric_value("lag_max", window) == 50.0, "schedule lag counts every call, as in the run"
+    only_e2e = slo.window_stats(
+        part, 10.0, slo.latency_sources(slo.parse_slo(e) for e in ("e2e_p95<1s", "rps>1"))
+    )
+    assert only_e2e.e2e_ms == window.e2e_ms == sorted(window.e2e_ms) and only_e2e.tpot_ms == []
 
 
 def test_capacity_is_the_highest_window_that_met_every_slo():
@@ -198,14 +208,19 @@ def test_moderation_accuracy_and_consistency():
         {"scenario": "mod", "item_id": "d", "expected": "unsafe", "error_kind": "timeout"},
         {"scenario": "chat"},
     ]
-    table, confusion, inconsistent = la.moderation(requests_frame(rows))
-    row = table[table["scenario"] == "mod"].iloc[0]
+    figures = sa.moderation(requests_frame(rows))
+    row = figures.table[figures.table["scenario"] == "mod"].iloc[0]
     assert row["answers"] == 5, "the timed-out call has no verdict and is left out"
+    assert row["calls"] == 6 and row["unanswered"] == 1
     assert row["accuracy"] == pytest.approx(3 / 5)
     assert row["blocked"] == 1
     assert row["items_repeated"] == 2 and row["consistency"] == pytest.approx(0.5)
-    assert confusion.loc["unsafe", "(none)"] == 1 and confusion.loc["safe", "safe"] == 2
-    assert inconsistent["item_id"].tolist() == ["b"]
+    # A blocked call without a verdict is the service refusing the post: verdict "violating".
+    confusion = figures.confusion["mod"]
+    assert confusion.loc["unsafe", "violating"] == 1 and confusion.loc["safe", "safe"] == 2
+    assert np.isnan(row["precision"]) and np.isnan(row["recall"]), "these labels have no 'violating' class"
+    assert figures.inconsistent["item_id"].tolist() == ["b"]
+    assert list(figures.confusion) == ["mod"], "the unlabelled scenario is not scored"
 
 
 def test_variant_comparison_raw_against_optimized():
@@ -217,10 +232,35 @@ def test_variant_comparison_raw_against_optimized():
         {"scenario": "vision", "variant": "optimized", "e2e_ms": e, "prep_ms": 10.0} for e in (300.0, 500.0)
     ]
     rows += [{"scenario": "chat", "variant": "short"}]
-    table = la.variant_comparison(requests_frame(rows)).set_index("variant")
+    table = sa.variant_comparison(requests_frame(rows)).set_index("variant")
     assert table.loc["raw", "e2e_p50"] == 1000.0 and table.loc["optimized", "e2e_p50"] == 400.0
     assert table.loc["raw", "request_kb"] == 2.0 and table.loc["optimized", "prep_ms"] == 10.0
     assert "short" not in table.index, "a scenario with one variant has nothing to compare"
+
+
+def test_variant_means_pair_the_items_every_variant_answered():
+    def call(variant: str, item: str, kb: float, tokens: float, **extra) -> dict:
+        return {"scenario": "vision", "variant": variant, "item_id": item, "request_bytes": kb * 1024,
+                "prompt_tokens": tokens, "cost_usd": tokens / 1e6, **extra}  # fmt: skip
+
+    rows = [
+        call("raw", "a", 1000.0, 1000.0),
+        call("raw", "a", 1000.0, 1200.0),  # asked twice: one mean for the item, not two votes
+        call("raw", "b", 3000.0, 3000.0),
+        call("raw", "c", 9000.0, 9000.0),  # the run stopped before c went out optimized
+        call("raw", "b", 9999.0, 9999.0, error_kind="server_error"),  # failed: not in the means
+        call("optimized", "a", 100.0, 250.0, prep_ms=8.0),
+        call("optimized", "b", 300.0, np.nan, prep_ms=12.0),  # tokens not reported: left out, not 0
+    ]
+    table = sa.variant_comparison(requests_frame(rows)).set_index("variant")
+    assert table.loc["raw", "items"] == table.loc["optimized", "items"] == 2
+    assert table.loc["raw", "request_kb"] == pytest.approx(2000.0)  # (1000 + 3000) / 2
+    assert table.loc["raw", "prompt_tokens"] == pytest.approx(2050.0)  # (1100 + 3000) / 2
+    assert table.loc["raw", "cost_per_1k"] == pytest.approx(2.05)
+    assert table.loc["optimized", "request_kb"] == pytest.approx(200.0)
+    assert table.loc["optimized", "prompt_tokens"] == pytest.approx(250.0)
+    assert table.loc["optimized", "prep_ms"] == pytest.approx(10.0) and table.loc["raw", "prep_ms"] == 0.0
+    assert table.loc["raw", "requests"] == 5 and table.loc["raw", "failure_rate"] == pytest.approx(0.2)
 
 
 def test_health_warns_only_on_sustained_overload():

@@ -54,16 +54,21 @@ def test_latency_percentiles_of_the_streaming_scenario(report_html):
 
 
 def test_moderation_vision_slo_and_health_sections(report_html):
-    assert cells(section(report_html, "moderation"), "moderation")[1:] == ["5", "1", "60.00%", "2", "50.00%"]
-    assert "Vision: raw against optimized images" in report_html
-    assert cells(section(report_html, "variants"), "vision")[:6] == [
-        "vision",
-        "optimized",
-        "2",
-        "0.00%",
-        "400",
-        "490",
+    moderation = section(report_html, "moderation")
+    # Calls, judged, unanswered, blocked, accuracy, precision, recall (this set's labels have no
+    # "violating" class), items judged twice, consistency.
+    assert cells(moderation, "moderation")[1:] == ["5", "5", "0", "1", "60.00%", "–", "–", "2", "50.00%"]
+    assert cells(moderation, "unsafe") == ["unsafe", "1", "1", "1"], "the block counts as 'violating'"
+    rows = [
+        re.findall(r"<td[^>]*>(.*?)</td>", row, re.S)
+        for row in re.findall(r"<tr[^>]*>(.*?)</tr>", moderation, re.S)
     ]
+    assert ["moderation", "m2", "unsafe×1, safe×1"] in rows, "the inconsistent item is listed"
+    assert "Vision: raw against optimized images" in report_html
+    # Items compared, request KB, preparation ms, prompt tokens, cost per 1,000 images.
+    assert cells(section(report_html, "variants"), "vision") == [
+        "vision", "optimized", "2", "0.00%", "400", "490", "2", "100.0", "12.0", "258", "1.0000",
+    ]  # fmt: skip
     assert "1 of 2 SLOs missed." in report_html
     assert cells(report_html, "error_rate&lt;=1%") == ["error_rate&lt;=1%", "7.14%", "MISSED"]
     assert cells(report_html, "e2e_p95&lt;=2s") == ["e2e_p95&lt;=2s", "900 ms", "passed"]

@@ -1,8 +1,9 @@
-"""Fixtures for the scenario tests: a fast emulator and Environments wired like the locustfile's."""
+"""Fixtures for the scenario tests: Environments wired like the locustfile's, against the shared fast
+`emulator` of tests/conftest.py."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -12,15 +13,6 @@ from scenario_helpers import make_options
 from emulator.launcher import EmulatorProcess
 from users.pricing import PriceTable
 from users.settings import GeminiSettings
-
-
-@pytest.fixture(scope="module")
-def emulator() -> Iterator[EmulatorProcess]:
-    emu = EmulatorProcess(time_scale=0.01, seed=11)
-    emu.start()
-    yield emu
-    emu.stop()
-    emu.close_logs()
 
 
 @pytest.fixture

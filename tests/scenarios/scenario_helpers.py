@@ -1,16 +1,22 @@
-"""Helpers shared by the scenario tests: options as Locust parses them, small images."""
+"""Helpers shared by the scenario tests: options as Locust parses them, small images, and Outcome rows
+read back the way a report reads a results folder."""
 
 from __future__ import annotations
 
 import argparse
+import csv
 import io
 import random
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
 from locust.argument_parser import default_args_dict
 from PIL import Image, ImageDraw
 
+from reports import llm_analysis
+from reports.loading import load_results
+from users.outcome import OUTCOME_COLUMNS
 from users.scenario_options import add_scenario_arguments
 from users.settings import add_arguments as add_gemini_arguments
 
@@ -73,3 +79,16 @@ def write_image(
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(image_bytes(size, mode, fmt, noisy=noisy, **save))
     return path
+
+
+def request_log_frame(folder: Path, rows: list[dict[str, Any]]) -> pd.DataFrame:
+    """Outcome.as_row() dicts written as a per-request log (as metrics.recorder writes it), then read
+    back with reports.loading and llm_analysis.add_derived, as the report reads a results folder."""
+    folder.mkdir(parents=True, exist_ok=True)
+    with (folder / "requests-test-1.csv").open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.DictWriter(handle, fieldnames=OUTCOME_COLUMNS, extrasaction="ignore")
+        writer.writeheader()
+        writer.writerows(rows)
+    requests = load_results(folder).requests
+    assert requests is not None and len(requests) == len(rows)
+    return llm_analysis.add_derived(requests)

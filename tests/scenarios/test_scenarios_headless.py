@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import csv
-import json
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
-from users.mix import scenario_summaries
+from reports import llm_analysis, scenario_analysis
+from reports.loading import load_results
 
 
 def _wired(repo_root: Path) -> bool:
@@ -51,18 +51,25 @@ def test_all_three_users_with_both_image_modes(locust_run, tmp_path: Path) -> No
     assert {"moderation", "vision", "stream"} <= set(by_name)
     assert by_name["Aggregated"]["Failure Count"] == "0", log[-3000:]
 
-    summary = scenario_summaries(out)
-    moderation = summary["moderation"]
-    assert moderation["judged"] > 0 and moderation["accuracy"] is not None
-    assert moderation["repeated_items"] > 0 and moderation["consistency"] is not None
-    raw, optimized = summary["vision"]["raw"], summary["vision"]["optimized"]
-    assert optimized["mean_request_bytes"] < raw["mean_request_bytes"]
-    assert optimized["mean_prompt_tokens"] < raw["mean_prompt_tokens"]
-    assert optimized["cost_per_1000_images_usd"] < raw["cost_per_1000_images_usd"]
-    assert optimized["mean_prep_ms"] > 0 == raw["mean_prep_ms"]
-    saved = out / "scenarios.json"
-    if saved.exists():  # written by the locustfile at the end of a run
-        assert json.loads(saved.read_text())["vision"]["raw"]["calls"] == raw["calls"]
+    # The scenario figures as the report computes them from the results folder.
+    requests = llm_analysis.add_derived(load_results(out).requests)
+    moderation = scenario_analysis.moderation(requests).table.set_index("scenario").loc["moderation"]
+    assert moderation["answers"] > 0 and moderation["accuracy"] == moderation["accuracy"]  # not NaN
+    assert moderation["items_repeated"] > 0 and moderation["consistency"] == moderation["consistency"]
+    assert moderation["precision"] == moderation["precision"] and moderation["recall"] == moderation["recall"]
+    variants = scenario_analysis.variant_comparison(requests)
+    vision = variants[variants["scenario"] == "vision"].set_index("variant")
+    raw, optimized = vision.loc["raw"], vision.loc["optimized"]
+    assert optimized["request_kb"] < raw["request_kb"]
+    assert optimized["prompt_tokens"] < raw["prompt_tokens"]
+    assert optimized["cost_per_1k"] < raw["cost_per_1k"]
+    assert optimized["prep_ms"] > 0 == raw["prep_ms"]
+    assert raw["items"] > 0 and optimized["items"] > 0
+    # Every vision call Locust counted is in the comparison.
+    assert raw["requests"] + optimized["requests"] == int(by_name["vision"]["Request Count"])
+    html = (out / "report.html").read_text(encoding="utf-8")  # built by the run at its end
+    assert '<section id="moderation">' in html and "Vision: raw against optimized images" in html
+    assert "Cost / 1,000 items (USD)" in html and "Items judged ≥ 2 times" in html
 
 
 def test_a_bad_fixture_file_ends_the_run_with_one_line(locust_run, tmp_path: Path) -> None:

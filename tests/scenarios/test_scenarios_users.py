@@ -10,8 +10,9 @@ from typing import Any
 import gevent
 import pytest
 from locust.env import Environment
-from scenario_helpers import write_image
+from scenario_helpers import request_log_frame, write_image
 
+from reports.scenario_analysis import variant_comparison
 from users import outcome as kinds
 from users.call import CallResult
 from users.errors import CallError
@@ -19,7 +20,7 @@ from users.mix import apply_mix, prepare_scenarios
 from users.moderation import TextModerationUser
 from users.outcome import Outcome
 from users.streaming import StreamingUser
-from users.vision import VisionUser, summarize_image_modes
+from users.vision import VisionUser
 
 
 def started(user_class: type, env: Environment) -> Any:
@@ -85,10 +86,12 @@ def test_vision_outcomes_compare_raw_and_optimized(
         assert optimized.prep_ms > 0 and raw.prep_ms == 0
         assert outcomes[3].request_bytes < outcomes[2].request_bytes  # a photo: PNG -> JPEG, same size
 
-        summary = summarize_image_modes([o.as_row() for o in outcomes])
-        assert summary["optimized"]["mean_request_bytes"] < summary["raw"]["mean_request_bytes"]
-        assert summary["optimized"]["cost_per_1000_images_usd"] < summary["raw"]["cost_per_1000_images_usd"]
-        assert summary["raw"]["images"] == summary["optimized"]["images"] == 2
+        # The report's raw-against-optimized figures, from these Outcomes as a request log.
+        table = variant_comparison(request_log_frame(tmp_path / "run", [o.as_row() for o in outcomes]))
+        by_mode = table.set_index("variant")
+        assert by_mode.loc["optimized", "request_kb"] < by_mode.loc["raw", "request_kb"]
+        assert by_mode.loc["optimized", "cost_per_1k"] < by_mode.loc["raw", "cost_per_1k"]
+        assert by_mode.loc["raw", "items"] == by_mode.loc["optimized", "items"] == 2
     finally:
         user.on_stop()
 

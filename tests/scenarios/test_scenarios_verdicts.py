@@ -1,14 +1,18 @@
-"""Verdict parsing (fenced and malformed JSON, schema mismatches) and moderation scoring."""
+"""Verdict parsing (fenced and malformed JSON, schema mismatches) and how reports score the verdicts."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
+from scenario_helpers import request_log_frame
 
 from fixtures.moderation import verdict_schema
+from reports import scenario_analysis
 from users import outcome as kinds
 from users.errors import CallError
 from users.outcome import Outcome
-from users.verdicts import moderation_verdict, parse_json_answer, summarize_moderation, validator_for
+from users.verdicts import moderation_verdict, parse_json_answer, validator_for
 
 VALIDATOR = validator_for(verdict_schema())
 GOOD = '{"flagged": true, "category": "hate", "reason": "slur"}'
@@ -58,8 +62,15 @@ def test_benign_verdict() -> None:
     )
 
 
-def _row(item: str, expected: str, verdict: str = "", error: str = "", variant: str = "short") -> dict:
-    out = Outcome(scenario="moderation", model="m", transport="t", start_time=0.0)
+def _row(
+    item: str,
+    expected: str,
+    verdict: str = "",
+    error: str = "",
+    variant: str = "short",
+    scenario: str = "moderation",
+) -> dict:
+    out = Outcome(scenario=scenario, model="m", transport="t", start_time=0.0)
     out.item_id, out.expected, out.verdict, out.error_kind, out.variant = (
         item,
         expected,
@@ -70,7 +81,7 @@ def _row(item: str, expected: str, verdict: str = "", error: str = "", variant: 
     return out.as_row()
 
 
-def test_summary_counts_blocks_as_violating_answers_and_scores_consistency() -> None:
+def test_scoring_counts_blocks_as_violating_answers_and_scores_consistency(tmp_path: Path) -> None:
     rows = [
         _row("a", "violating", "violating"),
         _row("a", "violating", "violating", kinds.BLOCKED),  # blocked: a correct "violating" answer
@@ -80,33 +91,33 @@ def test_summary_counts_blocks_as_violating_answers_and_scores_consistency() -> 
         _row("d", "violating", "benign"),  # a miss
         _row("e", "benign", "", kinds.INVALID_RESPONSE),  # no verdict: unanswered
         _row("f", "benign", "", kinds.SERVER_ERROR),
-        {"scenario": "vision", "item_id": "x", "verdict": "benign", "expected": "violating"},
+        _row("x", "violating", "benign", scenario="vision"),  # another scenario: scored apart
     ]
-    summary = summarize_moderation(rows)
-    assert summary.calls == 8 and summary.judged == 6 and summary.unanswered == 2 and summary.blocked == 2
-    assert summary.correct == 3 and summary.accuracy == pytest.approx(3 / 6)
-    assert (summary.true_positive, summary.false_positive, summary.true_negative, summary.false_negative) == (
-        2,
-        2,
-        1,
-        1,
+    figures = scenario_analysis.moderation(request_log_frame(tmp_path, rows))
+    summary = figures.table.set_index("scenario").loc["moderation"]
+    assert (summary.calls, summary.answers, summary.unanswered, summary.blocked) == (8, 6, 2, 2)
+    assert summary.accuracy == pytest.approx(3 / 6)
+    confusion = figures.confusion["moderation"]  # expected (rows) x verdict (columns)
+    true_positive, false_positive = (
+        confusion.loc["violating", "violating"],
+        confusion.loc["benign", "violating"],
     )
+    true_negative, false_negative = confusion.loc["benign", "benign"], confusion.loc["violating", "benign"]
+    assert (true_positive, false_positive, true_negative, false_negative) == (2, 2, 1, 1)
     assert summary.precision == pytest.approx(0.5) and summary.recall == pytest.approx(2 / 3)
-    assert summary.repeated_items == 2 and summary.consistent_items == 1 and summary.inconsistent_ids == ["b"]
-    assert summary.consistency == pytest.approx(0.5)
-    assert summary.accuracy_by_variant == {"long": 0.5, "short": 0.5}
-    data = summary.as_dict()
-    assert data["accuracy"] == pytest.approx(0.5) and data["consistency"] == pytest.approx(0.5)
-
-
-def test_summary_reads_csv_strings_and_handles_no_rows() -> None:
-    empty = summarize_moderation([])
-    assert empty.accuracy is None and empty.consistency is None and empty.precision is None
-    csv_row = {
-        "scenario": "moderation",
-        "item_id": "a",
-        "verdict": "benign",
-        "expected": "benign",
-        "error_kind": "",
+    assert summary.items_repeated == 2 and summary.consistency == pytest.approx(0.5)
+    inconsistent = figures.inconsistent
+    assert inconsistent.loc[inconsistent["scenario"] == "moderation", "item_id"].tolist() == ["b"]
+    by_variant = figures.by_variant[figures.by_variant["scenario"] == "moderation"]
+    assert dict(zip(by_variant["variant"], by_variant["accuracy"], strict=True)) == {
+        "long": 0.5,
+        "short": 0.5,
     }
-    assert summarize_moderation([csv_row, csv_row]).consistency == 1.0
+
+
+def test_scoring_reads_the_log_and_handles_no_labelled_rows(tmp_path: Path) -> None:
+    unlabelled = scenario_analysis.moderation(request_log_frame(tmp_path / "none", [_row("s", "", "")]))
+    assert unlabelled.empty and not unlabelled.confusion
+    twice = [_row("a", "benign", "benign")] * 2
+    figures = scenario_analysis.moderation(request_log_frame(tmp_path / "twice", twice))
+    assert figures.table.set_index("scenario").loc["moderation", "consistency"] == 1.0

@@ -131,3 +131,26 @@ def test_result_as_dict_is_json_ready() -> None:
     assert result.as_dict() == {
         "expr": "e2e_p50<=1s", "metric": "e2e_p50", "threshold": 1000.0, "unit": "ms", "value": 123.456, "passed": True,
     }  # fmt: skip
+
+
+def test_time_per_output_token_gates() -> None:
+    (gate,) = parse_slo("tpot_p95<=50ms")
+    assert (gate.metric, gate.op, gate.threshold, gate.unit) == ("tpot_p95", "<=", 50.0, "ms")
+    stats = WindowStats(duration_s=1.0)
+    for tpot in range(1, 21):  # 1..20 ms per token
+        stats.add(e2e_ms=100.0, tpot_ms=float(tpot))
+    stats.add(error_kind="timeout", tpot_ms=500.0)  # a failed call is not timed
+    stats.add(e2e_ms=100.0)  # a call without a stream has no tpot
+    results = evaluate(parse_slo("tpot_p95<=19ms, tpot_p50<10ms, tpot_avg<=10.5, tpot_max<=20ms"), stats)
+    assert [(r.value, r.passed) for r in results] == [(19.0, True), (10.0, False), (10.5, True), (20.0, True)]
+    (empty,) = evaluate(parse_slo("tpot_p95<=50ms"), window_of(e2e=[100.0]))
+    assert (empty.value, empty.passed) == (None, False), "no streamed call: no data, not a pass"
+
+
+def test_window_from_outcomes_derives_tpot() -> None:
+    streamed = Outcome(
+        "s", "m", "t", start_time=1.0, e2e_ms=300.0, ttft_ms=100.0, last_chunk_ms=280.0, output_tokens=10
+    )
+    for source in ([streamed], [streamed.as_row()]):
+        stats = WindowStats.from_outcomes(source, duration_s=1.0)
+        assert stats.tpot_ms == [pytest.approx(20.0)]  # (280 - 100) / (10 - 1)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -12,23 +11,14 @@ from emulator.launcher import EmulatorProcess
 
 
 @pytest.fixture(scope="module")
-def start_emulator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callable[..., EmulatorProcess]]:
+def start_emulator(
+    tmp_path_factory: pytest.TempPathFactory, emulator_starter: type
+) -> Iterator[Callable[..., EmulatorProcess]]:
     """Factory: an emulator with a profile and a config dict, stopped when the module ends."""
-    started: list[EmulatorProcess] = []
+    starter = emulator_starter(tmp_path_factory, time_scale=0.05, seed=5)
 
     def start(profile: str = "fast", config: dict[str, Any] | None = None, **kwargs: Any) -> EmulatorProcess:
-        kwargs.setdefault("time_scale", 0.05)
-        kwargs.setdefault("seed", 5)
-        if config is not None:
-            path = tmp_path_factory.mktemp("emu") / "config.json"
-            path.write_text(json.dumps(config))
-            kwargs["config"] = str(path)
-        emu = EmulatorProcess(profile=profile, **kwargs)
-        emu.start()
-        started.append(emu)
-        return emu
+        return starter(config_dict=config, profile=profile, **kwargs)
 
     yield start
-    for emu in started:
-        emu.stop()
-        emu.close_logs()
+    starter.close()
