@@ -45,7 +45,9 @@ def aggregated_row(stats_csv: Path) -> dict[str, str]:
     return next(r for r in rows if r["Name"] == "Aggregated")
 
 
-def test_headless_run_writes_results_and_report(repo_root: Path, tmp_path: Path, clean_env: dict) -> None:
+def test_headless_run_writes_results_and_report(
+    repo_root: Path, tmp_path: Path, clean_env: dict, browser
+) -> None:
     before = emulator_processes()
     out = tmp_path / "run"
     proc = subprocess.run(
@@ -85,6 +87,24 @@ def test_headless_run_writes_results_and_report(repo_root: Path, tmp_path: Path,
     report = out / "report.html"
     assert report.exists() and report.stat().st_size > 10_000
     assert f"Report: {report.resolve()}" in proc.stdout
+
+    # The report of a real run opens offline with every chart drawn.
+    page = browser.new_page()
+    problems: list[str] = []
+    page.on("console", lambda message: message.type == "error" and problems.append(message.text))
+
+    def offline_only(route) -> None:
+        if route.request.url.startswith(("file:", "data:")):
+            route.continue_()
+        else:
+            problems.append(route.request.url)
+            route.abort()
+
+    page.route("**/*", offline_only)
+    page.goto(report.as_uri(), wait_until="load")
+    widths = page.eval_on_selector_all("img", "imgs => imgs.map(i => i.complete ? i.naturalWidth : 0)")
+    assert problems == [] and len(widths) >= 6 and all(w > 0 for w in widths), (problems, widths)
+    assert "moderation" in page.inner_text("body")
 
     # The key was sent (to the loopback emulator) but is written nowhere.
     for path in out.rglob("*"):
