@@ -28,6 +28,7 @@ class CallSpec:
     system_instruction: str | None = None
     max_output_tokens: int | None = None
     temperature: float | None = None
+    thinking_budget: int | None = None  # None: the model's default
     response_mime_type: str | None = None
     response_schema: dict[str, Any] | None = None  # JSON Schema, sent as responseJsonSchema
     safety_settings: tuple[tuple[str, str], ...] = ()  # (HARM_CATEGORY_*, BLOCK_*)

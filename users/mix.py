@@ -130,7 +130,13 @@ def prepare_scenarios(environment: Environment) -> None:
     """
     scenario = ScenarioSettings.from_options(environment.parsed_options)
     settings = environment.gemini_settings
-    key = (scenario, settings.model, settings.max_output_tokens, settings.temperature)
+    key = (
+        scenario,
+        settings.model,
+        settings.max_output_tokens,
+        settings.temperature,
+        settings.thinking_budget,
+    )
     if getattr(environment, "gemini_specs_key", None) == key:
         return
     classes = active_scenarios(environment, scenario)

@@ -69,6 +69,7 @@ def _spec(settings: GeminiSettings, schema: dict, post: Post) -> CallSpec:
         system_instruction=INSTRUCTION,
         max_output_tokens=settings.max_output_tokens,
         temperature=settings.temperature,
+        thinking_budget=settings.thinking_budget,
         response_mime_type="application/json",
         response_schema=schema,
         safety_settings=SAFETY_SETTINGS,

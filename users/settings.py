@@ -40,6 +40,14 @@ def add_arguments(parser: Any) -> None:
         include_in_web_ui=True,
     )
     parser.add_argument("--temperature", default=0.0, type=float, help="generationConfig.temperature")
+    parser.add_argument(
+        "--thinking-budget",
+        default=-1,
+        type=int,
+        help="generationConfig.thinkingConfig.thinkingBudget: -1 = the model's default (not sent), 0 = off. "
+        "On 2.5 models thinking tokens count against --max-output-tokens",
+        include_in_web_ui=True,
+    )
     parser.add_argument("--timeout", default=60.0, type=float, help="seconds before one attempt is abandoned")
     parser.add_argument(
         "--retries",
@@ -60,6 +68,7 @@ class GeminiSettings:
     temperature: float
     timeout_s: float
     retries: int
+    thinking_budget: int | None = None  # None: the model's default, nothing sent
 
     @classmethod
     def from_options(cls, options: Any, *, emulator: bool) -> GeminiSettings:
@@ -77,6 +86,11 @@ class GeminiSettings:
             raise OptionError(f"--temperature {temperature} is out of range: use 0 to 2")
         timeout_s = _number(options, "timeout", float, minimum=0.001)
         retries = _number(options, "retries", int, minimum=0)
+        thinking = (
+            _number(options, "thinking_budget", int, minimum=-1)
+            if hasattr(options, "thinking_budget")
+            else -1
+        )
         explicit_key = str(getattr(options, "api_key", "") or "")
         if emulator:
             api_key = explicit_key or EMULATOR_KEY
@@ -89,7 +103,16 @@ class GeminiSettings:
                     "no API key for the real API: set GEMINI_API_KEY (or pass --api-key), "
                     "or drop --host to run against the bundled emulator"
                 )
-        return cls(model, transport, api_key, max_tokens, temperature, timeout_s, retries)
+        return cls(
+            model,
+            transport,
+            api_key,
+            max_tokens,
+            temperature,
+            timeout_s,
+            retries,
+            None if thinking < 0 else thinking,
+        )
 
     def public(self) -> dict[str, Any]:
         """For run.json and logs: everything but the key."""
@@ -100,6 +123,7 @@ class GeminiSettings:
             "temperature": self.temperature,
             "timeout_s": self.timeout_s,
             "retries": self.retries,
+            "thinking_budget": self.thinking_budget,
         }
 
 

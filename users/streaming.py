@@ -47,6 +47,7 @@ def _spec(settings: GeminiSettings, prompt: ChatPrompt) -> CallSpec:
         stream=True,
         max_output_tokens=budget,
         temperature=settings.temperature,
+        thinking_budget=settings.thinking_budget,
         variant=prompt.size,
         item_id=prompt.id,
         request_bytes=inline_request_bytes((prompt.text,), generation_config={"maxOutputTokens": budget}),

@@ -74,6 +74,7 @@ def _spec(settings: GeminiSettings, image: PreparedImage) -> CallSpec:
         system_instruction=INSTRUCTION,
         max_output_tokens=settings.max_output_tokens,
         temperature=settings.temperature,
+        thinking_budget=settings.thinking_budget,
         response_mime_type="application/json",
         response_schema=schema,
         variant=image.mode,

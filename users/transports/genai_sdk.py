@@ -72,6 +72,9 @@ class GenaiTransport:
             system_instruction=spec.system_instruction,
             max_output_tokens=spec.max_output_tokens,
             temperature=spec.temperature,
+            thinking_config=None
+            if spec.thinking_budget is None
+            else types.ThinkingConfig(thinking_budget=spec.thinking_budget),
             response_mime_type=spec.response_mime_type,
             response_json_schema=spec.response_schema,
             safety_settings=[

@@ -29,7 +29,9 @@ zero counts, so a 0 reads as "not said" (None) as it does from the real API's JS
 
 from __future__ import annotations
 
+import functools
 import json
+import logging
 import threading
 import warnings
 from typing import Any
@@ -42,6 +44,8 @@ from google.protobuf import json_format
 from users import outcome
 from users.call import CallResult, CallSpec, CallTimer, InlineImage
 from users.errors import CallError, kind_for_status, redact, retry_delay_from_details
+
+logger = logging.getLogger(__name__)
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore", FutureWarning)  # "support has ended": we know, we test it on purpose
@@ -142,6 +146,14 @@ def _schema(schema: Any) -> Any:
     return out
 
 
+@functools.cache
+def _warn_no_thinking_config() -> None:
+    # google-generativeai's 2024 protos have no thinkingConfig: apps on this SDK cannot set it either.
+    logger.warning(
+        "the legacy SDK cannot send thinkingConfig: --thinking-budget is ignored with --transport legacy"
+    )
+
+
 def build_request(spec: CallSpec) -> Any:
     """The GenerateContentRequest proto of a spec, built once and shared by every user."""
     cached = _requests.get(id(spec))
@@ -158,6 +170,8 @@ def build_request(spec: CallSpec) -> Any:
         config["max_output_tokens"] = spec.max_output_tokens
     if spec.temperature is not None:
         config["temperature"] = spec.temperature
+    if spec.thinking_budget is not None:
+        _warn_no_thinking_config()
     if spec.response_mime_type is not None:
         config["response_mime_type"] = spec.response_mime_type
     if spec.response_schema is not None:

@@ -67,6 +67,8 @@ def encode_request(spec: CallSpec) -> bytes:
         config["maxOutputTokens"] = spec.max_output_tokens
     if spec.temperature is not None:
         config["temperature"] = spec.temperature
+    if spec.thinking_budget is not None:
+        config["thinkingConfig"] = {"thinkingBudget": spec.thinking_budget}
     if spec.response_mime_type is not None:
         config["responseMimeType"] = spec.response_mime_type
     if spec.response_schema is not None:
