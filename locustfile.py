@@ -150,6 +150,7 @@ def _on_init(environment: Environment, **_: Any) -> None:
     folder = Path(options.results_dir) if options.results_dir else results.default_results_dir()
     options.results_dir = str(folder)
     run.folder = results.RunFolder(environment, folder)
+    run.folder.extra["emulator"] = run.emulator is not None
     run.folder.start_csv_writer()
     if not isinstance(environment.runner, MasterRunner):
         run.request_log = RequestLog(environment)

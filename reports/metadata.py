@@ -10,7 +10,8 @@ from reports.charts import Stage
 from reports.loading import RunData, parse_time
 
 # Options whose name suggests a secret are never shown, whatever their value.
-_SECRET_NAME = re.compile(r"(?i)(key|token|secret|password|passwd|auth|credential|cookie)")
+# Whole words of the name, so `api_key` or `web_auth` are hidden but `max_output_tokens` is shown.
+_SECRET_NAME = re.compile(r"(?i)(^|[_\-])(key|token|secret|password|passwd|auth|credentials?|cookie)($|[_\-])")
 # Values that look like a Google API key are hidden even under an innocent option name.
 _SECRET_VALUE = re.compile(r"AIza[0-9A-Za-z_\-]{20,}")
 HIDDEN = "(hidden)"
@@ -75,10 +76,15 @@ def metadata_rows(data: RunData) -> list[tuple[str, str]]:
         rows.append(("Shape", "none (fixed users)" if shape is None else _text(shape)))
     for stage in stages(data):
         rows.append((f"Stage {stage.name}", f"{stage.start_s:,.0f} s to {stage.end_s:,.0f} s"))
-    for group, label in (("options", "Option"), ("versions", "Version")):
+    for group, label in (("settings", "Setting"), ("options", "Option"), ("versions", "Version")):
         values = run.get(group)
         if isinstance(values, dict):
-            rows.extend((f"{label} {key}", _text(value)) for key, value in sorted(values.items()))
+            # Options nobody set (None or empty) would bury the ones that matter.
+            rows.extend(
+                (f"{label} {key}", _text(value))
+                for key, value in sorted(values.items())
+                if value is not None and value != ""
+            )
     if data.emulator_stats:
         rows.append(("Emulator stats", _text(scrub(data.emulator_stats))))
     return rows

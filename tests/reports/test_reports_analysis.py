@@ -300,3 +300,19 @@ def test_top_errors_count_kind_scenario_message_triples():
         ["rate_limited", "429 quota", 3],
         ["blocked", "", 1],
     ]
+
+
+def test_metadata_hides_secret_names_but_keeps_token_counts() -> None:
+    from reports.metadata import HIDDEN, scrub
+
+    shown = scrub(
+        {
+            "api_key": "k",
+            "web_auth": "u:p",
+            "max_output_tokens": 256,
+            "tokens_served": {"output": 9},
+            "x": "AIza" + "b" * 35,
+        }
+    )
+    assert shown["api_key"] == HIDDEN and shown["web_auth"] == HIDDEN and shown["x"] == HIDDEN
+    assert shown["max_output_tokens"] == 256 and shown["tokens_served"] == {"output": 9}
