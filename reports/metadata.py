@@ -11,7 +11,9 @@ from reports.loading import RunData, parse_time
 
 # Options whose name suggests a secret are never shown, whatever their value.
 # Whole words of the name, so `api_key` or `web_auth` are hidden but `max_output_tokens` is shown.
-_SECRET_NAME = re.compile(r"(?i)(^|[_\-])(key|token|secret|password|passwd|auth|credentials?|cookie)($|[_\-])")
+_SECRET_NAME = re.compile(
+    r"(?i)(^|[_\-])(key|token|secret|password|passwd|auth|credentials?|cookie)($|[_\-])"
+)
 # Values that look like a Google API key are hidden even under an innocent option name.
 _SECRET_VALUE = re.compile(r"AIza[0-9A-Za-z_\-]{20,}")
 HIDDEN = "(hidden)"
