@@ -13,10 +13,12 @@ import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
+import gevent
 from locust import events
 from locust.env import Environment
-from locust.runners import MasterRunner, WorkerRunner
+from locust.runners import STATE_INIT, STATE_STOPPED, MasterRunner, WorkerRunner
 
 import shapes
 from emulator.launcher import EmulatorProcess
@@ -27,7 +29,7 @@ from users.images import ImageLimitError
 from users.mix import apply_mix, parse_mix, prepare_scenarios
 from users.moderation import TextModerationUser
 from users.pricing import PriceTable, PricingError
-from users.scenario_options import add_scenario_arguments
+from users.scenario_options import ScenarioSettings, add_scenario_arguments
 from users.settings import GeminiSettings, OptionError
 from users.settings import add_arguments as add_gemini_arguments
 from users.streaming import StreamingUser
@@ -65,8 +67,19 @@ def _add_options(parser: Any) -> None:
     shapes.add_shape_arguments(parser)
     llm.add_arguments(parser)
     results.add_arguments(parser)
-    parser.add_argument("--emulator-profile", default="", help="bundled emulator profile (default: default)")
-    parser.add_argument("--emulator-config", default="", help="JSON file that tunes the bundled emulator")
+    # Start-up options only: the emulator starts before the web UI, so they stay off its form.
+    parser.add_argument(
+        "--emulator-profile",
+        default="",
+        help="bundled emulator profile (default: default)",
+        include_in_web_ui=False,
+    )
+    parser.add_argument(
+        "--emulator-config",
+        default="",
+        help="JSON file that tunes the bundled emulator",
+        include_in_web_ui=False,
+    )
 
 
 def _fail(message: str) -> None:
@@ -76,17 +89,38 @@ def _fail(message: str) -> None:
     sys.exit(2)
 
 
+# What a bad option, fixture or price file raises: each carries one line naming what to fix.
+CONFIG_ERRORS = (OptionError, PricingError, FixtureError, ImageLimitError)
+
+
+def _check_host(host: str | None) -> None:
+    parts = urlsplit(host or "")
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise OptionError(
+            f"--host {host!r} is not an http(s) URL: use e.g. https://generativelanguage.googleapis.com, "
+            "or drop --host to use the bundled emulator"
+        )
+
+
 def _configure(environment: Environment) -> None:
+    """Settings, prices and every scenario's requests from the options; raises CONFIG_ERRORS."""
     options = environment.parsed_options
     emulator_url = getattr(options, "emulator_url", None)
+    _check_host(environment.host)
+    environment.gemini_settings = GeminiSettings.from_options(
+        options, emulator=bool(emulator_url) and environment.host == emulator_url
+    )
+    environment.gemini_prices = PriceTable.load(getattr(options, "pricing", "") or None)
+    # Weights from --mix, then every scenario's requests built once, before any load.
+    apply_mix(environment)
+    prepare_scenarios(environment)
+
+
+def _configure_or_fail(environment: Environment) -> None:
     try:
-        environment.gemini_settings = GeminiSettings.from_options(
-            options, emulator=bool(emulator_url) and environment.host == emulator_url
-        )
-        environment.gemini_prices = PriceTable.load(getattr(options, "pricing", "") or None)
-    except (OptionError, PricingError) as exc:
+        _configure(environment)
+    except CONFIG_ERRORS as exc:
         _fail(str(exc))
-    _prepare_scenarios(environment)
 
 
 def _start_form_check(environment: Environment) -> Callable[[Mapping[str, str]], str | None]:
@@ -101,21 +135,13 @@ def _start_form_check(environment: Environment) -> Callable[[Mapping[str, str]],
         host = form.get("host") or environment.host
         try:
             GeminiSettings.from_options(options, emulator=bool(emulator_url) and host == emulator_url)
+            ScenarioSettings.from_options(options)
             parse_mix(str(getattr(options, "mix", "") or ""))
         except OptionError as exc:
             return str(exc)
         return None
 
     return check
-
-
-def _prepare_scenarios(environment: Environment) -> None:
-    """Weights from --mix, then every scenario's requests built once, before any load."""
-    try:
-        apply_mix(environment)
-        prepare_scenarios(environment)
-    except (OptionError, FixtureError, ImageLimitError) as exc:
-        _fail(str(exc))
 
 
 @events.init.add_listener
@@ -143,13 +169,16 @@ def _on_init(environment: Environment, **_: Any) -> None:
         # Custom attributes of parsed_options reach the workers with the spawn message.
         options.emulator_url = environment.host
         logger.info("no --host given: using the bundled Gemini emulator at %s", environment.host)
-    _configure(environment)
+    _configure_or_fail(environment)
     message = llm.check_options(environment)  # the cost budget rule and --slo
     if message:
         _fail(message)
     folder = Path(options.results_dir) if options.results_dir else results.default_results_dir()
     options.results_dir = str(folder)
-    run.folder = results.RunFolder(environment, folder)
+    try:
+        run.folder = results.RunFolder(environment, folder)
+    except OSError as exc:
+        _fail(f"--results-dir {folder}: cannot write there ({exc.strerror or exc})")
     run.folder.extra["emulator"] = run.emulator is not None
     run.folder.start_csv_writer()
     if not isinstance(environment.runner, MasterRunner):
@@ -160,14 +189,24 @@ def _on_init(environment: Environment, **_: Any) -> None:
 @events.test_start.add_listener
 def _on_test_start(environment: Environment, **_: Any) -> None:
     if isinstance(environment.runner, WorkerRunner):
-        _configure(environment)
+        _configure_or_fail(environment)
         if run.request_log is None:
             run.request_log = RequestLog(environment)
-    else:
-        # The web UI's start form may have changed the options since init.
-        _configure(environment)
-        if run.folder is not None and run.folder.started_at is None:
+        return
+    if run.folder is not None:
+        # Workers learn the folder from this process's options with the spawn message.
+        environment.parsed_options.results_dir = str(run.folder.folder)
+        if run.folder.started_at is None:
             run.folder.started_at = time.time()
+    # The web UI's start form may have changed the options since init. A bad value there stops
+    # this run and leaves the UI up; it never exits the process mid-run.
+    try:
+        _configure(environment)
+    except CONFIG_ERRORS as exc:
+        if environment.parsed_options.headless:
+            _fail(str(exc))
+        logger.error("%s: the run was stopped", exc)
+        gevent.spawn_later(0, environment.runner.stop)
 
 
 def _stop_emulator() -> None:
@@ -182,6 +221,15 @@ def _on_quitting(environment: Environment, **_: Any) -> None:
     if run.finished:
         return
     run.finished = True
+    runner = environment.runner
+    if (
+        runner is not None
+        and not isinstance(runner, WorkerRunner)
+        and runner.state not in (STATE_INIT, STATE_STOPPED)
+    ):
+        # Ctrl-C or SIGTERM mid-run: Locust fires quitting before it stops the users. Stop them
+        # first, so nothing calls the emulator after it is gone and the final files are final.
+        runner.stop()
     if run.request_log is not None:
         run.request_log.close()
     folder = run.folder

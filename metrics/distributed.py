@@ -68,6 +68,7 @@ class WorkerTracker:
 
     def __init__(self) -> None:
         self.workers: dict[str, WorkerState] = {}
+        self.cost_baseline_pusd: dict[str, int] = {}
 
     def _state(self, client_id: str) -> WorkerState:
         state = self.workers.get(client_id)
@@ -78,6 +79,17 @@ class WorkerTracker:
     def new_test(self) -> None:
         for state in self.workers.values():
             state.stopped = False
+        # The budget counts this test's spend: what each worker had spent before it is the baseline.
+        self.cost_baseline_pusd = self.cumulative_cost_pusd()
+
+    def cumulative_cost_pusd(self) -> dict[str, int]:
+        """Each worker's spend since it started, the freshest figure it sent (live or in a report)."""
+        return {cid: max(s.live_cost_pusd, s.reported_cost_pusd) for cid, s in self.workers.items()}
+
+    def test_cost_pusd(self) -> int:
+        """Spend of the current test across workers; unlike the stats, never reset mid-test."""
+        baseline = self.cost_baseline_pusd
+        return sum(cost - baseline.get(cid, 0) for cid, cost in self.cumulative_cost_pusd().items())
 
     def on_report(self, client_id: str, payload: dict[str, Any], now: float) -> None:
         state = self._state(client_id)
@@ -96,10 +108,6 @@ class WorkerTracker:
     def on_live_cost(self, client_id: str, cum_cost_pusd: int) -> None:
         state = self._state(client_id)
         state.live_cost_pusd = max(state.live_cost_pusd, int(cum_cost_pusd))
-
-    def unreported_cost_pusd(self) -> int:
-        """Cost workers announced live but have not yet sent in a report."""
-        return sum(max(0, s.live_cost_pusd - s.reported_cost_pusd) for s in self.workers.values())
 
     def mark_missing(self, client_id: str, now: float) -> None:
         state = self._state(client_id)

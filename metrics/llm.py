@@ -110,6 +110,7 @@ class LlmMetrics:
         # Since this process started, never reset: the master compares them with the request log.
         self.cum_requests = 0
         self.cum_cost_pusd = 0
+        self.test_start_cost_pusd = 0  # cum_cost_pusd when the current test began: the budget's zero
         self.users_stopped = False
         self.budget = budget.BudgetGuard(environment)
         self.tracker = WorkerTracker() if self.role == "master" else None
@@ -155,7 +156,7 @@ class LlmMetrics:
         self.cum_requests += 1
         self.cum_cost_pusd += usd_to_pusd(outcome.cost_usd)
         if self.role == "local":
-            self.budget.check(self.stats.total.cost_usd)
+            self.budget.check(self.estimated_spend_usd())
 
     def _on_test_start(self, **_: Any) -> None:
         # Locust cleared its own stats just before test_start: start the LLM stats over with them.
@@ -163,6 +164,7 @@ class LlmMetrics:
         self.users_stopped = False
         if self.role != "worker":
             self.budget.arm()
+            self.test_start_cost_pusd = self.cum_cost_pusd
             if self.tracker is not None:
                 self.tracker.new_test()
         if self.started:
@@ -233,8 +235,11 @@ class LlmMetrics:
         self._check_budget()
 
     def estimated_spend_usd(self) -> float:
-        unreported = self.tracker.unreported_cost_pusd() if self.tracker is not None else 0
-        return self.stats.total.cost_usd + unreported / PUSD_PER_USD
+        """This test's spend for the budget, from cumulative counters: --reset-stats, a shape's stages
+        and the web UI's reset button clear the stats, never what was spent."""
+        if self.tracker is not None:  # master: what the workers announced, live or reported
+            return self.tracker.test_cost_pusd() / PUSD_PER_USD
+        return (self.cum_cost_pusd - self.test_start_cost_pusd) / PUSD_PER_USD
 
     def _check_budget(self) -> None:
         if self.budget.active:
@@ -321,7 +326,7 @@ class LlmMetrics:
         }
         extra["health_warnings"] = list(self.health_detector.warnings)
         if self.budget.active or self.budget.reached_at is not None:
-            extra["budget"] = self.budget.summary(self.stats.total.cost_usd)
+            extra["budget"] = self.budget.summary(self.estimated_spend_usd())
         if self.tracker is not None:
             lost = self.tracker.lost(folder, now)
             extra["lost_workers"] = lost

@@ -55,6 +55,7 @@ class RequestLog:
         self._writer: csv.DictWriter | None = None
         self._flusher: gevent.Greenlet | None = None
         self.rows = 0
+        self.closed = False
         environment.events.request.add_listener(self._on_request)
 
     def _open(self) -> None:
@@ -72,8 +73,8 @@ class RequestLog:
 
     def _on_request(self, context: dict[str, Any] | None = None, **_: Any) -> None:
         outcome = (context or {}).get("outcome")
-        if not isinstance(outcome, Outcome):
-            return
+        if not isinstance(outcome, Outcome) or self.closed:
+            return  # after close() a late call is dropped, not written to a reopened file
         if self._writer is None:
             self._open()
         assert self._writer is not None
@@ -87,6 +88,7 @@ class RequestLog:
                 self._file.flush()
 
     def close(self) -> None:
+        self.closed = True
         if self._file is not None:
             self._file.flush()
             self._file.close()

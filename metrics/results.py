@@ -13,6 +13,7 @@ import shutil
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 import gevent
 from locust import stats as locust_stats
@@ -42,6 +43,8 @@ def add_arguments(parser: Any) -> None:
         "--results-dir",
         default="",
         help="folder for this run's CSVs, run.json and report.html (default: results/<UTC timestamp>/)",
+        # Fixed at start-up: the web UI's form would otherwise send it back blank.
+        include_in_web_ui=False,
     )
 
 
@@ -62,6 +65,16 @@ def public_options(options: Any) -> dict[str, Any]:
             continue
         clean[name] = value if isinstance(value, str | int | float | bool | type(None)) else repr(value)
     return clean
+
+
+def public_host(host: str | None) -> str | None:
+    """The host without any user:password@ part, which a URL can carry."""
+    if not host:
+        return host
+    parts = urlsplit(host)
+    if parts.username is None and parts.password is None:
+        return host
+    return urlunsplit(parts._replace(netloc=parts.hostname + (f":{parts.port}" if parts.port else "")))
 
 
 def package_versions() -> dict[str, str]:
@@ -123,7 +136,7 @@ class RunFolder:
             "run_id": self.run_id,
             "started_at": _iso(self.started_at),
             "ended_at": _iso(self.ended_at),
-            "host": env.host,
+            "host": public_host(env.host),
             "options": public_options(env.parsed_options),
             "settings": public_settings,
             "versions": package_versions(),

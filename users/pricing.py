@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -22,6 +23,20 @@ class ModelPrice:
     long_context_threshold: int | None = None
     input_long: float | None = None
     output_long: float | None = None
+
+
+def _model_price(source: str, model: str, fields: dict[str, object]) -> ModelPrice:
+    """Every price a finite number >= 0, so a bad file fails at start-up and never mid-run."""
+    values: dict[str, float | int | None] = {}
+    for name in ModelPrice.__slots__:
+        raw = fields.get(name)
+        if raw is None and name not in ("input", "output"):
+            values[name] = None
+            continue
+        if isinstance(raw, bool) or not isinstance(raw, int | float) or not math.isfinite(raw) or raw < 0:
+            raise PricingError(f"pricing file {source}: {model}.{name} must be a number >= 0, got {raw!r}")
+        values[name] = int(raw) if name == "long_context_threshold" else float(raw)
+    return ModelPrice(**values)  # type: ignore[arg-type]
 
 
 class PriceTable:
@@ -43,10 +58,7 @@ class PriceTable:
                 raise PricingError(f"cannot read pricing file {source}: {exc.strerror}") from None
         try:
             data = json.loads(text)
-            models = {
-                name: ModelPrice(**{k: v for k, v in price.items() if k in ModelPrice.__slots__})
-                for name, price in data["models"].items()
-            }
+            models = {name: _model_price(source, name, price) for name, price in data["models"].items()}
         except (json.JSONDecodeError, KeyError, TypeError, AttributeError) as exc:
             raise PricingError(
                 f"pricing file {source} is not valid: expected {{'models': {{name: {{'input': USD, 'output': USD}}}}}} ({exc})"

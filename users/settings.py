@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from users.transports import TRANSPORT_NAMES
@@ -56,14 +56,19 @@ def add_arguments(parser: Any) -> None:
         help="retries per call after a 429/5xx/timeout/connection error (default 0: raw behaviour is measured)",
         include_in_web_ui=True,
     )
-    parser.add_argument("--pricing", default="", help="JSON price table that overrides the built-in one")
+    parser.add_argument(
+        "--pricing",
+        default="",
+        help="JSON price table that overrides the built-in one",
+        include_in_web_ui=False,
+    )
 
 
 @dataclass(frozen=True, slots=True)
 class GeminiSettings:
     model: str
     transport: str
-    api_key: str
+    api_key: str = field(repr=False)  # never in a repr, a log line or a traceback's locals
     max_output_tokens: int
     temperature: float
     timeout_s: float

@@ -46,6 +46,11 @@ def test_pricing_override_file_and_its_errors(tmp_path: Path) -> None:
         PriceTable.load(bad)
     with pytest.raises(PricingError, match="cannot read"):
         PriceTable.load(tmp_path / "missing.json")
+    for price in ('"0.30"', "null", "-1", "true"):
+        text = tmp_path / "text.json"
+        text.write_text('{"models": {"m": {"input": ' + price + ', "output": 1}}}')
+        with pytest.raises(PricingError, match=r"m\.input must be a number"):
+            PriceTable.load(text)
 
 
 def test_redact_removes_known_keys_and_key_shapes() -> None:
@@ -149,3 +154,15 @@ def test_results_folder_with_an_earlier_run_is_set_aside(tmp_path: Path) -> None
     assert not (tmp_path / "run.json").exists()
     kept = list((tmp_path / ".previous").glob("old-*/locust_stats.csv"))
     assert len(kept) == 1 and kept[0].read_text() == "old data"
+
+
+def test_run_json_host_loses_any_credentials() -> None:
+    assert results.public_host("https://user:secret@example.test:8443/x") == "https://example.test:8443/x"
+    assert results.public_host("http://127.0.0.1:9000") == "http://127.0.0.1:9000"
+
+
+def test_settings_repr_never_shows_the_key() -> None:
+    settings = GeminiSettings.from_options(
+        _options(api_key="AIzaSyRepr-0123456789abcdefghijkl"), emulator=False
+    )
+    assert "AIzaSyRepr" not in repr(settings)

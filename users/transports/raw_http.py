@@ -356,7 +356,9 @@ def _stream_event(data: bytes, result: CallResult, timer: CallTimer, api_key: st
             outcome.INVALID_RESPONSE, redact(f"stream event is not valid JSON: {data[:120]!r}", (api_key,))
         ) from None
     if not isinstance(chunk, dict):
-        raise CallError(outcome.INVALID_RESPONSE, f"stream event is not a JSON object: {data[:120]!r}")
+        raise CallError(
+            outcome.INVALID_RESPONSE, redact(f"stream event is not a JSON object: {data[:120]!r}", (api_key,))
+        )
     if "error" in chunk:
         raise _error_from_body(chunk, None, api_key)
     text, thought = _texts(chunk)
@@ -373,7 +375,9 @@ def _parse_reply(body: bytes, api_key: str) -> CallResult:
             outcome.INVALID_RESPONSE, redact(f"response is not valid JSON: {body[:120]!r}", (api_key,))
         ) from None
     if not isinstance(reply, dict):
-        raise CallError(outcome.INVALID_RESPONSE, f"response is not a JSON object: {body[:120]!r}")
+        raise CallError(
+            outcome.INVALID_RESPONSE, redact(f"response is not a JSON object: {body[:120]!r}", (api_key,))
+        )
     if "error" in reply:
         raise _error_from_body(reply, None, api_key)
     result = CallResult(http_status=200, response_bytes=len(body))
