@@ -147,6 +147,10 @@ def test_no_emulator_left_after_interrupt_or_crash(
     if sig == signal.SIGINT:
         assert "Traceback" not in output, output[-3000:]
         assert (tmp_path / "run" / "locust_stats.csv").exists()
+        # Users were stopped before the emulator: no call failed for want of a server.
+        logged = list(csv.DictReader(next((tmp_path / "run").glob("requests-*.csv")).open()))
+        assert logged and not [r for r in logged if r["error_kind"] == "connection"]
+        assert json.loads((tmp_path / "run" / "run.json").read_text())["ended_at"]
 
 
 def test_bad_option_gives_one_clear_line(repo_root: Path, clean_env: dict, tmp_path: Path) -> None:
