@@ -153,34 +153,38 @@ def test_no_emulator_left_after_interrupt_or_crash(
         assert json.loads((tmp_path / "run" / "run.json").read_text())["ended_at"]
 
 
-def test_bad_option_gives_one_clear_line(repo_root: Path, clean_env: dict, tmp_path: Path) -> None:
-    proc = subprocess.run(
-        locust_cmd("-t", "5s", "--max-output-tokens", "0", "--results-dir", str(tmp_path / "r")),
-        cwd=repo_root,
-        env=clean_env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    assert proc.returncode == 2
-    assert "--max-output-tokens" in proc.stderr and "at least 1" in proc.stderr
-    assert "Traceback" not in proc.stderr
-
-
-def test_real_host_without_key_refuses_before_any_traffic(
-    repo_root: Path, clean_env: dict, tmp_path: Path
+@pytest.mark.parametrize(
+    ("args", "fragments"),
+    [
+        (("--max-output-tokens", "0"), ("--max-output-tokens", "at least 1")),
+        # A non-loopback address that stays on this machine: the run must refuse before any traffic.
+        (("--host", "http://0.0.0.0:9"), ("GEMINI_API_KEY",)),
+        (("--host", "generativelanguage.googleapis.com", "--api-key", FAKE_KEY), ("not an http(s) URL",)),
+        (("--results-dir", "{file}/sub"), ("--results-dir", "cannot write there")),
+        (("--mix", "chat=1"), ("--mix", "no scenario named 'chat'")),
+    ],
+    ids=["option", "no-key", "host", "results-dir", "mix"],
+)
+def test_bad_input_at_start_gives_one_clear_line(
+    repo_root: Path, clean_env: dict, tmp_path: Path, args: tuple[str, ...], fragments: tuple[str, ...]
 ) -> None:
-    # A non-loopback address that still stays on this machine: the run must refuse at start-up.
+    a_file = tmp_path / "a-file"
+    a_file.write_text("not a folder")
+    args = tuple(arg.replace("{file}", str(a_file)) for arg in args)
+    if "--results-dir" not in args:
+        args = (*args, "--results-dir", str(tmp_path / "r"))
     proc = subprocess.run(
-        locust_cmd("-t", "5s", "--host", "http://0.0.0.0:9", "--results-dir", str(tmp_path / "r")),
+        locust_cmd("-t", "5s", *args),
         cwd=repo_root,
         env=clean_env,
         capture_output=True,
         text=True,
         timeout=60,
     )
-    assert proc.returncode == 2
-    assert "GEMINI_API_KEY" in proc.stderr
+    assert proc.returncode == 2, proc.stderr[-2000:]
+    assert all(fragment in proc.stderr for fragment in fragments), proc.stderr[-2000:]
+    assert "Traceback" not in proc.stderr
+    assert FAKE_KEY not in proc.stderr + proc.stdout
 
 
 @pytest.mark.parametrize("transport", ["genai", "legacy", "http"])
