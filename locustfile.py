@@ -33,6 +33,7 @@ from users.scenario_options import ScenarioSettings, add_scenario_arguments
 from users.settings import GeminiSettings, OptionError
 from users.settings import add_arguments as add_gemini_arguments
 from users.streaming import StreamingUser
+from users.transports import transport_class
 from users.vision import VisionUser
 
 __all__ = ["StreamingUser", "TextModerationUser", "VisionUser"]
@@ -111,6 +112,7 @@ def _configure(environment: Environment) -> None:
         options, emulator=bool(emulator_url) and environment.host == emulator_url
     )
     environment.gemini_prices = PriceTable.load(getattr(options, "pricing", "") or None)
+    transport_class(environment.gemini_settings.transport)  # import the SDK now, not mid-spawn
     # Weights from --mix, then every scenario's requests built once, before any load.
     apply_mix(environment)
     prepare_scenarios(environment)
