@@ -1,0 +1,161 @@
+"""Keep-alive HTTP/1.1 connections on gevent sockets, for the raw HTTP transport.
+
+Reads hand over whatever recv() returned, so the SSE parser above sees each byte as it arrives;
+that is what makes the http transport's TTFT exact (see raw_http.py).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import Iterator
+from typing import Any
+
+from gevent import socket as gsocket
+from gevent import ssl as gssl
+
+READ_SIZE = 65536  # recv returns what has arrived, up to this: no waiting for a full buffer
+MAX_HEAD_BYTES = 65536
+IDLE_CHECK_S = 1.0  # a connection idle this long is checked for a server-side close before reuse
+
+
+class ProtocolError(Exception):
+    """The server's bytes are not a well-formed HTTP/1.1 response, or it closed mid-response."""
+
+
+class Connection:
+    """One HTTP/1.1 connection: send a request, read a head, then iterate the body as it arrives."""
+
+    __slots__ = ("sock", "buf", "reusable", "last_used")
+
+    def __init__(self, sock: Any) -> None:
+        self.sock = sock
+        self.buf = b""
+        self.reusable = True
+        self.last_used = time.perf_counter()
+
+    def close(self) -> None:
+        self.reusable = False
+        with contextlib.suppress(OSError):
+            self.sock.close()
+
+    def peer_closed(self) -> bool:
+        """True when an idle connection has been closed (or written to) by the server."""
+        timeout = self.sock.gettimeout()
+        try:
+            self.sock.settimeout(0.0)
+            # The plain socket's recv, also under TLS: peeking at raw bytes is enough to see a close.
+            gsocket.socket.recv(self.sock, 1, gsocket.MSG_PEEK)
+            return True  # b"" = closed; any data on an idle connection is unexpected as well
+        except BlockingIOError:
+            return False
+        except (OSError, ValueError):
+            return True
+        finally:
+            self.sock.settimeout(timeout)
+
+    def send(self, head: bytes, body: bytes) -> None:
+        # One write for small requests (one packet); two for large ones, to avoid copying the body.
+        if len(body) < 65536:
+            self.sock.sendall(head + body)
+        else:
+            self.sock.sendall(head)
+            self.sock.sendall(body)
+
+    def _fill(self) -> None:
+        data = self.sock.recv(READ_SIZE)
+        if not data:
+            self.reusable = False
+            raise ProtocolError("server closed the connection before the response was complete")
+        self.buf = self.buf + data if self.buf else data
+
+    def _line(self) -> bytes:
+        while True:
+            end = self.buf.find(b"\r\n")
+            if end >= 0:
+                line, self.buf = self.buf[:end], self.buf[end + 2 :]
+                return line
+            if len(self.buf) > MAX_HEAD_BYTES:
+                raise ProtocolError("response line too long")
+            self._fill()
+
+    def read_head(self) -> tuple[int, dict[str, str]]:
+        while True:
+            end = self.buf.find(b"\r\n\r\n")
+            if end >= 0:
+                break
+            if len(self.buf) > MAX_HEAD_BYTES:
+                raise ProtocolError("response headers too large")
+            self._fill()
+        lines = self.buf[:end].decode("latin-1").split("\r\n")
+        self.buf = self.buf[end + 4 :]
+        status_line = lines[0].split(" ", 2)
+        if len(status_line) < 2 or not status_line[0].startswith("HTTP/1.") or not status_line[1].isdigit():
+            raise ProtocolError(f"not an HTTP/1.1 status line: {lines[0][:80]!r}")
+        headers: dict[str, str] = {}
+        for line in lines[1:]:
+            name, _, value = line.partition(":")
+            headers[name.strip().lower()] = value.strip()
+        if headers.get("connection", "").lower() == "close" or status_line[0] == "HTTP/1.0":
+            self.reusable = False
+        return int(status_line[1]), headers
+
+    def iter_body(self, headers: dict[str, str]) -> Iterator[bytes]:
+        """The body's bytes (de-chunked) in the pieces they arrived in."""
+        if "chunked" in headers.get("transfer-encoding", "").lower():
+            return self._iter_chunked()
+        length = headers.get("content-length")
+        if length is not None:
+            if not length.isdigit():
+                raise ProtocolError(f"bad Content-Length {length[:40]!r}")
+            return self._iter_length(int(length))
+        self.reusable = False
+        return self._iter_until_close()
+
+    def read_body(self, headers: dict[str, str]) -> bytes:
+        return b"".join(self.iter_body(headers))
+
+    def _take(self, limit: int) -> bytes:
+        if not self.buf:
+            self._fill()
+        piece, self.buf = self.buf[:limit], self.buf[limit:]
+        return piece
+
+    def _iter_length(self, remaining: int) -> Iterator[bytes]:
+        while remaining > 0:
+            piece = self._take(remaining)
+            remaining -= len(piece)
+            yield piece
+
+    def _iter_chunked(self) -> Iterator[bytes]:
+        while True:
+            size_text = self._line().split(b";", 1)[0].strip()
+            try:
+                remaining = int(size_text, 16)
+            except ValueError:
+                raise ProtocolError(f"bad chunk size {size_text[:20]!r}") from None
+            if remaining == 0:
+                while self._line():  # trailers, up to the empty line
+                    pass
+                return
+            while remaining > 0:
+                piece = self._take(remaining)
+                remaining -= len(piece)
+                yield piece
+            if self._line():
+                raise ProtocolError("chunk not followed by CRLF")
+
+    def _iter_until_close(self) -> Iterator[bytes]:
+        if self.buf:
+            piece, self.buf = self.buf, b""
+            yield piece
+        while data := self.sock.recv(READ_SIZE):
+            yield data
+
+
+def tls_context() -> Any:
+    """Certificate-checking TLS whose sockets yield to the hub. (gevent.ssl.create_default_context
+    hands back the stdlib's context unless gevent has monkey-patched ssl: its handshake would block.)"""
+    context = gssl.SSLContext(gssl.PROTOCOL_TLS_CLIENT)  # verifies certificates and host names
+    context.load_default_certs()
+    return context
