@@ -198,8 +198,11 @@ def _on_test_start(environment: Environment, **_: Any) -> None:
     if run.folder is not None:
         # Workers learn the folder from this process's options with the spawn message.
         environment.parsed_options.results_dir = str(run.folder.folder)
+        now = time.time()
         if run.folder.started_at is None:
-            run.folder.started_at = time.time()
+            run.folder.started_at = now
+        # The web UI can start several tests in one process: the report covers the last one.
+        run.folder.extra.setdefault("runs", []).append({"start": now, "end": None})
     # The web UI's start form may have changed the options since init. A bad value there stops
     # this run and leaves the UI up; it never exits the process mid-run.
     try:
@@ -209,6 +212,12 @@ def _on_test_start(environment: Environment, **_: Any) -> None:
             _fail(str(exc))
         logger.error("%s: the run was stopped", exc)
         gevent.spawn_later(0, environment.runner.stop)
+
+
+@events.test_stop.add_listener
+def _on_test_stop(environment: Environment, **_: Any) -> None:
+    if run.folder is not None and run.folder.extra.get("runs"):
+        run.folder.extra["runs"][-1]["end"] = time.time()
 
 
 def _stop_emulator() -> None:

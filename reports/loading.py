@@ -13,7 +13,7 @@ import io
 import json
 import os
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -367,7 +367,28 @@ def load_results(results_dir: str | os.PathLike[str]) -> RunData:
             f"nothing to report in {folder} (needs {STATS_FILE} or {REQUEST_LOG_GLOB}): {found}"
         )
     data.warnings[:0] = problems
+    _keep_last_run(data)
     return data
+
+
+def _keep_last_run(data: RunData) -> None:
+    """A folder where the web UI started several tests holds them all; Locust's and the LLM stats
+    were reset at each start, so the report covers the last test and says so."""
+    runs = [r for r in data.run.get("runs") or () if isinstance(r, dict) and r.get("start")]
+    if len(runs) < 2:
+        return
+    cutoff = float(runs[-1]["start"])
+    if data.requests is not None:
+        data.requests = data.requests[data.requests["start_time"] >= cutoff]
+    if data.history is not None:
+        data.history = data.history[data.history["Timestamp"] >= int(cutoff)]
+    if data.health is not None and "timestamp" in data.health:
+        data.health = data.health[data.health["timestamp"] >= cutoff]
+    data.run = {**data.run, "started_at": datetime.fromtimestamp(cutoff, UTC).isoformat()}
+    data.warnings.append(
+        f"this folder holds {len(runs)} tests started from the web UI; the report covers the last one "
+        f"(the earlier tests' calls stay in the request logs)"
+    )
 
 
 __all__ = ["OUTCOME_COLUMNS", "ReportInputError", "RunData", "load_results", "parse_time"]

@@ -85,3 +85,25 @@ def test_cli_one_line_error_for_a_file_instead_of_a_folder(tmp_path):
     )
     assert done.returncode == 2
     assert done.stderr == f"error: {path} is not a folder; pass the results/<run-id>/ directory\n"
+
+
+def test_a_folder_with_several_web_ui_tests_reports_the_last_one(tmp_path) -> None:
+    import json
+
+    from reports.loading import load_results
+    from users.outcome import OUTCOME_COLUMNS
+
+    folder = tmp_path / "run"
+    folder.mkdir()
+    rows = []
+    for start in (1000.0, 1001.0, 2000.0, 2001.0, 2002.0):  # two calls in test 1, three in test 2
+        row = dict.fromkeys(OUTCOME_COLUMNS, "")
+        row.update(scenario="s", model="m", transport="http", start_time=start, e2e_ms=10, attempts=1)
+        rows.append(",".join(str(row[c]) for c in OUTCOME_COLUMNS))
+    (folder / "requests-h-1.csv").write_text(",".join(OUTCOME_COLUMNS) + "\n" + "\n".join(rows) + "\n")
+    runs = [{"start": 999.0, "end": 1002.0}, {"start": 1999.5, "end": 2003.0}]
+    (folder / "run.json").write_text(json.dumps({"run_id": "run", "runs": runs}))
+    data = load_results(folder)
+    assert list(data.requests["start_time"]) == [2000.0, 2001.0, 2002.0]
+    assert data.origin == 1999.5
+    assert any("2 tests started from the web UI" in w for w in data.warnings)
