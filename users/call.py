@@ -6,7 +6,11 @@ facts apart from the Outcome lets every transport share one classification and c
 
 from __future__ import annotations
 
+import base64
+import dataclasses
+import json
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -38,6 +42,54 @@ class CallSpec:
     expected: str = ""
     prep_ms: float = 0.0
     request_bytes: int = 0
+
+
+def rest_body(spec: CallSpec, image_data: Callable[[bytes], str] | None = None) -> dict[str, Any]:
+    """The generateContent body of a spec in the REST API's own casing (camelCase, enum names).
+
+    The one description of what a spec sends: the http transport encodes it, and the request size
+    recorded on every Outcome is measured from it.
+    """
+    encode = image_data or (lambda data: base64.b64encode(data).decode("ascii"))
+    parts: list[dict[str, Any]] = []
+    for part in spec.parts:
+        if isinstance(part, InlineImage):
+            parts.append({"inlineData": {"mimeType": part.mime_type, "data": encode(part.data)}})
+        else:
+            parts.append({"text": part})
+    body: dict[str, Any] = {"contents": [{"role": "user", "parts": parts}]}
+    if spec.system_instruction is not None:
+        body["systemInstruction"] = {"parts": [{"text": spec.system_instruction}]}
+    config: dict[str, Any] = {}
+    if spec.max_output_tokens is not None:
+        config["maxOutputTokens"] = spec.max_output_tokens
+    if spec.temperature is not None:
+        config["temperature"] = spec.temperature
+    if spec.thinking_budget is not None:
+        config["thinkingConfig"] = {"thinkingBudget": spec.thinking_budget}
+    if spec.response_mime_type is not None:
+        config["responseMimeType"] = spec.response_mime_type
+    if spec.response_schema is not None:
+        config["responseJsonSchema"] = spec.response_schema
+    if config:
+        body["generationConfig"] = config
+    if spec.safety_settings:
+        body["safetySettings"] = [{"category": c, "threshold": t} for c, t in spec.safety_settings]
+    return body
+
+
+def rest_json(body: dict[str, Any]) -> bytes:
+    return json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def with_request_bytes(spec: CallSpec) -> CallSpec:
+    """The spec with request_bytes set to the size of its REST body, images inline as base64.
+
+    The base64 text itself is not built (for an 8K photo that is megabytes): only its length counts.
+    """
+    size = len(rest_json(rest_body(spec, image_data=lambda data: "")))
+    size += sum(4 * ((len(p.data) + 2) // 3) for p in spec.parts if isinstance(p, InlineImage))
+    return dataclasses.replace(spec, request_bytes=size)
 
 
 @dataclass(slots=True)

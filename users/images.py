@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import hashlib
 import io
-import json
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -87,33 +86,6 @@ def optimize_image(
         out = io.BytesIO()
         image.save(out, "JPEG", quality=quality, optimize=True)
         return out.getvalue(), size[0], size[1]
-
-
-def inline_request_bytes(
-    parts: Sequence[str | tuple[str, bytes]],
-    *,
-    system_instruction: str | None = None,
-    generation_config: dict[str, Any] | None = None,
-) -> int:
-    """Size of the REST JSON body that carries these parts inline (images as (mime, bytes)).
-
-    Built the way the API receives it (base64 inside JSON), so it is what the limit applies to.
-    """
-    body_parts: list[dict[str, Any]] = []
-    base64_chars = 0  # the base64 text itself is not built: only its length matters
-    for part in parts:
-        if isinstance(part, str):
-            body_parts.append({"text": part})
-        else:
-            mime, data = part
-            body_parts.append({"inlineData": {"mimeType": mime, "data": ""}})
-            base64_chars += 4 * ((len(data) + 2) // 3)
-    body: dict[str, Any] = {"contents": [{"role": "user", "parts": body_parts}]}
-    if system_instruction:
-        body["systemInstruction"] = {"parts": [{"text": system_instruction}]}
-    if generation_config:
-        body["generationConfig"] = generation_config
-    return len(json.dumps(body, separators=(",", ":")).encode()) + base64_chars
 
 
 def check_inline_limit(name: str, mode: str, request_bytes: int, limit: int) -> None:

@@ -19,8 +19,7 @@ from locust import between
 from fixtures.moderation import Post, load_posts, verdict_schema
 from users import outcome as kinds
 from users.base import GeminiUser
-from users.call import CallResult, CallSpec
-from users.images import inline_request_bytes
+from users.call import CallResult, CallSpec, with_request_bytes
 from users.outcome import Outcome
 from users.scenario_options import PreparedCalls, ScenarioSettings, sized_in_fixed_order
 from users.settings import GeminiSettings
@@ -61,8 +60,7 @@ def build_moderation_specs(settings: GeminiSettings, scenario: ScenarioSettings)
 
 
 def _spec(settings: GeminiSettings, schema: dict, post: Post) -> CallSpec:
-    config = {"maxOutputTokens": settings.max_output_tokens, "responseMimeType": "application/json"}
-    return CallSpec(
+    spec = CallSpec(
         scenario=TextModerationUser.scenario,
         model=settings.model,
         parts=(post.text,),
@@ -76,12 +74,8 @@ def _spec(settings: GeminiSettings, schema: dict, post: Post) -> CallSpec:
         variant=post.length,
         item_id=post.id,
         expected=post.label,
-        request_bytes=inline_request_bytes(
-            (post.text,),
-            system_instruction=INSTRUCTION,
-            generation_config={**config, "responseJsonSchema": schema},
-        ),
     )
+    return with_request_bytes(spec)
 
 
 class TextModerationUser(PreparedCalls, GeminiUser):

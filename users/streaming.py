@@ -18,9 +18,8 @@ from locust import between
 from fixtures.chat import ChatPrompt, load_chat_prompts
 from users import outcome as kinds
 from users.base import GeminiUser
-from users.call import CallResult, CallSpec
+from users.call import CallResult, CallSpec, with_request_bytes
 from users.errors import CallError
-from users.images import inline_request_bytes
 from users.outcome import Outcome
 from users.scenario_options import PreparedCalls, ScenarioSettings, sized_in_fixed_order
 from users.settings import GeminiSettings
@@ -40,7 +39,7 @@ def build_stream_specs(settings: GeminiSettings, scenario: ScenarioSettings) -> 
 
 def _spec(settings: GeminiSettings, prompt: ChatPrompt) -> CallSpec:
     budget = min(prompt.output_budget, settings.max_output_tokens)
-    return CallSpec(
+    spec = CallSpec(
         scenario=StreamingUser.scenario,
         model=settings.model,
         parts=(prompt.text,),
@@ -50,8 +49,8 @@ def _spec(settings: GeminiSettings, prompt: ChatPrompt) -> CallSpec:
         thinking_budget=settings.thinking_budget,
         variant=prompt.size,
         item_id=prompt.id,
-        request_bytes=inline_request_bytes((prompt.text,), generation_config={"maxOutputTokens": budget}),
     )
+    return with_request_bytes(spec)
 
 
 class StreamingUser(PreparedCalls, GeminiUser):

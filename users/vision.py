@@ -21,8 +21,8 @@ from locust import between
 from fixtures.images import load_images
 from fixtures.loading import read_schema
 from users.base import GeminiUser
-from users.call import CallResult, CallSpec, InlineImage
-from users.images import PreparedImage, check_inline_limit, inline_request_bytes, outside_loop, prepare_all
+from users.call import CallResult, CallSpec, InlineImage, with_request_bytes
+from users.images import PreparedImage, check_inline_limit, outside_loop, prepare_all
 from users.outcome import Outcome
 from users.scenario_options import PreparedCalls, ScenarioSettings, scenario_settings
 from users.settings import GeminiSettings
@@ -61,12 +61,7 @@ def build_vision_specs(settings: GeminiSettings, scenario: ScenarioSettings) -> 
 
 def _spec(settings: GeminiSettings, image: PreparedImage) -> CallSpec:
     schema = inventory_schema()
-    config = {
-        "maxOutputTokens": settings.max_output_tokens,
-        "responseMimeType": "application/json",
-        "responseJsonSchema": schema,
-    }
-    return CallSpec(
+    spec = CallSpec(
         scenario=VisionUser.scenario,
         model=settings.model,
         # Image first, then the question: the order Google's prompting guide recommends.
@@ -80,10 +75,8 @@ def _spec(settings: GeminiSettings, image: PreparedImage) -> CallSpec:
         variant=image.mode,
         item_id=image.name,
         prep_ms=image.prep_ms,
-        request_bytes=inline_request_bytes(
-            ((image.mime_type, image.data), PROMPT), system_instruction=INSTRUCTION, generation_config=config
-        ),
     )
+    return with_request_bytes(spec)
 
 
 class VisionUser(PreparedCalls, GeminiUser):

@@ -14,16 +14,17 @@ from scenario_helpers import image_bytes, make_options, write_image
 from fixtures.images import SourceImage, read_image
 from fixtures.loading import FixtureError
 from users import images as pipeline
+from users.call import CallSpec, InlineImage, with_request_bytes
 from users.images import (
     ImageLimitError,
     check_inline_limit,
     fit_within,
-    inline_request_bytes,
     optimize_image,
     prepare,
     prepare_all,
 )
 from users.scenario_options import ScenarioSettings
+from users.transports.raw_http import encode_request
 from users.vision import build_vision_specs
 
 
@@ -87,28 +88,20 @@ def test_palette_with_transparency_and_greyscale_become_rgb() -> None:
         assert img.mode == "RGB"
 
 
-def test_inline_request_bytes_matches_the_real_json_body() -> None:
+def test_request_bytes_match_the_json_body_the_http_transport_sends() -> None:
     data = image_bytes((300, 200))
-    prompt = "List the products."
-    config = {"maxOutputTokens": 256, "responseMimeType": "application/json"}
-    body = {
-        "contents": [
-            {
-                "role": "user",
-                "parts": [
-                    {"inlineData": {"mimeType": "image/jpeg", "data": base64.b64encode(data).decode()}},
-                    {"text": prompt},
-                ],
-            }
-        ],
-        "systemInstruction": {"parts": [{"text": "be brief"}]},
-        "generationConfig": config,
-    }
-    real = len(json.dumps(body, separators=(",", ":")).encode())
-    estimated = inline_request_bytes(
-        (("image/jpeg", data), prompt), system_instruction="be brief", generation_config=config
-    )
-    assert estimated == real
+    spec = with_request_bytes(
+        CallSpec(
+            scenario="vision", model="m", parts=(InlineImage("image/jpeg", data), "List the products — all."),
+            system_instruction="be brief", max_output_tokens=256, temperature=0.2, thinking_budget=0,
+            response_mime_type="application/json", response_schema={"type": "object"},
+            safety_settings=(("HARM_CATEGORY_HATE_SPEECH", "BLOCK_ONLY_HIGH"),),
+        )
+    )  # fmt: skip
+    sent = encode_request(spec)
+    assert base64.b64encode(data) in sent  # the image travels inline, as base64
+    assert json.loads(sent)["generationConfig"]["maxOutputTokens"] == 256
+    assert spec.request_bytes == len(sent)
 
 
 def test_limit_error_names_the_image_the_size_and_the_fix() -> None:

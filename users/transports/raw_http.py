@@ -17,7 +17,6 @@ Semantics kept equal to the SDK transports, so runs compare:
 
 from __future__ import annotations
 
-import base64
 import json
 import time
 from typing import Any
@@ -26,7 +25,7 @@ from urllib.parse import urlsplit
 from gevent import socket as gsocket
 
 from users import outcome
-from users.call import CallResult, CallSpec, CallTimer, InlineImage
+from users.call import CallResult, CallSpec, CallTimer, rest_body, rest_json
 from users.errors import CallError, kind_for_status, redact, retry_delay_from_details
 from users.transports.http11 import IDLE_CHECK_S, Connection, ProtocolError, tls_context
 
@@ -42,33 +41,8 @@ _body_cache_bytes = 0
 
 
 def encode_request(spec: CallSpec) -> bytes:
-    """The generateContent JSON body in the REST API's own casing (camelCase, enum names)."""
-    parts: list[dict[str, Any]] = []
-    for part in spec.parts:
-        if isinstance(part, InlineImage):
-            data = base64.b64encode(part.data).decode("ascii")
-            parts.append({"inlineData": {"mimeType": part.mime_type, "data": data}})
-        else:
-            parts.append({"text": part})
-    body: dict[str, Any] = {"contents": [{"role": "user", "parts": parts}]}
-    if spec.system_instruction is not None:
-        body["systemInstruction"] = {"parts": [{"text": spec.system_instruction}]}
-    config: dict[str, Any] = {}
-    if spec.max_output_tokens is not None:
-        config["maxOutputTokens"] = spec.max_output_tokens
-    if spec.temperature is not None:
-        config["temperature"] = spec.temperature
-    if spec.thinking_budget is not None:
-        config["thinkingConfig"] = {"thinkingBudget": spec.thinking_budget}
-    if spec.response_mime_type is not None:
-        config["responseMimeType"] = spec.response_mime_type
-    if spec.response_schema is not None:
-        config["responseJsonSchema"] = spec.response_schema
-    if config:
-        body["generationConfig"] = config
-    if spec.safety_settings:
-        body["safetySettings"] = [{"category": c, "threshold": t} for c, t in spec.safety_settings]
-    return json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode()
+    """The generateContent JSON body, as users.call.rest_body describes it."""
+    return rest_json(rest_body(spec))
 
 
 def request_body(spec: CallSpec) -> bytes:
