@@ -6,12 +6,14 @@ STAMP := $(VENV)/.installed
 
 .PHONY: setup demo test lint format lock clean
 
-$(STAMP): pyproject.toml requirements.lock
+$(STAMP): pyproject.toml requirements.lock lifecycle/guard.py
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11 or newer is needed (found %s)" % sys.version.split()[0])'
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -r requirements.lock
 	$(PY) -m pip install --quiet --no-deps -e '.[test]'
+	# A Ctrl-C while Locust itself is still importing ends in one line, not a traceback (lifecycle/guard.py).
+	$(PY) -m lifecycle.guard >/dev/null
 	touch $(STAMP)
 
 setup: $(STAMP)

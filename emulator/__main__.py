@@ -1,5 +1,8 @@
 """`python -m emulator --host 127.0.0.1 --port 0 [--profile NAME] [--config FILE] [--time-scale X] [--seed N]`
 
+`--listen-fd N` serves on a listening socket the parent bound and passed down instead: the parent
+knows the URL at once, and connections made before the emulator is up wait in the backlog.
+
 Prints exactly one line `Gemini emulator listening on http://HOST:PORT` (flushed) once it accepts
 connections. Exits on SIGTERM/SIGINT, and by itself when its parent process goes away
 (--parent-pid or EMULATOR_PARENT_PID), so an emulator started by a load test never outlives it.
@@ -38,6 +41,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--workers", type=int, default=1, help="serving processes sharing the port (SO_REUSEPORT)"
     )
     parser.add_argument("--parent-pid", type=int, default=None, help="exit when this process is gone")
+    parser.add_argument(
+        "--listen-fd",
+        type=int,
+        default=None,
+        help="serve on this inherited, already listening socket (--host and --port are then ignored)",
+    )
     args = parser.parse_args(argv)
     if args.time_scale < 0:
         parser.error("--time-scale must be >= 0 (1 = real time, 0.01 = 100x faster)")
@@ -45,6 +54,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         parser.error("--port must be between 0 and 65535")
     if args.workers < 1:
         parser.error("--workers must be >= 1")
+    if args.listen_fd is not None and args.workers != 1:
+        parser.error("--listen-fd serves one process: drop --workers")
     if args.parent_pid is None and os.environ.get(PARENT_PID_ENV, "").isdigit():
         args.parent_pid = int(os.environ[PARENT_PID_ENV])
     return args
@@ -132,6 +143,16 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"emulator: {exc}", file=sys.stderr)
         return 2
+    if args.listen_fd is not None:
+        try:
+            sock = socket.socket(fileno=args.listen_fd)
+        except OSError as exc:
+            print(f"emulator: --listen-fd {args.listen_fd} is not a socket: {exc.strerror}", file=sys.stderr)
+            return 2
+        sock.setblocking(False)
+        with contextlib.suppress(KeyboardInterrupt):
+            asyncio.run(serve(args, sock, announce=True))
+        return 0
     try:
         # With workers, this socket only reserves the port; each worker listens on its own.
         sock = bind_socket(args.host, args.port, reuse_port=args.workers > 1, listen=args.workers == 1)

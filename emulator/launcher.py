@@ -20,6 +20,7 @@ import json
 import os
 import select
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -37,6 +38,16 @@ _LIVE: weakref.WeakSet[EmulatorProcess] = weakref.WeakSet()
 
 class EmulatorStartError(RuntimeError):
     """The emulator did not come up; the message carries the tail of its stderr."""
+
+
+def _listening_socket(host: str) -> socket.socket:
+    """A loopback (or given) listening socket on a free port, for the child to inherit."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((host, 0))
+    sock.listen(4096)
+    return sock
 
 
 def _die_with_parent() -> None:
@@ -68,6 +79,9 @@ class EmulatorProcess:
         self.workers = workers
         self.url: str = ""
         self._proc: subprocess.Popen[bytes] | None = None
+        self._listener: socket.socket | None = None
+        self._command: list[str] = []
+        self._ready = False
         self._stderr_file: Any = None
 
     # ---- lifecycle -----------------------------------------------------------------------------
@@ -75,6 +89,8 @@ class EmulatorProcess:
     def command(self) -> list[str]:
         cmd = [sys.executable, "-m", "emulator", "--host", self.host, "--port", "0"]
         cmd += ["--parent-pid", str(os.getpid()), "--time-scale", repr(float(self.time_scale))]
+        if self._listener is not None:
+            cmd += ["--listen-fd", str(self._listener.fileno())]
         if self.profile:
             cmd += ["--profile", self.profile]
         if self.config:
@@ -87,27 +103,56 @@ class EmulatorProcess:
 
     def start(self, timeout: float = 20.0) -> str:
         """Spawn the emulator, wait until it answers /healthz, and return its base URL."""
+        self.launch()
+        return self.wait_ready(timeout)
+
+    def launch(self) -> str:
+        """Spawn the emulator without waiting for it, and return its base URL.
+
+        With one serving process the port is bound and listening here, before the child starts, so
+        the URL is final at once and early connections queue until the emulator serves them; call
+        wait_ready() before counting on an answer.
+        """
         if self._proc is not None and self._proc.poll() is None:
             return self.url
         env = dict(os.environ)
         # The project root on the path, so `-m emulator` works from any working directory.
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(PROJECT_ROOT), env.get("PYTHONPATH")]))
         env["PYTHONUNBUFFERED"] = "1"
+        if self.workers == 1:
+            self._listener = _listening_socket(self.host)
+            host, port = self._listener.getsockname()[:2]
+            self.url = f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
         # A file, not a pipe: nobody reads stderr while the emulator runs, and a full pipe would block it.
         self._stderr_file = tempfile.TemporaryFile()  # noqa: SIM115 - lives as long as the child
         preexec = _die_with_parent if sys.platform.startswith("linux") else None
+        self._command = self.command()
         self._proc = subprocess.Popen(
-            self.command(),
+            self._command,
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,
             stderr=self._stderr_file,
             env=env,
             preexec_fn=preexec,
+            pass_fds=(self._listener.fileno(),) if self._listener is not None else (),
             # Own session: a Ctrl-C in the terminal stops the load test, which then stops us in
             # order (and can still read the final stats), instead of killing both at once.
             start_new_session=True,
         )
+        if self._listener is not None:
+            # The child holds the port now. Our copy would keep accepting into the backlog after the
+            # child died, so a dead emulator would look like a hanging one instead of a refusal.
+            self._listener.close()
+            self._listener = None
         _LIVE.add(self)
+        return self.url
+
+    def wait_ready(self, timeout: float = 20.0) -> str:
+        """Wait for the launched emulator's ready line and a 200 from /healthz; its base URL.
+
+        Raises EmulatorStartError (and stops the child) when it does not come up in time."""
+        if self._ready:
+            return self.url
         deadline = time.monotonic() + timeout
         try:
             self.url = self._wait_ready_line(deadline)
@@ -115,10 +160,12 @@ class EmulatorProcess:
         except EmulatorStartError:
             self.stop()
             raise
+        self._ready = True
         return self.url
 
     def _wait_ready_line(self, deadline: float) -> str:
-        assert self._proc is not None and self._proc.stdout is not None
+        if self._proc is None or self._proc.stdout is None:
+            raise EmulatorStartError("the emulator was stopped before it was ready")
         fd = self._proc.stdout.fileno()
         buffer = b""
         while b"\n" not in buffer:
@@ -157,7 +204,7 @@ class EmulatorProcess:
 
     def _failure(self, what: str) -> str:
         tail = self.stderr_tail()
-        message = f"emulator ({' '.join(self.command()[1:])}) {what}"
+        message = f"emulator ({' '.join((self._command or self.command())[1:])}) {what}"
         return f"{message}; stderr tail:\n{tail}" if tail else message
 
     def stderr_tail(self, lines: int = 20) -> str:
@@ -203,6 +250,7 @@ class EmulatorProcess:
     def stop(self, timeout: float = 5.0) -> None:
         """SIGTERM, then SIGKILL after `timeout` seconds. Safe to call any number of times."""
         proc, self._proc = self._proc, None
+        self._ready = False
         if proc is not None:
             if proc.poll() is None:
                 with contextlib.suppress(ProcessLookupError):

@@ -13,6 +13,7 @@ bad --slo (/swarm answers with the form's own error message).
 
 from __future__ import annotations
 
+import html
 import json
 import logging
 from collections.abc import Callable
@@ -61,6 +62,19 @@ def web_rows(stats: LlmStats) -> list[dict[str, Any]]:
             {key: ("" if row.get(source) is None else row.get(source)) for key, _, source in WEB_COLUMNS}
         )
     return rows
+
+
+def notice_banner(text: str, poll_url: str) -> str:
+    """A banner over the start page that follows the notice and goes away when it is empty."""
+    return (
+        '<div id="gemini-notice" role="status" style="position:fixed;top:0;left:0;right:0;z-index:2000;'
+        'background:#fff3cd;color:#664d03;padding:8px 16px;font:14px sans-serif;text-align:center">'
+        f"{html.escape(text)}</div>"
+        "<script>(function poll(){setTimeout(function(){fetch(" + json.dumps(poll_url) + ")"
+        ".then(function(r){return r.json()}).then(function(d){var b=document.getElementById('gemini-notice');"
+        "if(!b)return;if(d.notice){b.textContent=d.notice;poll()}else{b.remove()}})"
+        ".catch(poll)},1000)})();</script>"
+    )
 
 
 def install_llm_tab(
@@ -114,6 +128,29 @@ def install_llm_tab(
             logger.error("%s", message)
             return jsonify({"success": False, "message": message, "host": environment.host})
         return None
+
+    def current_notice() -> str:
+        # Registered by other rooms (e.g. "requests are still being prepared"); read at each request.
+        return " ".join(
+            text for text in (notice() for notice in getattr(environment, "start_form_notices", ())) if text
+        )
+
+    @app.after_request
+    def show_notice_on_start_page(response: Any) -> Any:
+        if request.path != f"{base}/" or response.status_code != 200 or response.mimetype != "text/html":
+            return response
+        text = current_notice()
+        if text:
+            page = response.get_data(as_text=True)
+            response.set_data(
+                page.replace("<body>", "<body>" + notice_banner(text, f"{base}/gemini/notice"), 1)
+            )
+        return response
+
+    def notice_json() -> Response:
+        return jsonify({"notice": current_notice()})
+
+    app.add_url_rule(f"{base}/gemini/notice", "gemini_notice", web_ui.auth_required_if_enabled(notice_json))
 
     def download(name: str, text: str) -> Response:
         return Response(

@@ -10,29 +10,42 @@ which the bundled emulator enforces by default; the real API accepts 100 MB sinc
 gemini-wire.md): raise it there with --inline-limit-mb 100.
 
 Preparation runs once per image and process (memoised), in real OS threads (Pillow releases the GIL
-while it decodes, resizes and encodes), never inside a timed call or a user's task. Its CPU time is
-measured per image with thread_time() and carried on every Outcome as prep_ms.
+while it decodes, resizes and encodes), never inside a timed call or a user's task. Its result is
+also cached on disk by the source's content hash, the size limit and the JPEG quality
+(<cache root>/prepared/v<PIPELINE_VERSION>, see fixtures.images.cache_root), so the next start with
+the same images and options reads a few small JPEGs instead of decoding 8K photos again. The CPU
+time of the pipeline is measured per image with thread_time() when it really runs, kept beside the
+cached JPEG, and carried on every Outcome as prep_ms: what an app pays per image, cached or not.
 """
 
 from __future__ import annotations
 
 import hashlib
 import io
+import json
+import logging
+import os
+import tempfile
 import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, TypeVar
 
 from PIL import Image
 
-from fixtures.images import SourceImage
+from fixtures.images import SourceImage, cache_root
+
+logger = logging.getLogger(__name__)
+PIPELINE_VERSION = 1  # raise when optimize_image changes its output: old cache entries are then ignored
 
 MAX_SIDE_DEFAULT = 2048
 JPEG_QUALITY = 85
 INLINE_LIMIT_BYTES = 20 * 1024 * 1024
 IMAGE_MODES = ("raw", "optimized")
 PREP_THREADS = 4
+PROGRESS_AFTER_S = 1.0
 T = TypeVar("T")
 
 
@@ -106,8 +119,62 @@ _memo: dict[tuple[str, str, int], PreparedImage] = {}
 _memo_lock = threading.Lock()
 
 
+def prepared_cache_dir() -> Path:
+    return cache_root() / "prepared" / f"v{PIPELINE_VERSION}"
+
+
+def _cache_paths(digest: str, max_side: int) -> tuple[Path, Path]:
+    stem = prepared_cache_dir() / f"{digest}-side{max_side}-q{JPEG_QUALITY}"
+    return stem.with_suffix(".jpg"), stem.with_suffix(".json")
+
+
+def _from_disk(source: SourceImage, digest: str, max_side: int) -> PreparedImage | None:
+    """The cached result, or None when it is missing or does not hold together (then it is rebuilt)."""
+    image_path, meta_path = _cache_paths(digest, max_side)
+    try:
+        meta = json.loads(meta_path.read_text(encoding="utf-8"))
+        data = image_path.read_bytes()
+        if len(data) != meta["bytes"] or hashlib.sha256(data).hexdigest() != meta["sha256"]:
+            return None
+        return PreparedImage(
+            source.name,
+            "optimized",
+            "image/jpeg",
+            data,
+            int(meta["width"]),
+            int(meta["height"]),
+            len(source.data),
+            float(meta["prep_ms"]),
+        )
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def _to_disk(prepared: PreparedImage, digest: str, max_side: int) -> None:
+    """Best effort: a cache that cannot be written only costs the next start its preparation."""
+    image_path, meta_path = _cache_paths(digest, max_side)
+    meta = {
+        "bytes": len(prepared.data),
+        "sha256": hashlib.sha256(prepared.data).hexdigest(),
+        "width": prepared.width,
+        "height": prepared.height,
+        "prep_ms": prepared.prep_ms,
+    }
+    try:
+        image_path.parent.mkdir(parents=True, exist_ok=True)
+        # Write then rename, so a parallel process (--processes N) never reads half a file.
+        for path, payload in ((image_path, prepared.data), (meta_path, json.dumps(meta).encode())):
+            handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+            with os.fdopen(handle, "wb") as out:
+                out.write(payload)
+            os.replace(temporary, path)
+    except OSError as exc:
+        logger.debug("prepared image not cached in %s: %s", image_path.parent, exc)
+
+
 def prepare(source: SourceImage, mode: str, *, max_side: int = MAX_SIDE_DEFAULT) -> PreparedImage:
-    """One image in one mode. Optimized results are memoised per (name, content, max side)."""
+    """One image in one mode. Optimized results are memoised per (name, content, max side) in this
+    process and cached on disk by content across processes and runs."""
     if mode == "raw":
         return PreparedImage(
             source.name,
@@ -121,17 +188,21 @@ def prepare(source: SourceImage, mode: str, *, max_side: int = MAX_SIDE_DEFAULT)
         )
     if mode != "optimized":
         raise ValueError(f"image mode {mode!r} is not one of {', '.join(IMAGE_MODES)}")
-    key = (source.name, hashlib.sha1(source.data).hexdigest(), max_side)
+    digest = hashlib.sha256(source.data).hexdigest()
+    key = (source.name, digest, max_side)
     with _memo_lock:
         cached = _memo.get(key)
     if cached is not None:
         return cached
-    started = time.thread_time()
-    data, width, height = optimize_image(source.data, max_side=max_side)
-    prep_ms = (time.thread_time() - started) * 1000.0
-    prepared = PreparedImage(
-        source.name, "optimized", "image/jpeg", data, width, height, len(source.data), prep_ms
-    )
+    prepared = _from_disk(source, digest, max_side)
+    if prepared is None:
+        started = time.thread_time()
+        data, width, height = optimize_image(source.data, max_side=max_side)
+        prep_ms = (time.thread_time() - started) * 1000.0
+        prepared = PreparedImage(
+            source.name, "optimized", "image/jpeg", data, width, height, len(source.data), prep_ms
+        )
+        _to_disk(prepared, digest, max_side)
     with _memo_lock:
         _memo[key] = prepared
     return prepared
@@ -152,14 +223,24 @@ def prepare_all(
 
     gevent's thread pool runs the work outside the event loop: a calling greenlet waits without
     stalling the hub (the web UI stays responsive). Outside gevent this is a plain thread pool.
+    Once it has taken more than PROGRESS_AFTER_S, each finished image is logged, so a first start
+    on a slow machine shows it is moving.
     """
     jobs = [(source, mode) for source in sources for mode in modes]
     if not any(mode == "optimized" for _, mode in jobs):
         return [prepare(source, mode, max_side=max_side) for source, mode in jobs]
     from gevent.threadpool import ThreadPool
 
+    started = time.monotonic()
     pool = ThreadPool(min(PREP_THREADS, len(jobs)))
+    done: list[PreparedImage] = []
     try:
-        return list(pool.imap(lambda job: prepare(job[0], job[1], max_side=max_side), jobs))
+        for image in pool.imap(lambda job: prepare(job[0], job[1], max_side=max_side), jobs):
+            done.append(image)
+            if time.monotonic() - started > PROGRESS_AFTER_S:
+                logger.info(
+                    "preparing images: %d of %d done (%s, %s)", len(done), len(jobs), image.name, image.mode
+                )
+        return done
     finally:
         pool.kill()

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import csv
 import json
-import signal
 import subprocess
 import sys
 import time
@@ -113,44 +112,6 @@ def test_headless_run_writes_results_and_report(
     assert FAKE_KEY not in log
 
     assert not wait_gone(emulator_processes() - before), "an emulator process was left behind"
-
-
-@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGKILL], ids=["ctrl-c", "crash"])
-def test_no_emulator_left_after_interrupt_or_crash(
-    repo_root: Path, tmp_path: Path, clean_env: dict, sig
-) -> None:
-    before = emulator_processes()
-    proc = subprocess.Popen(
-        locust_cmd("-u", "2", "-r", "2", "-t", "60s", "--results-dir", str(tmp_path / "run")),
-        cwd=repo_root,
-        env=clean_env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    try:
-        deadline = time.monotonic() + 30
-        started: set[int] = set()
-        while time.monotonic() < deadline and not started:
-            started = emulator_processes() - before
-            time.sleep(0.2)
-        assert started, "the emulator never started"
-        time.sleep(3)  # let requests flow
-        proc.send_signal(sig)
-        proc.wait(timeout=30)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-    output = proc.stdout.read() if proc.stdout else ""
-    assert not wait_gone(started), f"emulator survived {sig!r}:\n{output[-2000:]}"
-    if sig == signal.SIGINT:
-        assert "Traceback" not in output, output[-3000:]
-        assert (tmp_path / "run" / "locust_stats.csv").exists()
-        # Users were stopped before the emulator: no call failed for want of a server.
-        logged = list(csv.DictReader(next((tmp_path / "run").glob("requests-*.csv")).open()))
-        assert logged and not [r for r in logged if r["error_kind"] == "connection"]
-        assert json.loads((tmp_path / "run" / "run.json").read_text())["ended_at"]
 
 
 @pytest.mark.parametrize(

@@ -7,7 +7,7 @@ import signal
 import socket
 import subprocess
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from llm_helpers import (
@@ -73,13 +73,25 @@ def master_and_workers(
             proc.wait(timeout=10)
 
 
-def wait_for_calls(folder: Path, pattern: str, minimum: int, timeout: float = 30) -> None:
+def wait_until(condition: Callable[[], bool], what: str, timeout: float = 90) -> None:
     deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if sum(max(0, len(p.read_bytes().splitlines()) - 1) for p in folder.glob(pattern)) >= minimum:
-            return
-        time.sleep(0.2)
-    raise AssertionError(f"fewer than {minimum} calls logged in {timeout} s")
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"no {what} within {timeout} s")
+        time.sleep(0.1)  # why: poll interval; files written by another process have no event to wait on
+
+
+def calls_logged(folder: Path, pattern: str) -> int:
+    return sum(max(0, len(p.read_bytes().splitlines()) - 1) for p in folder.glob(pattern))
+
+
+def reached_master_since(folder: Path, node: str, since: float) -> bool:
+    """A health sample of `node` taken after `since` is in the master's health.csv: the report that
+    carried it (and the calls made before it) reached the master."""
+    path = folder / "health.csv"
+    return path.exists() and any(
+        row["node"] == node and float(row["timestamp"]) >= since for row in read_rows(path)
+    )
 
 
 def test_master_and_two_workers_on_loopback_merge_exactly(
@@ -103,11 +115,14 @@ def test_a_killed_worker_is_reported_and_the_master_finishes(
     repo_root: Path, clean_env: dict, tmp_path
 ) -> None:
     out = tmp_path / "run"
-    with master_and_workers(repo_root, clean_env, out, "11s") as (master, workers):
+    with master_and_workers(repo_root, clean_env, out, "20s") as (master, workers):
         victim = workers[0]
         victim_log = f"requests-{socket.gethostname()}-{victim.pid}.csv"
-        wait_for_calls(out, victim_log, 3)
-        time.sleep(3.2)  # at least one report (every 3 s) with calls in it, then die mid-run
+        wait_until(lambda: calls_logged(out, victim_log) >= 3, "3 calls in the victim's log")
+        since = time.time()
+        node = f"worker-{socket.gethostname()}-{victim.pid}"
+        # At least one report with calls in it reached the master; then die mid-run.
+        wait_until(lambda: reached_master_since(out, node, since), "report from the victim")
         victim.send_signal(signal.SIGKILL)
         victim.wait(timeout=10)
         master.wait(timeout=60)

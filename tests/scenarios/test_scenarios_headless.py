@@ -13,18 +13,8 @@ from reports import llm_analysis, scenario_analysis
 from reports.loading import load_results
 
 
-def _wired(repo_root: Path) -> bool:
-    text = (repo_root / "locustfile.py").read_text()
-    return all(
-        name in text for name in ("VisionUser", "StreamingUser", "add_scenario_arguments", "apply_mix")
-    )
-
-
 @pytest.fixture
 def locust_run(repo_root: Path, clean_env: dict):
-    if not _wired(repo_root):
-        pytest.skip("locustfile.py does not expose the scenario users and options yet")
-
     def run(*args: str, timeout: float = 120) -> subprocess.CompletedProcess:
         return subprocess.run(
             [sys.executable, "-m", "locust", "--headless", *args],

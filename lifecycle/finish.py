@@ -1,0 +1,93 @@
+"""The finish: users stopped, final CSVs, run.json and the report, whatever ended the run.
+
+quitting, not test_stop: in distributed runs the workers' last reports arrive after test_stop. A
+second Ctrl-C while this runs keeps what is written and says how to rebuild the report.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import time
+from typing import Any
+
+from locust.env import Environment
+from locust.runners import STATE_INIT, STATE_STOPPED, WorkerRunner
+
+import shapes
+from lifecycle.state import run, stop_emulator
+from metrics import llm, results
+
+logger = logging.getLogger("gemini_locust")
+
+
+def on_test_stop(environment: Environment, **_: Any) -> None:
+    if run.folder is not None and run.folder.extra.get("runs"):
+        run.folder.extra["runs"][-1]["end"] = time.time()
+
+
+def on_quitting(environment: Environment, **_: Any) -> None:
+    # quitting, not test_stop: in distributed runs the workers' last reports arrive after test_stop.
+    if run.finished:
+        return
+    run.finished = True
+    runner = environment.runner
+    if (
+        runner is not None
+        and not isinstance(runner, WorkerRunner)
+        and runner.state not in (STATE_INIT, STATE_STOPPED)
+    ):
+        # Ctrl-C or SIGTERM mid-run: Locust fires quitting before it stops the users. Stop them
+        # first, so nothing calls the emulator after it is gone and the final files are final.
+        runner.stop()
+    if run.request_log is not None:
+        run.request_log.close()
+    folder = run.folder
+    if folder is None:
+        stop_emulator()
+        return
+    try:
+        finish(environment, folder)
+    except KeyboardInterrupt:
+        # A second Ctrl-C while the final files or the report are written: keep what is written.
+        stop_emulator()
+        if folder.ended_at is None or "interrupted" not in folder.extra:
+            folder.ended_at = folder.ended_at or time.time()
+            folder.extra["interrupted"] = "SIGINT while finishing"
+            settings = getattr(environment, "gemini_settings", None)
+            with contextlib.suppress(OSError):
+                folder.write_run_json(settings.public() if settings is not None else {})
+        logger.error(
+            "Ctrl-C while finishing: report.html not written; rebuild it with: python -m reports %s",
+            folder.folder,
+        )
+
+
+def finish(environment: Environment, folder: results.RunFolder) -> None:
+    folder.ended_at = time.time()
+    folder.write_final_csvs()
+    folder.extra.update(
+        shape=shapes.shape_info(environment),
+        stages=shapes.stage_log(environment),
+        capacity=shapes.capacity_result(environment),
+    )
+    if run.emulator is not None:
+        folder.save_json("emulator_stats.json", run.emulator.stats)
+    stop_emulator()
+    llm.finalize(environment, folder)
+    folder.write_run_json(environment.gemini_settings.public())
+    if environment.stats.total.num_requests == 0:
+        logger.warning("no requests were made: no report written (results in %s)", folder.folder)
+        return
+    from reports import ReportInputError, build_report
+
+    try:
+        run.report = build_report(folder.folder)
+    except ReportInputError as exc:
+        logger.error("report not written: %s", exc)
+
+
+def announce_report(**_: Any) -> None:
+    # After Locust's own closing tables, so the path is the last thing a user sees.
+    if run.report is not None:
+        print(f"Report: {run.report.resolve()}", flush=True)

@@ -1,0 +1,311 @@
+"""Start-up: the bundled emulator, settings, the results folder and preparation, before any load.
+
+init must return quickly in the web UI (it answers at once; a start waits for preparation in the
+/swarm request) and must finish everything in a headless run (Locust starts its run clock as soon
+as init returns). Ctrl-C or SIGTERM at any point of it ends the process with one line, nothing
+left behind and exit 128+signal.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import logging
+import signal
+import sys
+import time
+from collections.abc import Callable, Iterator, Mapping
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import gevent
+import greenlet
+from locust.env import Environment
+from locust.runners import MasterRunner, WorkerRunner
+
+import shapes
+from emulator.launcher import EmulatorProcess, EmulatorStartError
+from emulator.profiles import ConfigError, load_profile
+from fixtures.loading import FixtureError
+from lifecycle.state import run, stop_emulator
+from metrics import llm, results
+from metrics.recorder import RequestLog
+from users.images import ImageLimitError, outside_loop
+from users.mix import apply_mix, parse_mix, prepare_scenarios
+from users.preparation import Preparation, PreparationFailed, WorkerReadiness, announce_to_master
+from users.pricing import PriceTable, PricingError
+from users.scenario_options import ScenarioSettings
+from users.settings import GeminiSettings, OptionError
+from users.transports import transport_class
+
+logger = logging.getLogger("gemini_locust")
+
+
+def fail(message: str, code: int = 2) -> None:
+    """A bad option ends the run with one clear line, not a traceback."""
+    logger.error("%s", message)
+    _abandonstart_up(f"start-up failed: {message}")
+    sys.exit(code)
+
+
+def _abandonstart_up(reason: str) -> None:
+    """Leave nothing behind: no emulator, no half-prepared work, a closed run.json if one exists."""
+    preparation: Preparation | None = getattr(run.environment, "gemini_preparation", None)
+    if preparation is not None:
+        preparation.kill()
+    stop_emulator()
+    folder = run.folder
+    if folder is not None and not run.finished:
+        run.finished = True
+        folder.ended_at = time.time()
+        folder.extra["interrupted"] = reason
+        settings = getattr(run.environment, "gemini_settings", None)
+        with contextlib.suppress(OSError):
+            folder.write_run_json(settings.public() if settings is not None else {})
+
+
+class _Interrupted(BaseException):
+    """SIGTERM during start-up, delivered to the main greenlet like a KeyboardInterrupt."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signum)
+        self.signum = signum
+
+
+def _throw_into_main(main: greenlet.greenlet, exc: BaseException) -> None:
+    # From the hub, as gevent delivers its own system errors: the exception surfaces in the main
+    # greenlet (init's code, or Locust's wait for its main greenlet), never in whichever greenlet
+    # happened to run, where gevent would print it as a traceback.
+    gevent.get_hub().loop.run_callback(main.throw, exc)
+
+
+@contextlib.contextmanager
+def startup_interrupts() -> Iterator[None]:
+    """Ctrl-C or SIGTERM while init runs (emulator, preparation, waiting for workers): one line,
+    nothing left behind, exit 128+signal. After init, Ctrl-C still reaches Locust as the
+    KeyboardInterrupt it waits for, and Locust's own SIGTERM handler takes over."""
+    main = greenlet.getcurrent()
+    gevent.signal_handler(signal.SIGINT, lambda: _throw_into_main(main, KeyboardInterrupt()))
+    sigterm = gevent.signal_handler(
+        signal.SIGTERM, lambda: _throw_into_main(main, _Interrupted(signal.SIGTERM))
+    )
+    try:
+        yield
+    except (KeyboardInterrupt, _Interrupted) as exc:
+        signum = exc.signum if isinstance(exc, _Interrupted) else signal.SIGINT
+        name = signal.Signals(signum).name
+        logger.error("%s during start-up: stopped before any load was sent", name)
+        _abandonstart_up(f"{name} during start-up")
+        sys.exit(128 + signum)
+    finally:
+        sigterm.cancel()
+
+
+# What a bad option, fixture or price file raises: each carries one line naming what to fix.
+CONFIG_ERRORS = (OptionError, PricingError, FixtureError, ImageLimitError, PreparationFailed)
+
+
+def check_host(host: str | None) -> None:
+    parts = urlsplit(host or "")
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise OptionError(
+            f"--host {host!r} is not an http(s) URL: use e.g. https://generativelanguage.googleapis.com, "
+            "or drop --host to use the bundled emulator"
+        )
+
+
+def configure(environment: Environment) -> None:
+    """Settings, prices and the scenario mix from the options (quick); raises CONFIG_ERRORS."""
+    options = environment.parsed_options
+    emulator_url = getattr(options, "emulator_url", None)
+    check_host(environment.host)
+    environment.gemini_settings = GeminiSettings.from_options(
+        options, emulator=bool(emulator_url) and environment.host == emulator_url
+    )
+    environment.gemini_prices = PriceTable.load(getattr(options, "pricing", "") or None)
+    apply_mix(environment)
+
+
+def prepare(environment: Environment) -> None:
+    """The slow part, off the event loop: the SDK imported, every scenario's requests built once."""
+    if not isinstance(environment.runner, MasterRunner):  # the master sends no requests
+        outside_loop(transport_class, environment.gemini_settings.transport)
+    prepare_scenarios(environment)
+
+
+def start_form_check(environment: Environment) -> Callable[[Mapping[str, str]], str | None]:
+    """The web UI's start form: its Gemini and scenario values are checked before the run starts,
+    and a start waits until this process (and every worker) has prepared its requests."""
+
+    def check(form: Mapping[str, str]) -> str | None:
+        options = argparse.Namespace(**vars(environment.parsed_options))
+        for name, value in form.items():
+            if hasattr(options, name):
+                setattr(options, name, value)
+        emulator_url = getattr(options, "emulator_url", None)
+        host = form.get("host") or environment.host
+        try:
+            GeminiSettings.from_options(options, emulator=bool(emulator_url) and host == emulator_url)
+            ScenarioSettings.from_options(options)
+            parse_mix(str(getattr(options, "mix", "") or ""))
+            wait_until_ready(environment)
+        except CONFIG_ERRORS as exc:
+            return str(exc)
+        except EmulatorStartError as exc:
+            return f"the bundled emulator did not start: {exc}"
+        return None
+
+    return check
+
+
+def wait_until_ready(environment: Environment) -> None:
+    """Emulator up, requests prepared, every expected worker prepared; raises on any failure."""
+    if run.emulator is not None:
+        run.emulator.wait_ready()
+    environment.gemini_preparation.wait_logging_progress()
+    if run.readiness is not None:
+        expected = int(getattr(environment.parsed_options, "expect_workers", 1) or 1)
+        if not environment.parsed_options.headless:
+            expected = 1  # the web UI starts with whoever is connected; Locust itself needs one
+        if not run.readiness.wait(expected, timeout=None):
+            raise PreparationFailed("workers did not prepare in time")
+
+
+def _on_preparation_failed_in_background(environment: Environment, preparation: Preparation) -> None:
+    """Web UI and workers: init did not wait, so a failure found later ends the process here."""
+    if preparation.error is None:
+        return
+    logger.error("%s", preparation.error)
+    _abandonstart_up(f"start-up failed: {preparation.error}")
+    environment.process_exit_code = 2
+    if environment.web_ui is not None:
+        environment.web_ui.stop()
+    if environment.runner is not None:
+        environment.runner.quit()
+
+
+def on_init(environment: Environment, **_: Any) -> None:
+    if environment.parsed_options is None:
+        return
+    run.environment = environment
+    with startup_interrupts():
+        start_up(environment)
+
+
+def start_up(environment: Environment) -> None:
+    options = environment.parsed_options
+    try:
+        # On every node: workers take part in open-model pacing and capacity sampling.
+        shapes.setup(environment)
+    except shapes.ShapeOptionError as exc:
+        fail(str(exc))
+    environment.start_form_checks = [start_form_check(environment)]
+    llm.install(environment)
+    preparation = Preparation(environment, prepare)
+    environment.gemini_preparation = preparation
+    if isinstance(environment.runner, WorkerRunner):
+        # Prepared from this worker's own command line, before the master starts the test; the
+        # master's options arrive with the first spawn message and are applied in _on_test_start.
+        announce_to_master(environment, preparation)
+        preparation.on_done.append(lambda done: _on_preparation_failed_in_background(environment, done))
+        try:
+            environment.gemini_settings = GeminiSettings.from_options(options, emulator=True)
+        except CONFIG_ERRORS as exc:
+            preparation.fail(str(exc))
+        preparation.start()
+        return
+    if not environment.host:
+        try:
+            # Checked here, so a bad file is one line now rather than the emulator's traceback later.
+            load_profile(options.emulator_profile or "default", options.emulator_config or None)
+        except ConfigError as exc:
+            fail(f"--emulator-profile/--emulator-config: {exc}")
+        run.emulator = EmulatorProcess(
+            profile=options.emulator_profile or None, config=options.emulator_config or None
+        )
+        # The URL is final at once (the port is bound here); readiness is awaited before any load.
+        environment.host = run.emulator.launch()
+        # Custom attributes of parsed_options reach the workers with the spawn message.
+        options.emulator_url = environment.host
+        logger.info("no --host given: using the bundled Gemini emulator at %s", environment.host)
+    try:
+        configure(environment)
+    except CONFIG_ERRORS as exc:
+        fail(str(exc))
+    message = llm.check_options(environment)  # the cost budget rule and --slo
+    if message:
+        fail(message)
+    folder = Path(options.results_dir) if options.results_dir else results.default_results_dir()
+    options.results_dir = str(folder)
+    try:
+        run.folder = results.RunFolder(environment, folder)
+    except OSError as exc:
+        fail(f"--results-dir {folder}: cannot write there ({exc.strerror or exc})")
+    run.folder.extra["emulator"] = run.emulator is not None
+    run.folder.start_csv_writer()
+    if not isinstance(environment.runner, MasterRunner):
+        run.request_log = RequestLog(environment)
+    else:
+        run.readiness = WorkerReadiness(environment)
+    run.folder.write_run_json(environment.gemini_settings.public())
+    preparation.start()
+    if options.headless:
+        # Everything is ready before Locust starts its run clock (-t) once init returns.
+        try:
+            wait_until_ready(environment)
+        except CONFIG_ERRORS as exc:
+            fail(str(exc))
+        except EmulatorStartError as exc:
+            fail(f"the bundled emulator did not start: {exc}")
+    else:
+        environment.start_form_notices = [preparation.describe]
+        preparation.on_done.append(lambda done: _on_preparation_failed_in_background(environment, done))
+        if run.emulator is not None:
+            gevent.spawn(_await_emulator_in_background, environment)
+
+
+def _await_emulator_in_background(environment: Environment) -> None:
+    try:
+        run.emulator.wait_ready()  # type: ignore[union-attr]
+    except EmulatorStartError as exc:
+        logger.error("the bundled emulator did not start: %s", exc)
+        _abandonstart_up("the bundled emulator did not start")
+        environment.process_exit_code = 2
+        if environment.web_ui is not None:
+            environment.web_ui.stop()
+
+
+def on_test_start(environment: Environment, **_: Any) -> None:
+    preparation: Preparation = environment.gemini_preparation
+    if isinstance(environment.runner, WorkerRunner):
+        # The master's options (and host) arrived with this spawn message: prepare again only what
+        # they changed, after the preparation begun at init.
+        try:
+            preparation.wait_logging_progress()
+            configure(environment)
+            prepare(environment)
+        except CONFIG_ERRORS as exc:
+            fail(str(exc))
+        if run.request_log is None:
+            run.request_log = RequestLog(environment)
+        return
+    if run.folder is not None:
+        # Workers learn the folder from this process's options with the spawn message.
+        environment.parsed_options.results_dir = str(run.folder.folder)
+        now = time.time()
+        if run.folder.started_at is None:
+            run.folder.started_at = now
+        # The web UI can start several tests in one process: the report covers the last one.
+        run.folder.extra.setdefault("runs", []).append({"start": now, "end": None})
+    # The web UI's start form may have changed the options since init. A bad value there stops
+    # this run and leaves the UI up; it never exits the process mid-run.
+    try:
+        preparation.wait_logging_progress()
+        configure(environment)
+        prepare(environment)
+    except CONFIG_ERRORS as exc:
+        if environment.parsed_options.headless:
+            fail(str(exc))
+        logger.error("%s: the run was stopped", exc)
+        gevent.spawn_later(0, environment.runner.stop)
