@@ -12,6 +12,7 @@ BENCHMARKS: dict[str, str] = {
     "emulator": "benchmarks.emulator",
     "transports": "benchmarks.transports",
     "report": "benchmarks.report",
+    "startup": "benchmarks.startup",
 }
 
 

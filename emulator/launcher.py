@@ -24,6 +24,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -82,6 +83,7 @@ class EmulatorProcess:
         self._listener: socket.socket | None = None
         self._command: list[str] = []
         self._ready = False
+        self._ready_lock = threading.Lock()  # cooperative under gevent's monkey-patching
         self._stderr_file: Any = None
 
     # ---- lifecycle -----------------------------------------------------------------------------
@@ -151,17 +153,19 @@ class EmulatorProcess:
         """Wait for the launched emulator's ready line and a 200 from /healthz; its base URL.
 
         Raises EmulatorStartError (and stops the child) when it does not come up in time."""
-        if self._ready:
+        # Several waiters (a start-up greenlet and a web-UI start) may ask at once; one reads the pipe.
+        with self._ready_lock:
+            if self._ready:
+                return self.url
+            deadline = time.monotonic() + timeout
+            try:
+                self.url = self._wait_ready_line(deadline)
+                self._wait_healthy(deadline)
+            except EmulatorStartError:
+                self.stop()
+                raise
+            self._ready = True
             return self.url
-        deadline = time.monotonic() + timeout
-        try:
-            self.url = self._wait_ready_line(deadline)
-            self._wait_healthy(deadline)
-        except EmulatorStartError:
-            self.stop()
-            raise
-        self._ready = True
-        return self.url
 
     def _wait_ready_line(self, deadline: float) -> str:
         if self._proc is None or self._proc.stdout is None:

@@ -11,9 +11,8 @@ is judged several times while the others load the service: that is what consiste
 from __future__ import annotations
 
 import functools
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
-import jsonschema
 from locust import between
 
 from fixtures.moderation import Post, load_posts, verdict_schema
@@ -24,6 +23,9 @@ from users.outcome import Outcome
 from users.scenario_options import PreparedCalls, ScenarioSettings, sized_in_fixed_order
 from users.settings import GeminiSettings
 from users.verdicts import BLOCKED_VERDICT, moderation_verdict, parse_json_answer, validator_for
+
+if TYPE_CHECKING:  # jsonschema is imported during preparation, off the event loop
+    import jsonschema
 
 INSTRUCTION = (
     "You are a content moderator. Decide whether the user's post violates the policy "

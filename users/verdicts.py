@@ -14,12 +14,13 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Mapping
-from typing import Any
-
-import jsonschema
+from typing import TYPE_CHECKING, Any
 
 from users import outcome
 from users.errors import CallError
+
+if TYPE_CHECKING:
+    import jsonschema
 
 VIOLATING = "violating"
 BENIGN = "benign"
@@ -52,7 +53,9 @@ def parse_json_answer(text: str, validator: jsonschema.protocols.Validator) -> d
         raise CallError(
             outcome.INVALID_RESPONSE, f"answer is not JSON: {exc.msg} at char {exc.pos}"
         ) from None
-    error = jsonschema.exceptions.best_match(validator.iter_errors(value))
+    from jsonschema.exceptions import best_match  # loaded by preparation: a dict lookup here
+
+    error = best_match(validator.iter_errors(value))
     if error is not None:
         where = "/".join(str(p) for p in error.absolute_path) or "the answer"
         raise CallError(
@@ -62,6 +65,10 @@ def parse_json_answer(text: str, validator: jsonschema.protocols.Validator) -> d
 
 
 def validator_for(schema: dict[str, Any]) -> jsonschema.protocols.Validator:
+    # Imported here, not at module load: the web UI answers sooner, and preparation (which builds
+    # the validators, in a thread) pays the import.
+    import jsonschema.validators
+
     return jsonschema.validators.validator_for(schema)(schema)
 
 

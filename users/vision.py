@@ -13,9 +13,8 @@ from __future__ import annotations
 import functools
 import itertools
 from collections.abc import Iterator
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
-import jsonschema
 from locust import between
 
 from fixtures.images import load_images
@@ -27,6 +26,9 @@ from users.outcome import Outcome
 from users.scenario_options import PreparedCalls, ScenarioSettings, scenario_settings
 from users.settings import GeminiSettings
 from users.verdicts import parse_json_answer, validator_for
+
+if TYPE_CHECKING:  # jsonschema is imported during preparation, off the event loop
+    import jsonschema
 
 INSTRUCTION = "You are a retail inventory assistant. Answer only with JSON matching the schema."
 PROMPT = (
