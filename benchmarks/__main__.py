@@ -13,6 +13,7 @@ BENCHMARKS: dict[str, str] = {
     "transports": "benchmarks.transports",
     "report": "benchmarks.report",
     "startup": "benchmarks.startup",
+    "arrival": "benchmarks.arrival",
 }
 
 

@@ -3,8 +3,10 @@
 The window is 60 s of emulated time (60 * time scale real seconds). A request over either limit
 gets 429 RESOURCE_EXHAUSTED with the real error's details: google.rpc.QuotaFailure (which metric,
 which limit), google.rpc.Help (a link) and google.rpc.RetryInfo (retryDelay: when enough of the
-counted requests leave the window, in real seconds, so a client that honours it under a time
-scale waits the right amount). A rejected request is not counted.
+counted requests leave the window, in real seconds, rounded up so a client that honours it under
+a time scale waits the right amount). A rejected request is not counted.
+
+The window's clock is time.monotonic unless another is given (tests pass a manual one).
 
 Keys are only ever used as dictionary keys here; they never reach stats, logs or error bodies.
 """
@@ -14,6 +16,7 @@ from __future__ import annotations
 import math
 import time
 from collections import deque
+from collections.abc import Callable
 from typing import Any
 
 from emulator.errors import HELP, QUOTA_FAILURE, RETRY_INFO, ApiError
@@ -38,9 +41,12 @@ class _Window:
 
 
 class Quotas:
-    def __init__(self, profile: Profile, time_scale: float) -> None:
+    def __init__(
+        self, profile: Profile, time_scale: float, clock: Callable[[], float] = time.monotonic
+    ) -> None:
         self.profile = profile
         self.window = WINDOW_S * time_scale
+        self.clock = clock  # real seconds, only ever compared with itself
         self._windows: dict[tuple[str, str], _Window] = {}
         self._limits: dict[str, tuple[int | None, int | None]] = {}
 
@@ -54,7 +60,7 @@ class Quotas:
         rpm, tpm = self.limits(model)
         if (rpm is None and tpm is None) or self.window <= 0:
             return
-        now = time.monotonic() if now is None else now
+        now = self.clock() if now is None else now
         window = self._windows.get((key, model))
         if window is None:
             window = self._windows[(key, model)] = _Window()
@@ -125,7 +131,10 @@ def _freed_enough(needed: int) -> Any:
 
 
 def _duration(seconds: float) -> str:
-    """A google.protobuf.Duration in JSON: whole seconds as "22s", else "0.250s"."""
+    """A google.protobuf.Duration in JSON: whole seconds as "22s", else milliseconds as "0.250s".
+
+    Always rounded up: a client that waits exactly this long finds the slot free.
+    """
     if seconds >= 1:
         return f"{math.ceil(seconds)}s"
-    return f"{max(seconds, 0.001):.3f}s"
+    return f"{max(math.ceil(seconds * 1000 - 1e-6), 1) / 1000:.3f}s"

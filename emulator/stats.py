@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import time
 from collections import Counter
+from collections.abc import Callable
 from typing import Any
 
 
 class Stats:
-    def __init__(self) -> None:
-        self.started_at = time.time()
+    def __init__(self, clock: Callable[[], float] = time.time) -> None:
+        self.clock = clock  # epoch seconds: started_at and uptime_s
+        self.started_at = clock()
         self.requests = 0
         self.by_route: Counter[str] = Counter()
         self.by_model: Counter[str] = Counter()
@@ -41,7 +43,7 @@ class Stats:
     def snapshot(self, extra: dict[str, Any] | None = None) -> dict[str, Any]:
         data: dict[str, Any] = {
             "started_at": self.started_at,
-            "uptime_s": round(time.time() - self.started_at, 3),
+            "uptime_s": round(self.clock() - self.started_at, 3),
             "requests_total": self.requests,
             "requests_by_route": dict(self.by_route),
             "requests_by_model": dict(self.by_model),

@@ -13,6 +13,7 @@ import ipaddress
 import logging
 import math
 import time
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -98,13 +99,19 @@ def check_budget_required(environment: Environment) -> str | None:
 
 
 class BudgetGuard:
-    """Stops the run once when the estimated spend reaches the budget (master or single process)."""
+    """Stops the run once when the estimated spend reaches the budget (master or single process).
 
-    def __init__(self, environment: Environment) -> None:
+    `clock` gives reached_at (epoch seconds); `stopper` is the greenlet that stops the run, once
+    spawned, so a caller can wait for it.
+    """
+
+    def __init__(self, environment: Environment, clock: Callable[[], float] = time.time) -> None:
         self.environment = environment
+        self.clock = clock
         self.max_cost_usd = 0.0
         self.reached_at: float | None = None
         self.spent_at_stop_usd: float | None = None
+        self.stopper: gevent.Greenlet | None = None
 
     def arm(self) -> None:
         """Read the budget for a new test (the web UI form may have changed it)."""
@@ -115,6 +122,7 @@ class BudgetGuard:
             self.max_cost_usd = 0.0
         self.reached_at = None
         self.spent_at_stop_usd = None
+        self.stopper = None
 
     @property
     def active(self) -> bool:
@@ -124,7 +132,7 @@ class BudgetGuard:
         """True the first time the spend reaches the budget; the run is then stopped."""
         if not self.active or self.reached_at is not None or spent_usd < self.max_cost_usd:
             return False
-        self.reached_at = time.time()
+        self.reached_at = self.clock()
         self.spent_at_stop_usd = spent_usd
         logger.warning(
             "cost budget reached: estimated spend %.6f USD >= %s %.6f USD; stopping the run",
@@ -134,7 +142,7 @@ class BudgetGuard:
         )
         # A separate greenlet: this check may run inside a user or the runner's message loop,
         # both of which stopping the run kills.
-        gevent.spawn(_stop_run, self.environment)
+        self.stopper = gevent.spawn(_stop_run, self.environment)
         return True
 
     def summary(self, final_spent_usd: float) -> dict[str, Any]:

@@ -20,10 +20,12 @@ those reports/analysis.py draws on the report.
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import socket
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -51,32 +53,70 @@ def node_name(role: str) -> str:
 
 class HealthSampler:
     """A greenlet that wakes every 50 ms: how late it wakes is the hub's lag; every second it
-    records (timestamp, node, cpu %, worst lag) and hands the sample to `sink`."""
+    records (timestamp, node, cpu %, worst lag) and hands the sample to `sink`.
 
-    def __init__(self, node: str, sink: Any) -> None:
+    `clock` (seconds, for the lag), `sleep`, `wall_clock` (the sample's timestamp) and `cpu` (this
+    process's CPU % since the last call) default to the real ones; tests pass their own and call
+    tick() by hand instead of start().
+    """
+
+    def __init__(
+        self,
+        node: str,
+        sink: Callable[[Sample], object],
+        *,
+        clock: Callable[[], float] = time.perf_counter,
+        sleep: Callable[[float], object] = gevent.sleep,
+        wall_clock: Callable[[], float] = time.time,
+        cpu: Callable[[], float] | None = None,
+    ) -> None:
         self.node = node
         self.sink = sink
-        self._process = psutil.Process()
+        self._clock = clock
+        self._sleep = sleep
+        self._wall_clock = wall_clock
+        self._cpu = cpu if cpu is not None else functools.partial(psutil.Process().cpu_percent, None)
         self._greenlet: gevent.Greenlet | None = None
+        self._worst_lag_ms = 0.0
+        self._window_start: float | None = None
 
     def start(self) -> None:
         if self._greenlet is None:
-            self._process.cpu_percent(None)  # the first call only sets the reference point
+            self.begin()
             self._greenlet = gevent.spawn(self._run)
 
+    def begin(self) -> None:
+        """Open the first one-second window (and set psutil's CPU reference point)."""
+        self._cpu()  # the first call only sets the reference point
+        self._worst_lag_ms = 0.0
+        self._window_start = self._clock()
+
     def _run(self) -> None:
-        worst_lag = 0.0
-        window_start = time.perf_counter()
         while True:
-            asked = time.perf_counter()
-            gevent.sleep(LAG_TICK_S)
-            woke = time.perf_counter()
-            worst_lag = max(worst_lag, (woke - asked - LAG_TICK_S) * 1000.0)
-            if woke - window_start >= SAMPLE_INTERVAL_S:
-                cpu = self._process.cpu_percent(None)
-                self.sink((round(time.time(), 3), self.node, round(cpu, 1), round(max(worst_lag, 0.0), 1)))
-                worst_lag = 0.0
-                window_start = woke
+            self.tick()
+
+    def tick(self) -> Sample | None:
+        """Sleep one LAG_TICK_S and measure how late we woke; at the end of a window, hand the
+        sample to the sink and return it."""
+        if self._window_start is None:
+            self.begin()
+        asked = self._clock()
+        self._sleep(LAG_TICK_S)
+        woke = self._clock()
+        self._worst_lag_ms = max(self._worst_lag_ms, (woke - asked - LAG_TICK_S) * 1000.0)
+        assert self._window_start is not None
+        if woke - self._window_start < SAMPLE_INTERVAL_S:
+            return None
+        sample = (
+            round(self._wall_clock(), 3),
+            self.node,
+            round(self._cpu(), 1),
+            round(max(self._worst_lag_ms, 0.0), 1),
+        )
+        self.sink(sample)
+        self._worst_lag_ms = 0.0
+        self._window_start = woke
+        return sample
 
     def stop(self) -> None:
         if self._greenlet is not None:

@@ -6,7 +6,6 @@ import csv
 import json
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import psutil
@@ -29,14 +28,15 @@ def locust_cmd(*args: str) -> list[str]:
 
 
 def wait_gone(pids: set[int], timeout: float = 10.0) -> set[int]:
-    deadline = time.monotonic() + timeout
-    alive = {p for p in pids if psutil.pid_exists(p)}
-    while alive and time.monotonic() < deadline:
-        time.sleep(0.1)
-        alive = {
-            p for p in alive if psutil.pid_exists(p) and psutil.Process(p).status() != psutil.STATUS_ZOMBIE
-        }
-    return alive
+    """The pids still alive (zombies count as gone) after waiting up to `timeout` for them to end."""
+    procs = []
+    for pid in pids:
+        try:
+            procs.append(psutil.Process(pid))
+        except psutil.NoSuchProcess:
+            continue
+    _, alive = psutil.wait_procs(procs, timeout=timeout)
+    return {p.pid for p in alive if p.is_running() and p.status() != psutil.STATUS_ZOMBIE}
 
 
 def aggregated_row(stats_csv: Path) -> dict[str, str]:

@@ -168,7 +168,7 @@ def test_ctrl_c_at_an_arbitrary_moment_exits_cleanly(
     repo_root: Path, tmp_path: Path, clean_env: dict, after_s: float
 ) -> None:
     run = LocustRun(repo_root, clean_env, tmp_path / "run")
-    # why: the moment is the thing under test: whatever phase a fixed delay lands in, the exit is clean.
-    time.sleep(max(0.0, after_s - (time.monotonic() - run.started)))
+    delay = max(0.0, after_s - (time.monotonic() - run.started))
+    time.sleep(delay)  # why: an arbitrary moment is under test; any phase must exit cleanly
     code = run.signal_and_wait(signal.SIGINT)
     check_clean_exit(run, code, signal.SIGINT)

@@ -173,7 +173,8 @@ def test_errors_400_403_404(emulator: EmulatorProcess, client: genai.Client) -> 
 
 
 def test_errors_429_500_503(start_emulator) -> None:
-    emu = start_emulator(config_dict={"quotas": {FLASH: {"rpm": 1}}})
+    # No latency and an unscaled 60 s window: the second call is inside it however slow the machine.
+    emu = start_emulator(profile="fast", time_scale=1.0, config_dict={"quotas": {FLASH: {"rpm": 1}}})
     client = make_client(emu.url)
     client.models.generate_content(model=FLASH, contents="first")
     with pytest.raises(errors.ClientError) as caught:

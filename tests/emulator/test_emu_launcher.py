@@ -8,13 +8,13 @@ import signal
 import subprocess
 import sys
 import textwrap
-import time
 import urllib.request
 from pathlib import Path
 
 import pytest
 
 from emulator.launcher import EmulatorProcess, EmulatorStartError
+from tests.emulator.waiting import wait_until
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -64,7 +64,7 @@ def test_child_dies_when_parent_is_killed(tmp_path) -> None:
             emu.start()
             emu.stats()
             print(emu.pid, flush=True)
-            time.sleep(60)
+            time.sleep(60)  # why: a parent that lives until the test SIGKILLs it; nothing to wait for
             """
         )
     )
@@ -74,10 +74,7 @@ def test_child_dies_when_parent_is_killed(tmp_path) -> None:
     assert _alive(child_pid)
     parent.send_signal(signal.SIGKILL)
     parent.wait()
-    deadline = time.monotonic() + 5
-    while _alive(child_pid) and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert not _alive(child_pid)
+    wait_until(lambda: not _alive(child_pid), what=f"the orphaned emulator {child_pid} to exit")
 
 
 def test_cli_bad_config_is_one_line(tmp_path) -> None:
@@ -94,10 +91,8 @@ def test_cli_bad_config_is_one_line(tmp_path) -> None:
 
 
 def test_workers_share_port_stats_and_faults() -> None:
-    import json as _json
-
     import psutil
-    from emu_http import FLASH, call, text_request
+    from emu_http import FLASH, call, call_json, text_request
 
     emu = EmulatorProcess(profile="fast", time_scale=0.0, workers=2)
     emu.start()
@@ -106,18 +101,30 @@ def test_workers_share_port_stats_and_faults() -> None:
         assert len(workers) == 2
         for i in range(20):
             assert call(emu.url, FLASH + ":generateContent", text_request(f"w{i}"))[0] == 200
-        time.sleep(0.6)  # each worker publishes its counters every 0.25 s
-        stats = emu.stats()
-        assert stats["workers"] == 2 and stats["requests_total"] == 20
+
+        def merged_stats() -> dict | None:
+            stats = emu.stats()
+            return stats if stats["requests_total"] == 20 else None
+
+        # Each worker publishes its counters every 0.25 s: wait until both shares are in the merge.
+        stats = wait_until(merged_stats, what="both workers' counters in the merged stats")
+        assert stats["workers"] == 2 and stats["responses_by_status"] == {"200": 20}
         emu.set_faults({"server_503": 1.0})
-        time.sleep(0.6)  # the change reaches the other worker within 0.25 s
+
+        def both_workers_inject() -> bool:
+            # Each new connection goes to either worker (SO_REUSEPORT): 20 answers in a row with
+            # the new rate have come from both but for a chance of 2**-19.
+            return all(
+                call_json(emu.url, "/emulator/faults", key=None)[1]["rates"]["server_503"] == 1.0
+                for _ in range(20)
+            )
+
+        wait_until(both_workers_inject, what="the fault change to reach the other worker")
         statuses = {call(emu.url, FLASH + ":generateContent", text_request(f"f{i}"))[0] for i in range(10)}
         assert statuses == {503}
-        assert _json.loads(call(emu.url, "/emulator/faults", key=None)[1])["rates"]["server_503"] == 1.0
     finally:
         emu.stop()
-    time.sleep(0.2)
-    assert not any(_alive(w.pid) for w in workers)
+    wait_until(lambda: not any(_alive(w.pid) for w in workers), what="the workers to exit")
 
 
 def test_benchmark_dispatcher_and_smoke() -> None:
@@ -145,5 +152,8 @@ def test_benchmark_dispatcher_and_smoke() -> None:
     )
     assert done.returncode == 0, done.stderr
     summary = json.loads(done.stdout.strip().splitlines()[-1])
-    assert summary["emulator_rps"] > 100 and summary["emulator_chunks_per_s"] > 100
-    assert summary["headroom_vs_http_transport"] > 0
+    # A smoke test of the benchmark's plumbing, not a measurement: every phase answered something
+    # and nothing failed. How fast is the benchmark's own business (python -m benchmarks emulator).
+    assert summary["emulator_rps"] > 0 and summary["emulator_chunks_per_s"] > 0, summary
+    assert summary["http_transport_rps"] > 0 and summary["headroom_vs_http_transport"] > 0, summary
+    assert summary["emulator_workers"] == 1 and "non-200 answers" not in done.stdout, done.stdout

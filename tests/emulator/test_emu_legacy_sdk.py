@@ -141,7 +141,8 @@ def test_errors_400_403_404(legacy: EmulatorProcess, genai: Any) -> None:
 def test_errors_429_500_503(start_emulator, genai: Any) -> None:
     from google.api_core import exceptions as core
 
-    emu = start_emulator(config_dict={"quotas": {FLASH: {"rpm": 1}}})
+    # No latency and an unscaled 60 s window: the second call is inside it however slow the machine.
+    emu = start_emulator(profile="fast", time_scale=1.0, config_dict={"quotas": {FLASH: {"rpm": 1}}})
     configure(genai, emu.url)
     model = genai.GenerativeModel(FLASH)
     model.generate_content("first", request_options=NO_RETRY)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import random
 import statistics
+import time
 
 import jsonschema
 import pytest
@@ -16,6 +17,8 @@ from emulator.latency import Clock, Slots, plan_for
 from emulator.profiles import ConfigError, ModelProfile, load_profile
 from emulator.protocol import GENERATE_CONTENT_REQUEST, normalise
 from emulator.quotas import Quotas
+from emulator.stats import Stats
+from tests.emulator.waiting import ManualClock
 
 SCHEMAS = [
     {
@@ -140,31 +143,99 @@ def test_quota_window_rolls() -> None:
     quotas.admit("other", "m", 10, now=60.5)  # keys are counted apart
 
 
+def _retry_delay(error: ApiError) -> str:
+    return error.details[-1]["retryDelay"]
+
+
+def test_quota_window_follows_its_clock_under_a_time_scale() -> None:
+    # time scale 0.01: the 60 s window is 0.6 real seconds of the injected clock.
+    clock = ManualClock(start=500.0)
+    quotas = Quotas(load_profile("default", {"quotas": {"m": {"rpm": 2}}}), time_scale=0.01, clock=clock)
+    quotas.admit("k", "m", 1)
+    clock.advance(0.1)
+    quotas.admit("k", "m", 1)
+    clock.advance(0.2)
+    with pytest.raises(ApiError) as caught:  # 0.3 s after the first: it leaves the window in 0.3 s
+        quotas.admit("k", "m", 1)
+    assert caught.value.fault == "quota_requests" and _retry_delay(caught.value) == "0.300s"
+    assert "Please retry in 0.3s" in caught.value.message
+    clock.advance(0.2999)
+    with pytest.raises(ApiError) as still:  # rejected requests are not counted: the delay shrinks
+        quotas.admit("k", "m", 1)
+    assert _retry_delay(still.value) == "0.001s", "sub-millisecond waits round up, never to 0"
+    clock.advance(0.001)  # the retryDelay after the 429: the slot is free
+    quotas.admit("k", "m", 1)
+    with pytest.raises(ApiError) as again:  # the second request is the oldest now
+        quotas.admit("k", "m", 1)
+    assert _retry_delay(again.value) == "0.100s"
+
+
+def test_quota_tokens_per_minute_and_retry_delay_rounds_up() -> None:
+    clock = ManualClock(start=0.0)
+    quotas = Quotas(load_profile("default", {"quotas": {"m": {"tpm": 100}}}), time_scale=0.01, clock=clock)
+    quotas.admit("k", "m", 60)
+    clock.advance(0.1236)
+    quotas.admit("k", "m", 30)
+    clock.advance(0.1)
+    with pytest.raises(ApiError) as caught:  # 60 + 30 + 20 > 100: the first 60 tokens must leave
+        quotas.admit("k", "m", 20)
+    assert caught.value.fault == "quota_tokens" and "input_token_count" in caught.value.message
+    # 0.6 - 0.2236 = 0.3764 s, rounded up to the millisecond: waiting that long is always enough.
+    assert _retry_delay(caught.value) == "0.377s"
+    quotas.admit("k", "m", 10)  # 90 + 10 fits
+    clock.advance(0.377)
+    quotas.admit("k", "m", 60)  # the first 60 left the window
+    # A request bigger than the whole quota is still let through on an empty window.
+    assert Quotas(quotas.profile, time_scale=0.01, clock=clock).admit("k", "m", 500) is None
+
+
+def test_quota_clock_defaults_to_monotonic_and_time_scale_zero_means_no_window() -> None:
+    profile = load_profile("default", {"quotas": {"m": {"rpm": 1}}})
+    assert Quotas(profile, time_scale=1.0).clock is time.monotonic
+    unlimited = Quotas(profile, time_scale=0.0, clock=ManualClock())
+    for _ in range(5):
+        unlimited.admit("k", "m", 1)
+
+
+def test_stats_uptime_follows_its_clock() -> None:
+    clock = ManualClock(start=1_700_000_000.0)
+    stats = Stats(clock=clock)
+    stats.begin("generateContent", "m")
+    clock.advance(12.3456)
+    snapshot = stats.snapshot({"time_scale": 0.01})
+    assert snapshot["started_at"] == 1_700_000_000.0 and snapshot["uptime_s"] == 12.346
+    assert snapshot["in_flight"] == snapshot["max_in_flight"] == 1 and snapshot["time_scale"] == 0.01
+    assert Stats().clock is time.time
+
+
 def test_slots_queue_fifo_and_timeout() -> None:
     async def scenario() -> list[str]:
         slots = Slots(capacity=1, queue_limit=1)
-        await slots.acquire(1.0, 503)
+        await slots.acquire(30.0, 503)
         order: list[str] = []
 
         async def waiter() -> None:
-            await slots.acquire(1.0, 503)
+            await slots.acquire(30.0, 503)  # served long before 30 s: release() hands it the slot
             order.append("served")
             slots.release()
 
         task = asyncio.create_task(waiter())
-        await asyncio.sleep(0.01)
+        while not slots.queued:  # until the waiter is in the queue: an event, not an amount of time
+            await asyncio.sleep(0)  # why: a bare yield to the loop so the waiter task runs; no time passes
         with pytest.raises(ApiError) as full:  # the queue holds one: a second waiter is refused
-            await slots.acquire(1.0, 503)
+            await slots.acquire(30.0, 503)
         order.append(f"full:{full.value.code}")
         slots.release()
         await task
-        await slots.acquire(1.0, 503)
+        await slots.acquire(30.0, 503)
+        # The queue timeout is the feature: a waiter nobody releases gives up with the 504 asked for.
         with pytest.raises(ApiError) as late:
             await slots.acquire(0.02, 504)
-        order.append(f"timeout:{late.value.code}")
+        order.append(f"timeout:{late.value.code}:{late.value.fault}")
+        assert slots.queued == 0 and slots.busy == 1
         return order
 
-    assert asyncio.run(scenario()) == ["full:503", "served", "timeout:504"]
+    assert asyncio.run(scenario()) == ["full:503", "served", "timeout:504:queue_timeout"]
 
 
 def test_latency_plan_scales_and_is_seeded() -> None:

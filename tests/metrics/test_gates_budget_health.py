@@ -7,11 +7,13 @@ import time
 from types import SimpleNamespace
 
 import gevent
+import gevent.event
 import pytest
 
 from metrics import budget, gates, health, llm_files
 from metrics.llm_stats import LlmStats
 from shapes.slo import SloError, parse_slo
+from tests.emulator.waiting import ManualClock, wait_until
 from users.outcome import RATE_LIMITED, Outcome
 
 
@@ -125,15 +127,19 @@ def test_budget_guard_stops_the_run_once() -> None:
     environment = SimpleNamespace(
         runner=runner, parsed_options=SimpleNamespace(max_cost=0.5, headless=True), web_ui=None
     )
-    guard = budget.BudgetGuard(environment)
+    guard = budget.BudgetGuard(environment, clock=ManualClock(start=1_700_000_123.5))
     guard.arm()
     assert not guard.check(0.49)
     assert guard.check(0.5)
     assert not guard.check(0.9)
-    gevent.sleep(0.01)
-    assert runner.calls == ["quit"]
+    assert guard.stopper is not None
+    guard.stopper.join(timeout=10)  # the run is stopped from its own greenlet
+    assert guard.stopper.ready() and runner.calls == ["quit"]
     summary = guard.summary(0.61)
     assert summary["reached"] and summary["max_cost_usd"] == 0.5 and summary["spent_usd"] == 0.61
+    assert summary["reached_at"] == 1_700_000_123.5 and summary["spent_at_stop_usd"] == 0.5
+    guard.arm()  # a new test: nothing reached, nothing stopping
+    assert guard.reached_at is None and guard.stopper is None
 
 
 def test_health_detector_flags_sustained_readings_only() -> None:
@@ -156,25 +162,70 @@ def test_health_detector_flags_sustained_readings_only() -> None:
     ]
 
 
-def test_sampler_sees_a_blocked_event_loop() -> None:
+def test_sampler_ticks_by_hand_measure_lag_and_close_one_second_windows() -> None:
+    clock = ManualClock(start=50.0)
+    late = [0.0]  # how much later than asked the next sleep wakes, in seconds
+    asked: list[float] = []
+
+    def sleep(seconds: float) -> None:
+        asked.append(seconds)
+        clock.advance(seconds + late[0])
+
+    cpu_readings = iter([0.0, 42.04, 7.0])  # the first call only sets psutil's reference point
     samples: list[health.Sample] = []
-    sampler = health.HealthSampler("local-test-1", samples.append)
+    sampler = health.HealthSampler(
+        "local-test-1",
+        samples.append,
+        clock=clock,
+        sleep=sleep,
+        wall_clock=lambda: 1_700_000_000.0 + clock(),
+        cpu=lambda: next(cpu_readings),
+    )
+    sampler.begin()
+
+    def run(lags: list[float]) -> list[health.Sample | None]:
+        results = []
+        for lag in lags:
+            late[0] = lag
+            results.append(sampler.tick())
+        return results
+
+    # 50 ms ticks, one of them 325 ms late: the window closes at the first wake at or after 1 s,
+    # the 14th tick (14 x 0.05 + 0.325 = 1.025 s; the 13th woke at 0.975 s).
+    results = run([0.0] * 5 + [0.325] + [0.0] * 8)
+    assert results[:13] == [None] * 13 and len(results) == 14
+    assert results[13] == samples[0] == (1_700_000_051.025, "local-test-1", 42.0, 325.0)
+    # The next window starts where the last one ended, its worst lag reset: 25 ms this time.
+    results = run([0.025] + [0.0] * 19)
+    assert results[:19] == [None] * 19 and len(samples) == 2
+    assert results[19] == samples[1] == (1_700_000_052.05, "local-test-1", 7.0, 25.0)
+    assert asked == [health.LAG_TICK_S] * 34
+
+
+def test_sampler_sees_a_blocked_event_loop() -> None:
+    """The real clock, gevent's sleep and psutil: a 300 ms block of the hub shows in the next sample."""
+    samples: list[health.Sample] = []
+    asleep = gevent.event.Event()
+
+    def sleep(seconds: float) -> None:
+        asleep.set()
+        gevent.sleep(seconds)  # why: the sampler's own 50 ms tick, whose lateness is under test
+
+    sampler = health.HealthSampler("local-test-1", samples.append, sleep=sleep)
     sampler.start()
     try:
-        gevent.sleep(0.2)
-        busy_until = time.perf_counter() + 0.3
-        while time.perf_counter() < busy_until:  # CPU work that never yields to the hub
+        assert asleep.wait(timeout=10), "the sampler never started ticking"
+        burnt = time.process_time() + 0.3
+        while time.process_time() < burnt:  # 300 ms of CPU that never yields to the hub
             pass
-        deadline = time.monotonic() + 3
-        while not samples and time.monotonic() < deadline:
-            gevent.sleep(0.05)
+        wait_until(lambda: samples, timeout=10, what="the first health sample")
     finally:
         sampler.stop()
-    assert samples, "no sample within 3 s"
     timestamp, node, cpu, lag = samples[0]
-    assert node == "local-test-1" and abs(timestamp - time.time()) < 5
+    assert node == "local-test-1" and abs(timestamp - time.time()) < 60
+    # The sampler was asleep for 50 ms when the block began, so it woke at least 250 ms late.
     assert lag >= 250, f"a 300 ms block showed as {lag} ms of lag"
-    assert cpu > 10
+    assert cpu > 0, "300 ms of CPU in the window is more than 0 % however long the window ran"
 
 
 def test_appended_csv_files_keep_one_header_and_flush_every_write(tmp_path) -> None:

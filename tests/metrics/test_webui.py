@@ -5,23 +5,22 @@ from __future__ import annotations
 import signal
 import socket
 import subprocess
-import time
 from pathlib import Path
 from typing import Any
 
 import psutil
 from llm_helpers import FAST, NOT_LOOPBACK, free_port, locust_cmd, read_rows
 
+from tests.emulator.waiting import wait_until
 
-def wait_listening(port: int, proc: subprocess.Popen, timeout: float = 30) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+
+def wait_listening(port: int, proc: subprocess.Popen, timeout: float = 60) -> None:
+    def listening() -> bool:
         assert proc.poll() is None, "locust exited before its web UI came up"
         with socket.socket() as sock:
-            if sock.connect_ex(("127.0.0.1", port)) == 0:
-                return
-        time.sleep(0.2)
-    raise AssertionError(f"nothing listening on port {port} after {timeout} s")
+            return sock.connect_ex(("127.0.0.1", port)) == 0
+
+    wait_until(listening, timeout, f"Locust's web UI on port {port}")
 
 
 def listening_addresses(pid: int, port: int) -> set[str]:
@@ -80,10 +79,10 @@ def test_llm_tab_shows_live_rows_in_a_real_browser(
         page.get_by_role("button", name="Start").click()
         page.get_by_role("tab", name="LLM").click()
         total = page.locator("tr", has_text="Aggregated")
-        expect(total).to_be_visible(timeout=15_000)
+        expect(total).to_be_visible(timeout=30_000)
         expect(page.locator("th", has_text="TTFT p95 (ms)")).to_be_visible()
         calls = total.locator("td").nth(2)
-        expect(calls).not_to_have_text("0", timeout=10_000)
+        expect(calls).not_to_have_text("0", timeout=30_000)
         assert int(calls.inner_text()) > 0
         scenario_row = page.locator("tr", has_text="gemini-2.5-flash").first
         cells = scenario_row.locator("td").all_inner_texts()

@@ -7,12 +7,12 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import gevent
 import pytest
 from locust.env import Environment
 from scenario_helpers import request_log_frame, write_image
 
 from reports.scenario_analysis import variant_comparison
+from tests.emulator.waiting import wait_until
 from users import outcome as kinds
 from users.call import CallResult
 from users.errors import CallError
@@ -131,8 +131,15 @@ def test_all_three_users_under_a_local_runner(make_env: Callable[..., Environmen
     apply_mix(env)
     prepare_scenarios(env)
     runner.start(4, spawn_rate=100)
-    gevent.sleep(3.0)
-    runner.quit()
+
+    def every_kind_seen() -> bool:
+        done = {(o.scenario, o.variant if o.scenario == "vision" else "") for o in outcomes}
+        return {("moderation", ""), ("stream", ""), ("vision", "raw"), ("vision", "optimized")} <= done
+
+    try:
+        wait_until(every_kind_seen, timeout=60, what="an outcome of every scenario and image variant")
+    finally:
+        runner.quit()
 
     names = {name for name, _ in env.stats.entries}
     assert names == {"moderation", "vision", "stream"}

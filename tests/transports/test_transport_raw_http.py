@@ -5,11 +5,11 @@ from __future__ import annotations
 import base64
 import json
 
-import gevent
 import pytest
 from gevent.server import StreamServer
 from transport_helpers import API_KEY, spec
 
+from tests.emulator.waiting import wait_until
 from users import outcome
 from users.call import CallSpec, CallTimer, InlineImage
 from users.errors import CallError
@@ -193,10 +193,13 @@ def _reply(sock, close_after: bool) -> None:  # noqa: ANN001
 @pytest.mark.parametrize("close_after", [False, True])
 def test_keep_alive_reuse_and_stale_connection(monkeypatch, close_after) -> None:  # noqa: ANN001
     accepted: list[object] = []
+    closed: list[object] = []
 
     def handle(sock, addr) -> None:  # noqa: ANN001
         accepted.append(addr)
         _reply(sock, close_after)
+        if close_after:
+            closed.append(addr)
 
     server = StreamServer(("127.0.0.1", 0), handle)
     server.start()
@@ -205,9 +208,10 @@ def test_keep_alive_reuse_and_stale_connection(monkeypatch, close_after) -> None
         base_url=f"http://127.0.0.1:{server.server_port}", api_key=API_KEY, timeout_s=2
     )
     try:
-        for _ in range(3):
+        for calls in range(1, 4):
             assert transport.call(spec(), CallTimer()).text == "ok"
-            gevent.sleep(0.05)  # let a closing server's FIN arrive before the next call
+            if close_after:  # the server has closed its end (the FIN is on its way) before the next call
+                wait_until(lambda n=calls: len(closed) == n, timeout=10, what="the server to close")
     finally:
         transport.close()
         server.stop()

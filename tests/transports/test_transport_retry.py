@@ -104,8 +104,10 @@ MODEL_OF = {"genai": "gemini-2.5-flash", "legacy": "gemini-2.5-flash-lite", "htt
 
 @pytest.fixture(scope="module")
 def quota_emulator(start_emulator):  # noqa: ANN001, ANN201
-    # rpm 1 in a window of 60 emulated s = 0.6 real s at time scale 0.01.
-    return start_emulator("fast", {"quota_tier": "tier1", "quotas": {"*": {"rpm": 1}}}, time_scale=0.01)
+    # rpm 1 in a window of 60 emulated s = 0.9 real s at time scale 0.015: long enough that two calls
+    # on a busy machine still land in one window, short enough that waiting it out is quick, and under
+    # 1 s, so RetryInfo keeps its milliseconds instead of rounding up to whole seconds.
+    return start_emulator("fast", {"quota_tier": "tier1", "quotas": {"*": {"rpm": 1}}}, time_scale=0.015)
 
 
 @pytest.mark.parametrize("transport_name", TRANSPORT_NAMES)
@@ -113,20 +115,30 @@ def test_real_429_retry_waits_what_retry_info_says(quota_emulator, transport_nam
     transport = make_transport(transport_name, quota_emulator.url)
     # A model of its own per transport: quotas count per key per model.
     model = MODEL_OF[transport_name]
+    said: list[float | None] = []  # the retryDelay of each 429 the policy saw
+
+    def attempt() -> CallResult:
+        try:
+            return transport.call(spec("over quota", model=model), CallTimer())
+        except CallError as err:
+            said.append(err.retry_after_s)
+            raise
+
     try:
         transport.call(spec("fills the window", model=model), CallTimer())
         with pytest.raises(CallError) as first_429:
             transport.call(spec("over quota", model=model), CallTimer())
         retry_after = first_429.value.retry_after_s
-        assert retry_after is not None and 0.3 < retry_after <= 0.6
+        # Real seconds (not the 60 emulated ones) until the first call leaves the window.
+        assert retry_after is not None and 0 < retry_after <= 0.9
         started = time.perf_counter()
-        result, attempts, backoff_ms = _policy(retries=3).run(
-            lambda: transport.call(spec("over quota", model=model), CallTimer())
-        )
+        result, attempts, backoff_ms = _policy(retries=3).run(attempt)
         waited = time.perf_counter() - started
     finally:
         transport.close()
     assert isinstance(result, CallResult) and result.finish_reason == "STOP"
-    assert attempts == 2, "one 429, one wait of retryDelay, then success"
-    assert retry_after * 1000 * 0.8 <= backoff_ms <= retry_after * 1000 * 1.1
+    assert attempts == 2 and len(said) == 1, "one 429, one wait of retryDelay, then success"
+    assert said[0] is not None and said[0] <= retry_after
+    # It waited what the 429 said, stretched by at most the policy's 10 % jitter.
+    assert said[0] * 1000 <= backoff_ms <= said[0] * 1000 * 1.1
     assert waited >= backoff_ms / 1000
