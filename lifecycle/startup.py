@@ -41,6 +41,7 @@ from users.settings import GeminiSettings, OptionError
 from users.transports import transport_class
 
 logger = logging.getLogger("gemini_locust")
+WEB_START_WAIT_S = 300.0  # a start from the web UI waits this long for workers still preparing
 
 
 def fail(message: str, code: int = 2) -> None:
@@ -172,12 +173,21 @@ def wait_until_ready(environment: Environment) -> None:
     if run.emulator is not None:
         run.emulator.wait_ready()
     environment.gemini_preparation.wait_logging_progress()
-    if run.readiness is not None:
-        expected = int(getattr(environment.parsed_options, "expect_workers", 1) or 1)
-        if not environment.parsed_options.headless:
-            expected = 1  # the web UI starts with whoever is connected; Locust itself needs one
-        if not run.readiness.wait(expected, timeout=None):
-            raise PreparationFailed("workers did not prepare in time")
+    if run.readiness is None:
+        return
+    options = environment.parsed_options
+    if options.headless:
+        # As long as Locust itself waits for --expect-workers (--expect-workers-max-wait, else forever).
+        expected = int(getattr(options, "expect_workers", 1) or 1)
+        timeout = float(getattr(options, "expect_workers_max_wait", 0) or 0) or None
+    else:
+        # The web UI starts with whoever is connected (Locust refuses a start with none).
+        expected, timeout = 0, WEB_START_WAIT_S
+    if not run.readiness.wait(expected, timeout=timeout):
+        waiting = ", ".join(run.readiness.waiting_for()) or f"{expected} workers to connect"
+        raise PreparationFailed(
+            f"still waiting for workers to prepare their requests after {timeout:.0f} s: {waiting}"
+        )
 
 
 def _on_preparation_failed_in_background(environment: Environment, preparation: Preparation) -> None:
