@@ -20,6 +20,7 @@ cached JPEG, and carried on every Outcome as prep_ms: what an app pays per image
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import io
 import json
@@ -208,12 +209,28 @@ def prepare(source: SourceImage, mode: str, *, max_side: int = MAX_SIDE_DEFAULT)
     return prepared
 
 
+def _captured(function: Callable[..., T], *args: Any) -> tuple[bool, Any]:
+    # gevent's thread pool prints the traceback of a task that raises before handing the error back;
+    # caught here, the caller re-raises it and decides how it is reported (one line for bad input).
+    try:
+        return True, function(*args)
+    except Exception as exc:  # noqa: BLE001 - re-raised in the calling greenlet
+        return False, exc
+
+
+def _unwrap(result: tuple[bool, Any]) -> Any:
+    ok, value = result
+    if not ok:
+        raise value
+    return value
+
+
 def outside_loop(function: Callable[..., T], *args: Any) -> T:
     """Run blocking work (drawing, decoding) in a real OS thread; the calling greenlet waits while
     the gevent hub keeps serving everything else."""
     import gevent
 
-    return gevent.get_hub().threadpool.apply(function, args)
+    return _unwrap(gevent.get_hub().threadpool.apply(_captured, (function, *args)))
 
 
 def prepare_all(
@@ -235,7 +252,10 @@ def prepare_all(
     pool = ThreadPool(min(PREP_THREADS, len(jobs)))
     done: list[PreparedImage] = []
     try:
-        for image in pool.imap(lambda job: prepare(job[0], job[1], max_side=max_side), jobs):
+        for result in pool.imap(
+            lambda job: _captured(functools.partial(prepare, max_side=max_side), *job), jobs
+        ):
+            image = _unwrap(result)
             done.append(image)
             if time.monotonic() - started > PROGRESS_AFTER_S:
                 logger.info(

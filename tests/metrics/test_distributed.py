@@ -147,3 +147,38 @@ def test_a_killed_worker_is_reported_and_the_master_finishes(
     merged = llm_requests(out)
     assert merged == locust_requests(out)
     assert merged + lost["unreported_requests"] <= emulator_served(out)
+
+
+def test_a_worker_that_cannot_prepare_stops_the_master_with_its_reason(
+    repo_root: Path, clean_env: dict, tmp_path: Path
+) -> None:
+    out = tmp_path / "run"
+    port = free_port()
+    missing = tmp_path / "no-such-folder"
+    master = subprocess.Popen(
+        locust_cmd(
+            "--headless", "--master", "--master-bind-host", "127.0.0.1", "--master-bind-port", str(port),
+            "--expect-workers", "1", "-u", "2", "-r", "2", "-t", "30s", "--results-dir", str(out), *FAST,
+        ),
+        cwd=repo_root, env=clean_env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )  # fmt: skip
+    # The worker's own command line points at images that do not exist: its preparation fails.
+    worker = subprocess.Popen(
+        locust_cmd("--worker", "--master-host", "127.0.0.1", "--master-port", str(port), "--images-dir", str(missing)),
+        cwd=repo_root, env=clean_env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )  # fmt: skip
+    try:
+        master_out, _ = master.communicate(timeout=120)
+        worker_out, _ = worker.communicate(timeout=60)
+    finally:
+        for proc in (master, worker):
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+    assert master.returncode == 2, master_out[-3000:]
+    assert "could not prepare its requests" in master_out and str(missing) in master_out, master_out[-3000:]
+    assert worker.returncode == 2, worker_out[-3000:]
+    assert "Traceback" not in master_out + worker_out
+    assert not list(out.glob("requests-*.csv")) or all(
+        len(p.read_bytes().splitlines()) <= 1 for p in out.glob("requests-*.csv")
+    )
