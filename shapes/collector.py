@@ -7,10 +7,10 @@ owns the calls that *started* in it: the rate in force when a call began is the 
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from shapes.clock import REAL_CLOCK, Clock
 from shapes.slo import WindowStats
 
 Sample = tuple[float, float | None, float | None, str, float, float | None]
@@ -22,14 +22,18 @@ def sample_from_request(
     exception: BaseException | None,
     context: Mapping[str, Any] | None,
     start_time: float | None = None,
+    clock: Clock = REAL_CLOCK,
 ) -> Sample:
-    """A sample from one request event; prefers the Outcome dict the suite puts in context["outcome"]."""
+    """A sample from one request event; prefers the Outcome dict the suite puts in context["outcome"].
+
+    `clock` dates a call whose event carries no start time (its end, less its response time).
+    """
     outcome = (context or {}).get("outcome") if isinstance(context, Mapping) else None
     if outcome is not None:
         # The suite sends the Outcome itself; a plain dict of its fields (tests, other tools) works too.
         get = outcome.get if isinstance(outcome, Mapping) else lambda name: getattr(outcome, name, None)
         return (
-            float(get("start_time") or start_time or time.time()),
+            float(get("start_time") or start_time or clock.now()),
             _float_or_none(get("e2e_ms")),
             _float_or_none(get("ttft_ms")),
             str(get("error_kind") or ""),
@@ -37,7 +41,7 @@ def sample_from_request(
             _float_or_none(get("schedule_lag_ms")),
         )
     e2e = _float_or_none(response_time)
-    started = start_time if start_time is not None else time.time() - (e2e or 0.0) / 1000.0
+    started = start_time if start_time is not None else clock.now() - (e2e or 0.0) / 1000.0
     return (float(started), e2e, None, GENERIC_FAILURE if exception else "", 0.0, None)
 
 
@@ -54,7 +58,8 @@ def _float_or_none(value: Any) -> float | None:
 class SampleCollector:
     """Keeps samples while a capacity search runs; off (and free) otherwise."""
 
-    def __init__(self) -> None:
+    def __init__(self, clock: Clock = REAL_CLOCK) -> None:
+        self.clock = clock
         self.enabled = False
         self.forward = False  # a worker forwards its samples to the master instead of keeping them
         self._samples: list[Sample] = []
@@ -70,7 +75,7 @@ class SampleCollector:
     ) -> None:
         """Listener for environment.events.request."""
         if self.enabled:
-            self.add(sample_from_request(response_time, exception, context, start_time))
+            self.add(sample_from_request(response_time, exception, context, start_time, self.clock))
 
     def add(self, sample: Sample) -> None:
         (self._unsent if self.forward else self._samples).append(sample)

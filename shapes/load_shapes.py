@@ -4,16 +4,17 @@ They are never picked up from a locustfile (abstract = True on each, since Locus
 the flag on every subclass); select_shape() builds one from the options and the locustfile's
 listener sets it as environment.shape_class. Each tick turns elapsed seconds into a Plan with the
 pure code of schedules.py and open_model.py, logs the stage and publishes it to the workers.
+Elapsed seconds and stage epochs come from the environment's clock (shapes/clock.py), real by default.
 """
 
 from __future__ import annotations
 
 import logging
-import time
 from typing import Any
 
 from locust import LoadTestShape
 
+from shapes.clock import Clock
 from shapes.open_model import OPEN_MODEL_SPAWN_RATE, CapacitySearch, UserSizer
 from shapes.runtime import end_run, pacer_signal, publish, runtime_for
 from shapes.schedules import Plan, Schedule
@@ -36,7 +37,9 @@ class SuiteShape(LoadTestShape):
         self.environment = environment
         self.params = params
         self.runner = environment.runner
-        self.start_epoch = time.time()
+        self.clock: Clock = runtime_for(environment).clock
+        self.start_time = self.clock.monotonic()  # LoadTestShape's own field: the run time counts from it
+        self.start_epoch = self.clock.now()
         self.uses_classes = False
 
     # Locust calls reset_time() when a run starts (before the first tick): a new run, a new state.
@@ -45,10 +48,14 @@ class SuiteShape(LoadTestShape):
     def reset_time(self) -> None:
         if runtime_for(self.environment).stage:
             return
-        super().reset_time()
-        self.start_epoch = time.time()
+        self.start_time = self.clock.monotonic()
+        self.start_epoch = self.clock.now()
         runtime_for(self.environment).begin_run()
         self.on_new_run()
+
+    def get_run_time(self) -> float:
+        """Seconds since the run started, on the environment's clock."""
+        return self.clock.monotonic() - self.start_time
 
     def on_new_run(self) -> None:
         """Subclasses reset their own state here."""

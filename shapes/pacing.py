@@ -15,14 +15,14 @@ stream at the full rate.
 from __future__ import annotations
 
 import random
-import time
 import weakref
 from collections import deque
-from collections.abc import Callable
 from typing import Any
 
 import gevent
 from gevent.event import AsyncResult, Event
+
+from shapes.clock import REAL_CLOCK, Clock
 
 # Arrivals waiting for a free user; beyond this the oldest are dropped and counted, so a generator
 # with far too few users cannot grow its memory without bound (1,000 rps for 100 s).
@@ -33,7 +33,7 @@ class ArrivalPacer:
     def __init__(
         self,
         rng: random.Random | None = None,
-        clock: Callable[[], float] = time.time,
+        clock: Clock = REAL_CLOCK,
         backlog_limit: int = BACKLOG_LIMIT,
     ) -> None:
         self._rng = rng or random.Random()
@@ -96,7 +96,7 @@ class ArrivalPacer:
                         self._count_waiting(-1)
                     except ValueError:
                         pass  # released just before being stopped: that arrival is lost
-        lag_ms = max(0.0, (self._clock() - planned) * 1000.0)
+        lag_ms = max(0.0, (self._clock.now() - planned) * 1000.0)
         self._max_lag_ms = max(self._max_lag_ms, lag_ms)
         return planned, lag_ms
 
@@ -107,7 +107,7 @@ class ArrivalPacer:
         waiting_avg: time-averaged count of users idle in wait_for_slot; backlog: arrivals now
         waiting for a user; max_lag_ms: worst schedule lag seen; rate: the rate in force.
         """
-        now = self._clock()
+        now = self._clock.now()
         self._count_waiting(0, now)
         elapsed = now - self._signal_start
         waiting_avg = self._waiting_integral / elapsed if elapsed > 0 else float(self._waiting)
@@ -124,14 +124,14 @@ class ArrivalPacer:
         return signal
 
     def _reset_signal(self, now: float | None = None) -> None:
-        now = self._clock() if now is None else now
+        now = self._clock.now() if now is None else now
         self._signal_start = self._last_change = now
         self._waiting_integral = 0.0
         self._max_lag_ms = 0.0
         self._released_at_signal = self.released
 
     def _count_waiting(self, delta: int, now: float | None = None) -> None:
-        now = self._clock() if now is None else now
+        now = self._clock.now() if now is None else now
         self._waiting_integral += self._waiting * (now - self._last_change)
         self._last_change = now
         self._waiting += delta
@@ -145,11 +145,11 @@ class ArrivalPacer:
                 self._wake.clear()
                 next_at = None
                 continue
-            now = self._clock()
+            now = self._clock.now()
             if next_at is None:
                 next_at = now + self._rng.expovariate(self._rate)
             if next_at > now:
-                if self._wake.wait(timeout=next_at - now):
+                if self._clock.wait(self._wake, next_at - now):
                     self._wake.clear()
                     next_at = None  # the rate changed: redraw from now
                 continue
@@ -176,16 +176,16 @@ _PACERS: weakref.WeakKeyDictionary[Any, ArrivalPacer] = weakref.WeakKeyDictionar
 _ACTIVE: weakref.WeakSet[Any] = weakref.WeakSet()
 
 
-def pacer_for(environment: Any) -> ArrivalPacer:
-    """The environment's pacer, created on first use (for the shape side)."""
+def pacer_for(environment: Any, clock: Clock = REAL_CLOCK) -> ArrivalPacer:
+    """The environment's pacer, created on first use (for the shape side) on `clock`."""
     pacer = _PACERS.get(environment)
     if pacer is None:
-        pacer = _PACERS[environment] = ArrivalPacer()
+        pacer = _PACERS[environment] = ArrivalPacer(clock=clock)
     return pacer
 
 
-def activate(environment: Any, rate: float) -> ArrivalPacer:
-    pacer = pacer_for(environment)
+def activate(environment: Any, rate: float, clock: Clock = REAL_CLOCK) -> ArrivalPacer:
+    pacer = pacer_for(environment, clock)
     _ACTIVE.add(environment)
     pacer.set_rate(rate)
     return pacer

@@ -9,7 +9,6 @@ shape sends each tick (MSG_STATE); they send pacer feedback and samples back ins
 from __future__ import annotations
 
 import logging
-import time
 import weakref
 from dataclasses import dataclass, field
 from typing import Any
@@ -17,6 +16,7 @@ from typing import Any
 from locust.runners import MasterRunner, WorkerRunner
 
 from shapes import pacing
+from shapes.clock import REAL_CLOCK, Clock
 from shapes.collector import SampleCollector
 
 logger = logging.getLogger(__name__)
@@ -58,6 +58,7 @@ class ShapeRuntime:
     fresh_pacer_report: bool = False  # a worker reported since the shape last sized the pool
     open_model: bool = False
     wired: bool = False
+    clock: Clock = REAL_CLOCK  # what the shape, the pacer, the stage log and the samples read the time from
 
     def begin_run(self) -> None:
         self.stage = ""
@@ -76,6 +77,17 @@ def runtime_for(environment: Any) -> ShapeRuntime:
     if runtime is None:
         runtime = _RUNTIMES[environment] = ShapeRuntime()
     return runtime
+
+
+def use_clock(environment: Any, clock: Clock) -> None:
+    """Make every time reading and wait of this package for `environment` go through `clock`.
+
+    Call before shapes.setup() (a shape reads its clock when it is built, a pacer when it is first
+    activated). Production code never needs it: the real clock is the default. Tests pass a ManualClock.
+    """
+    runtime = runtime_for(environment)
+    runtime.clock = clock
+    runtime.collector.clock = clock
 
 
 def is_master(environment: Any) -> bool:
@@ -113,7 +125,7 @@ def _apply_state(environment: Any, stage: str, rate: float | None, collect: bool
     if rate is None:
         pacing.deactivate(environment)
     else:
-        pacing.activate(environment, rate)
+        pacing.activate(environment, rate, runtime.clock)
 
 
 def pacer_signal(environment: Any) -> dict[str, Any] | None:
@@ -139,7 +151,7 @@ def pacer_signal(environment: Any) -> dict[str, Any] | None:
 def end_run(environment: Any, end_epoch: float | None = None) -> None:
     """Close the open stage and stop pacing and collecting (test_stop, or the shape's last tick)."""
     runtime = runtime_for(environment)
-    runtime.stage_log.close(end_epoch if end_epoch is not None else time.time())
+    runtime.stage_log.close(end_epoch if end_epoch is not None else runtime.clock.now())
     runtime.stage = ""
     runtime.open_model = False
     runtime.collector.enabled = False

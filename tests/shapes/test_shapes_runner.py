@@ -1,43 +1,49 @@
-"""Shapes driven by Locust's real LocalRunner, in-process, with users whose task just sleeps.
+"""Shapes driven by Locust's real LocalRunner, in-process, on a manual clock.
 
-Locust ticks a shape once a second, so these runs last a few seconds each.
+Locust spawns and stops the users and calls tick() about once a second; ScriptedTicks (conftest.py)
+sets the manual clock to a scripted run time before each tick, once the previous tick's users run.
+The users' calls take simulated time on the same clock, so arrivals, latencies, lags and stage times
+are exact, and each test lasts about one real second per tick.
 """
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
-import gevent
 import pytest
 from locust import User, constant, task
 from locust.env import Environment
 from locust.runners import STATE_STOPPED
 
 import shapes
+from shapes.clock import ManualClock
+from shapes.runtime import runtime_for, use_clock
+from tests.shapes.waiting import ScriptedTicks
 
-pytestmark = pytest.mark.timeout(60)
+pytestmark = pytest.mark.timeout(150)  # a bound for a hung run, far above a slow one
 
 
-class SleepyUser(User):
-    """Sleeps `latency(environment)` seconds a call; waits on the pacer in open-model runs."""
+class SimulatedUser(User):
+    """A call takes `environment.latency(environment)` seconds of the manual clock; waits on the pacer
+    in open-model runs."""
 
     abstract = True
-    wait_time = constant(0.05)
-    latency: Callable[[Any], float] = staticmethod(lambda environment: 0.05)
+    wait_time = constant(0)
 
     @task
     def call(self) -> None:
         environment = self.environment
+        clock = runtime_for(environment).clock
         pacer = shapes.get_pacer(environment)
         lag_ms = None
         if pacer is not None:
             _, lag_ms = pacer.wait_for_slot()
+            environment.lags.append(lag_ms)  # at the start: a call may outlast the run
         stage = shapes.current_stage(environment)
-        started = time.time()
-        gevent.sleep(self.latency(environment))
-        e2e_ms = (time.time() - started) * 1000.0
+        started = clock.now()
+        clock.sleep(environment.latency(environment))  # why: the simulated service time (manual clock)
+        e2e_ms = (clock.now() - started) * 1000.0
         outcome = {
             "start_time": started,
             "e2e_ms": e2e_ms,
@@ -57,62 +63,57 @@ class SleepyUser(User):
         environment.outcomes.append(outcome)
 
 
-class TextUser(SleepyUser):
+class TextUser(SimulatedUser):
     weight = 1
 
 
-class StreamingUser(SleepyUser):
+class StreamingUser(SimulatedUser):
     weight = 1
 
 
-def make_env(options_factory, user_classes: list[type[User]], **values: Any) -> Environment:
+def make_env(
+    options_factory,
+    user_classes: list[type[User]],
+    latency: Callable[[Any], float] = lambda environment: 0.05,
+    **values: Any,
+) -> Environment:
     environment = Environment(user_classes=user_classes, parsed_options=options_factory(**values))
     environment.outcomes = []
+    environment.lags = []
+    environment.latency = latency
+    environment.clock = ManualClock()
     environment.create_local_runner()
+    use_clock(environment, environment.clock)
     shapes.setup(environment)
     assert environment.shape_class is not None
     return environment
 
 
-def run_to_end(environment: Environment, timeout_s: float) -> list[dict[str, Any]]:
-    """Start the shape; sample user counts every 0.2 s until the shape ends the run by itself."""
-    runner = environment.runner
-    runner.start_shape()
-    started = time.monotonic()
-    samples = []
-    while time.monotonic() - started < timeout_s:
-        gevent.sleep(0.2)
-        samples.append(
-            {
-                "t": time.monotonic() - started,
-                "users": runner.user_count,
-                "classes": dict(runner.user_classes_count),
-                "stage": shapes.current_stage(environment),
-            }
-        )
-        if runner.state == STATE_STOPPED:
-            return samples
-    runner.quit()
-    raise AssertionError(f"the shape did not end the run within {timeout_s} s")
+def run_to_end(environment: Environment, offsets: Sequence[float]) -> ScriptedTicks:
+    """Start the shape and tick it at the run times `offsets`; returns once the shape ended the run."""
+    ticks = ScriptedTicks(environment, environment.clock, offsets)
+    environment.runner.start_shape()
+    ticks.wait_for_end(lambda: environment.runner.state == STATE_STOPPED)
+    assert ticks.ticks[-1].result is None and all(t.result is not None for t in ticks.ticks[:-1])
+    return ticks
 
 
 def test_ramp_follows_its_schedule_and_ends_the_run(options_factory) -> None:
     env = make_env(
         options_factory, [TextUser], shape="ramp", peak_users="4", ramp_up="2s", hold="1s", ramp_down="2s"
     )
-    samples = run_to_end(env, timeout_s=15)
-    users = [s["users"] for s in samples]
-    assert max(users) == 4 and users[-1] == 0
-    assert samples[-1]["t"] < 8.0
-    peak_at = users.index(4)
-    assert all(a <= b for a, b in zip(users[:peak_at], users[1 : peak_at + 1], strict=True))  # rising, then
-    assert all(a >= b for a, b in zip(users[peak_at:], users[peak_at + 1 :], strict=False))  # falling
+    ticks = run_to_end(env, offsets=[1.0, 2.5, 4.0, 5.0]).ticks
+    assert [t.result[0] for t in ticks[:-1]] == [2, 4, 2]  # up, hold at the peak, down
+    assert [t.users for t in ticks] == [0, 2, 4, 2]  # Locust ran what the shape asked for
+    assert [t.stage for t in ticks] == ["ramp-up", "hold", "ramp-down", ""]
+    assert env.runner.user_count == 0  # ended by itself at 5 s: no tick at 6 s was needed
     log = shapes.stage_log(env)
-    assert [stage["name"] for stage in log] == ["ramp-up", "hold", "ramp-down"]
-    assert [round(s["end"] - s["start"], 3) for s in log] == [2.0, 1.0, 2.0]  # planned boundaries
-    assert all(a["end"] == b["start"] for a, b in zip(log, log[1:], strict=False))
+    start = env.shape_class.start_epoch
+    assert [(s["name"], s["start"] - start, s["end"] - start) for s in log] == [
+        ("ramp-up", 0.0, 2.0), ("hold", 2.0, 3.0), ("ramp-down", 3.0, 5.0),
+    ]  # fmt: skip
     # users tagged their calls with the stage running at the time
-    assert {"ramp-up", "hold", "ramp-down"} >= {o["stage"] for o in env.outcomes} >= {"ramp-up", "hold"}
+    assert {o["stage"] for o in env.outcomes} == {"ramp-up", "hold", "ramp-down"}
     assert shapes.current_stage(env) == "" and shapes.capacity_result(env) is None
     assert shapes.shape_info(env)["name"] == "ramp"
 
@@ -124,71 +125,78 @@ def test_spike_adds_only_streaming_users_on_a_mixed_baseline(options_factory) ->
         shape="spike", base_users="2", spike_users="3", spike_at="1s", spike_duration="2s", recovery="2s",
         stage_classes="spike=StreamingUser",
     )  # fmt: skip
-    samples = run_to_end(env, timeout_s=15)
-    by_stage: dict[str, list[dict[str, int]]] = {}
-    for sample in samples:
-        by_stage.setdefault(sample["stage"], []).append(sample["classes"])
-    baseline = by_stage["baseline"][-1]
-    assert baseline == {"TextUser": 1, "StreamingUser": 1}
-    assert {"TextUser": 1, "StreamingUser": 4} in by_stage["spike"]
-    assert all(c["TextUser"] == 1 for c in by_stage["spike"])  # the mixed baseline kept running
-    assert by_stage["recovery"][-1] == {"TextUser": 1, "StreamingUser": 1}  # the spike's users left
+    ticks = run_to_end(env, offsets=[0.5, 2.0, 4.0, 5.0]).ticks
+    assert [t.stage for t in ticks] == ["baseline", "spike", "recovery", ""]
+    # the classes running after each stage's spawning: the spike added only streaming users on top of
+    # the mixed baseline, and the recovery removed exactly those
+    assert [t.classes for t in ticks[1:]] == [
+        {"TextUser": 1, "StreamingUser": 1},
+        {"TextUser": 1, "StreamingUser": 4},
+        {"TextUser": 1, "StreamingUser": 1},
+    ]
     assert [s["name"] for s in shapes.stage_log(env)] == ["baseline", "spike", "recovery"]
 
 
 def test_arrival_holds_the_rate_and_ends_at_run_time(options_factory) -> None:
     env = make_env(options_factory, [TextUser], shape="arrival", rate="30", max_users="50", run_time=3)
-    samples = run_to_end(env, timeout_s=15)
-    assert samples[-1]["t"] < 5.5
-    planned_calls = [o for o in env.outcomes if o["schedule_lag_ms"] is not None]
-    assert len(planned_calls) == len(env.outcomes) and 55 <= len(env.outcomes) <= 125  # 90 expected
-    lags = sorted(o["schedule_lag_ms"] for o in env.outcomes)
-    assert lags[len(lags) // 2] < 50.0  # enough users: calls start on time
+    ticks = run_to_end(env, offsets=[0, 1.5, 3.0]).ticks
+    assert ticks[0].result[0] == 31  # rate + 1 users to start with
+    assert all(o["schedule_lag_ms"] is not None for o in env.outcomes)  # every call waited for its arrival
+    # 3 s of Poisson arrivals at 30/s: 90 expected; by chance outside these bounds < 1 in 100,000 runs
+    assert 48 <= len(env.outcomes) <= 140
+    assert max(o["schedule_lag_ms"] for o in env.outcomes) == 0.0  # enough free users: all on time
     (stage,) = shapes.stage_log(env)
     assert stage["name"] == "arrival" and stage["end"] - stage["start"] == pytest.approx(3.0)
     assert shapes.get_pacer(env) is None  # pacing ends with the run
 
 
 def test_arrival_adds_users_when_all_are_busy_up_to_max_users(options_factory) -> None:
-    env = make_env(options_factory, [TextUser], shape="arrival", rate="20", max_users="28", run_time=6)
-    # 2 s calls need ~40 busy users for 20/s: with 28 allowed (14 calls/s) the backlog, and the lag
-    # of calls that still finish within the run, grows by ~6 arrivals a second: far beyond noise.
-    TextUser.latency = staticmethod(lambda environment: 2.0)
-    try:
-        samples = run_to_end(env, timeout_s=15)
-    finally:
-        TextUser.latency = staticmethod(lambda environment: 0.05)
-    users = [s["users"] for s in samples]
-    assert users[0] <= 21 and max(users) == 28  # started at rate + 1, grew, capped
-    assert max(o["schedule_lag_ms"] for o in env.outcomes) > 500.0  # the generator fell behind, and says so
-
-
-def test_capacity_steps_up_until_the_slo_breaks(options_factory) -> None:
+    # 4 s calls: the 21 users of the start take the first 21 arrivals and none is free again before
+    # 4 s, so at the tick at 3 s ~39 of the ~60 arrivals wait: the pool grows, capped at 28.
     env = make_env(
         options_factory,
         [TextUser],
-        shape="capacity", start_rate="10", rate_step="10", step_duration="2s", max_users="60",
-        slo="e2e_p95<=150ms,error_rate<=1%",
+        latency=lambda environment: 4.0,
+        shape="arrival", rate="20", max_users="28", run_time=6,
     )  # fmt: skip
+    ticks = run_to_end(env, offsets=[0, 3.0, 6.0]).ticks
+    asked = [t.result[0] for t in ticks[:-1]]
+    assert asked[0] == 21 and asked[-1] == 28  # started at rate + 1, grew, capped
+    assert asked == sorted(asked)  # the pool never shrinks
+    assert ticks[-1].users == 28
+    # the users added at 3 s took arrivals planned over a second before: the generator fell behind,
+    # and says so (their calls outlast the run: the lags are those of the calls' starts)
+    assert max(env.lags) > 1000.0
 
+
+def test_capacity_steps_up_until_the_slo_breaks(options_factory) -> None:
     def latency(environment: Any) -> float:  # a server that falls over above 20 calls/s
         pacer = shapes.get_pacer(environment)
         return 0.3 if pacer is not None and pacer.rate > 20 else 0.02
 
-    TextUser.latency = staticmethod(latency)
-    try:
-        samples = run_to_end(env, timeout_s=20)
-    finally:
-        TextUser.latency = staticmethod(lambda environment: 0.05)
+    env = make_env(
+        options_factory,
+        [TextUser],
+        latency=latency,
+        shape="capacity", start_rate="10", rate_step="10", step_duration="2s", max_users="60",
+        slo="e2e_p95<=150ms,error_rate<=1%",
+    )  # fmt: skip
+    # ticks at the starts of steps 10, 20 and 30/s (the rate holds until the next tick); step 30/s
+    # ends at 6 s and is judged after 1 s of settling plus its p99 latency (7.3 s), so the tick at
+    # 8 s judges the three steps and ends the search
+    ticks = run_to_end(env, offsets=[0, 2.0, 4.0, 8.0]).ticks
+    assert [t.stage for t in ticks[:-1]] == ["rate-10", "rate-20", "rate-30"]
     result = shapes.capacity_result(env)
     assert result["capacity_rps"] == 20.0 and result["stop_reason"] == "slo_breached"
     assert [(s["rate"], s["passed"]) for s in result["steps"]] == [(10.0, True), (20.0, True), (30.0, False)]
     failing = result["steps"][2]
-    assert failing["gates"][0]["value"] >= 300.0 and failing["gates"][1]["passed"] is True
-    assert 10 <= result["steps"][0]["requests"] <= 35 and result["steps"][0]["achieved_rps"] > 5
-    assert samples[-1]["t"] < 10.0  # stopped by itself once step 30/s was judged
-    names = [s["name"] for s in shapes.stage_log(env)]
-    assert names[:3] == ["rate-10", "rate-20", "rate-30"]
+    assert failing["gates"][0]["value"] == pytest.approx(300.0) and failing["gates"][1]["passed"] is True
+    first = result["steps"][0]
+    # step 1 was judged on exactly the calls that started in it
+    in_first = [o for o in env.outcomes if first["start"] <= o["start_time"] < first["end"]]
+    assert first["requests"] == len(in_first) > 0
+    assert first["achieved_rps"] == pytest.approx(len(in_first) / 2.0, abs=0.001)
+    assert [s["name"] for s in shapes.stage_log(env)] == ["rate-10", "rate-20", "rate-30"]
 
 
 def test_a_new_run_starts_a_fresh_log(options_factory) -> None:
@@ -202,9 +210,11 @@ def test_a_new_run_starts_a_fresh_log(options_factory) -> None:
         steps="2",
         headless=False,
     )
-    run_to_end(env, timeout_s=10)
+    run_to_end(env, offsets=[0.5, 2.0])
     first = shapes.stage_log(env)
-    run_to_end(env, timeout_s=10)
+    assert [s["name"] for s in first] == ["step-1"]
+    run_to_end(env, offsets=[0.5, 1.5, 2.0])
     second = shapes.stage_log(env)
     assert [s["name"] for s in second] == ["step-1", "step-2"]
-    assert second[0]["start"] > first[-1]["start"]
+    assert second[0]["start"] == pytest.approx(first[-1]["end"])  # the second run started at the first's end
+    assert second[-1]["end"] - second[0]["start"] == pytest.approx(2.0)

@@ -1,18 +1,24 @@
-"""Choosing the shape in the web UI's start form, through Locust's real Flask app (test client)."""
+"""Choosing the shape in the web UI's start form, through Locust's real Flask app (test client).
+
+The shapes run on a manual clock: a started ramp stays at the run time the test sets, and the test
+waits for Locust to reach that state instead of sleeping until it probably has.
+"""
 
 from __future__ import annotations
 
 import sys
 
-import gevent
 import pytest
 from locust import User, constant, task
 from locust.env import Environment
 
 import shapes
+from shapes.clock import ManualClock
 from shapes.load_shapes import ScheduleShape
+from shapes.runtime import use_clock
+from tests.shapes.waiting import wait_until
 
-pytestmark = pytest.mark.timeout(30)
+pytestmark = pytest.mark.timeout(90)  # above the 30 s bound of a wait_until
 
 
 class NapUser(User):
@@ -20,7 +26,7 @@ class NapUser(User):
 
     @task
     def nap(self) -> None:
-        gevent.sleep(0.01)
+        pass  # the tests look at user counts and stages, not at calls
 
 
 @pytest.fixture
@@ -29,6 +35,8 @@ def web_env(options_factory, monkeypatch):
     environment = Environment(user_classes=[NapUser], parsed_options=options_factory(headless=False))
     environment.create_local_runner()
     environment.create_web_ui("127.0.0.1", 0, delayed_start=True)
+    environment.clock = ManualClock()
+    use_clock(environment, environment.clock)
     assert shapes.setup(environment) is None  # no --shape on the command line
     yield environment
     environment.runner.quit()
@@ -53,10 +61,13 @@ def test_the_form_picks_the_shape_and_starts_it(web_env) -> None:
     assert reply["success"] is True and "ScheduleShape" in reply["message"]
     assert isinstance(web_env.shape_class, ScheduleShape)
     assert web_env.shape_class.describe()["params"]["peak_users"] == 3
-    gevent.sleep(1.5)
-    assert shapes.current_stage(web_env) in {"ramp-up", "hold"} and web_env.runner.user_count >= 1
+    web_env.clock.advance(0.5)  # half way up the form's 1 s ramp to 3 users: 2 users (1.5 rounded up)
+    wait_until(
+        lambda: shapes.current_stage(web_env) == "ramp-up" and web_env.runner.user_count == 2,
+        what="the form's ramp at 2 users",
+    )
     web_env.runner.stop()
-    assert shapes.stage_log(web_env)[-1]["end"] is not None  # test_stop closed the open stage
+    assert shapes.stage_log(web_env)[-1]["end"] == web_env.clock.now()  # test_stop closed the open stage
 
 
 def test_the_form_needs_run_time_for_soak(web_env) -> None:
@@ -76,5 +87,6 @@ def test_choosing_none_goes_back_to_users_and_spawn_rate(web_env) -> None:
         "/swarm", data={**FORM, "shape": "none", "user_count": "2", "spawn_rate": "10"}
     ).get_json()
     assert reply["success"] is True and web_env.shape_class is None
-    gevent.sleep(0.5)
-    assert web_env.runner.user_count == 2
+    wait_until(lambda: web_env.runner.user_count == 2, what="the form's 2 users")
+    # Locust's own -u/-r run, not a shape that happens to pass through 2 users
+    assert web_env.runner.shape_greenlet is None and web_env.runner.target_user_count == 2
