@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from emulator.launcher import EmulatorProcess, EmulatorStartError
-from tests.emulator.waiting import wait_until
+from tests.waiting import wait_until
 
 REPO = Path(__file__).resolve().parents[2]
 

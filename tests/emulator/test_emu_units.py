@@ -18,7 +18,7 @@ from emulator.profiles import ConfigError, ModelProfile, load_profile
 from emulator.protocol import GENERATE_CONTENT_REQUEST, normalise
 from emulator.quotas import Quotas
 from emulator.stats import Stats
-from tests.emulator.waiting import ManualClock
+from tests.waiting import ManualClock
 
 SCHEMAS = [
     {

@@ -7,7 +7,7 @@ import signal
 import socket
 import subprocess
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 from llm_helpers import (
@@ -21,6 +21,8 @@ from llm_helpers import (
     read_rows,
     run_json,
 )
+
+from tests.waiting import wait_until
 
 
 def test_processes_2_merge_exactly(run_headless, tmp_path: Path) -> None:
@@ -73,14 +75,6 @@ def master_and_workers(
             proc.wait(timeout=10)
 
 
-def wait_until(condition: Callable[[], bool], what: str, timeout: float = 90) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"no {what} within {timeout} s")
-        time.sleep(0.1)  # why: poll interval; files written by another process have no event to wait on
-
-
 def calls_logged(folder: Path, pattern: str) -> int:
     return sum(max(0, len(p.read_bytes().splitlines()) - 1) for p in folder.glob(pattern))
 
@@ -118,11 +112,11 @@ def test_a_killed_worker_is_reported_and_the_master_finishes(
     with master_and_workers(repo_root, clean_env, out, "20s") as (master, workers):
         victim = workers[0]
         victim_log = f"requests-{socket.gethostname()}-{victim.pid}.csv"
-        wait_until(lambda: calls_logged(out, victim_log) >= 3, "3 calls in the victim's log")
+        wait_until(lambda: calls_logged(out, victim_log) >= 3, 90, "3 calls in the victim's log")
         since = time.time()
         node = f"worker-{socket.gethostname()}-{victim.pid}"
         # At least one report with calls in it reached the master; then die mid-run.
-        wait_until(lambda: reached_master_since(out, node, since), "report from the victim")
+        wait_until(lambda: reached_master_since(out, node, since), 90, "a report from the victim")
         victim.send_signal(signal.SIGKILL)
         victim.wait(timeout=10)
         master.wait(timeout=60)

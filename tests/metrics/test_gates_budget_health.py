@@ -13,7 +13,7 @@ import pytest
 from metrics import budget, gates, health, llm_files
 from metrics.llm_stats import LlmStats
 from shapes.slo import SloError, parse_slo
-from tests.emulator.waiting import ManualClock, wait_until
+from tests.waiting import ManualClock, wait_until
 from users.outcome import RATE_LIMITED, Outcome
 
 

@@ -11,7 +11,7 @@ from typing import Any
 import psutil
 from llm_helpers import FAST, NOT_LOOPBACK, free_port, locust_cmd, read_rows
 
-from tests.emulator.waiting import wait_until
+from tests.waiting import wait_until
 
 
 def wait_listening(port: int, proc: subprocess.Popen, timeout: float = 60) -> None:

@@ -12,7 +12,7 @@ from locust.env import Environment
 from scenario_helpers import request_log_frame, write_image
 
 from reports.scenario_analysis import variant_comparison
-from tests.emulator.waiting import wait_until
+from tests.waiting import wait_until
 from users import outcome as kinds
 from users.call import CallResult
 from users.errors import CallError

@@ -1,7 +1,7 @@
 """Helpers for the shapes tests: parsed options built the way Locust builds them.
 
-Waiting helpers (wait_until, ScriptedTicks) live in tests/shapes/waiting.py, imported by full name:
-pytest loads conftest.py files itself and they are not meant to be imported.
+Waiting helpers (ScriptedTicks in tests/shapes/waiting.py, wait_until in tests/waiting.py) are
+imported by full name: pytest loads conftest.py files itself and they are not meant to be imported.
 """
 
 from __future__ import annotations

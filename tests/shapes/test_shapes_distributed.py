@@ -20,7 +20,8 @@ from locust.runners import STATE_STOPPED, STATE_STOPPING
 import shapes
 from shapes.clock import ManualClock
 from shapes.runtime import runtime_for, use_clock
-from tests.shapes.waiting import ScriptedTicks, wait_until
+from tests.shapes.waiting import ScriptedTicks
+from tests.waiting import wait_until
 
 pytestmark = pytest.mark.timeout(150)  # a bound for a hung run, far above a slow one
 

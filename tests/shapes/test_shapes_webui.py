@@ -16,7 +16,7 @@ import shapes
 from shapes.clock import ManualClock
 from shapes.load_shapes import ScheduleShape
 from shapes.runtime import use_clock
-from tests.shapes.waiting import wait_until
+from tests.waiting import wait_until
 
 pytestmark = pytest.mark.timeout(90)  # above the 30 s bound of a wait_until
 

@@ -1,4 +1,4 @@
-"""Waiting on events, not on time, for the shapes tests: `from tests.shapes.waiting import wait_until`.
+"""Driving shapes by hand for the shapes tests: `from tests.shapes.waiting import ScriptedTicks`.
 
 No test here sleeps a fixed time and then looks: unit tests move a ManualClock (shapes/clock.py) by
 hand; tests with a real Locust runner wait for a condition (wait_until) or drive the shape on a
@@ -7,28 +7,13 @@ ManualClock with ScriptedTicks, so what they see does not depend on how busy the
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-import gevent
-
 import shapes
 from shapes.clock import ManualClock
-
-# Generous: a step that takes a few milliseconds on a quiet machine must not fail on a starved one.
-# It only bounds how long a broken feature takes to fail.
-WAIT_TIMEOUT_S = 30.0
-
-
-def wait_until(condition: Callable[[], Any], timeout: float = WAIT_TIMEOUT_S, what: str = "") -> None:
-    """Yield to other greenlets until condition() is true; AssertionError after `timeout` real seconds."""
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout:g} s waiting for {what or condition}")
-        gevent.sleep(0.01)  # why: poll interval while waiting for the condition (no event to wait on)
+from tests.waiting import DEFAULT_TIMEOUT_S, wait_until
 
 
 @dataclass
@@ -94,7 +79,7 @@ class ScriptedTicks:
             self.error = error
             raise
 
-    def wait_for_end(self, ended: Callable[[], bool], timeout: float = 3 * WAIT_TIMEOUT_S) -> None:
+    def wait_for_end(self, ended: Callable[[], bool], timeout: float = 3 * DEFAULT_TIMEOUT_S) -> None:
         """Wait until `ended()` (the runner stopped), re-raising an error from inside a tick.
 
         The timeout covers the whole run: every tick and every wait inside one.

@@ -9,7 +9,7 @@ import pytest
 from gevent.server import StreamServer
 from transport_helpers import API_KEY, spec
 
-from tests.emulator.waiting import wait_until
+from tests.waiting import wait_until
 from users import outcome
 from users.call import CallSpec, CallTimer, InlineImage
 from users.errors import CallError

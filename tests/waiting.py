@@ -1,6 +1,6 @@
 """Waiting for events, not for time: the helpers tests use instead of a fixed sleep.
 
-Import it by its full name from any test folder: `from tests.emulator.waiting import wait_until`.
+Import it by its full name from any test folder: `from tests.waiting import wait_until`.
 
 - wait_until(condition, timeout, what): poll until the condition holds; the timeout is generous (a
   busy machine only makes the wait longer, it never fails it) and only bounds a broken feature.
