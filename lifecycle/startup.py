@@ -47,11 +47,11 @@ WEB_START_WAIT_S = 300.0  # a start from the web UI waits this long for workers 
 def fail(message: str, code: int = 2) -> None:
     """A bad option ends the run with one clear line, not a traceback."""
     logger.error("%s", message)
-    _abandonstart_up(f"start-up failed: {message}")
+    abandon_start_up(f"start-up failed: {message}")
     sys.exit(code)
 
 
-def _abandonstart_up(reason: str) -> None:
+def abandon_start_up(reason: str) -> None:
     """Leave nothing behind: no emulator, no half-prepared work, a closed run.json if one exists."""
     preparation: Preparation | None = getattr(run.environment, "gemini_preparation", None)
     if preparation is not None:
@@ -98,7 +98,7 @@ def startup_interrupts() -> Iterator[None]:
         signum = exc.signum if isinstance(exc, _Interrupted) else signal.SIGINT
         name = signal.Signals(signum).name
         logger.error("%s during start-up: stopped before any load was sent", name)
-        _abandonstart_up(f"{name} during start-up")
+        abandon_start_up(f"{name} during start-up")
         sys.exit(128 + signum)
     finally:
         sigterm.cancel()
@@ -195,7 +195,7 @@ def _on_preparation_failed_in_background(environment: Environment, preparation: 
     if preparation.error is None:
         return
     logger.error("%s", preparation.error)
-    _abandonstart_up(f"start-up failed: {preparation.error}")
+    abandon_start_up(f"start-up failed: {preparation.error}")
     environment.process_exit_code = 2
     if environment.web_ui is not None:
         environment.web_ui.stop()
@@ -224,7 +224,7 @@ def start_up(environment: Environment) -> None:
     environment.gemini_preparation = preparation
     if isinstance(environment.runner, WorkerRunner):
         # Prepared from this worker's own command line, before the master starts the test; the
-        # master's options arrive with the first spawn message and are applied in _on_test_start.
+        # master's options arrive with the first spawn message and are applied in on_test_start.
         announce_to_master(environment, preparation)
         preparation.on_done.append(lambda done: _on_preparation_failed_in_background(environment, done))
         try:
@@ -288,7 +288,7 @@ def _await_emulator_in_background(environment: Environment) -> None:
         run.emulator.wait_ready()  # type: ignore[union-attr]
     except EmulatorStartError as exc:
         logger.error("the bundled emulator did not start: %s", exc)
-        _abandonstart_up("the bundled emulator did not start")
+        abandon_start_up("the bundled emulator did not start")
         environment.process_exit_code = 2
         if environment.web_ui is not None:
             environment.web_ui.stop()
