@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import signal
 import time
 from typing import Any
 
@@ -32,14 +33,23 @@ def on_quitting(environment: Environment, **_: Any) -> None:
         return
     run.finished = True
     runner = environment.runner
-    if (
+    interrupted = (
         runner is not None
         and not isinstance(runner, WorkerRunner)
         and runner.state not in (STATE_INIT, STATE_STOPPED)
-    ):
+    )
+    if interrupted:
         # Ctrl-C or SIGTERM mid-run: Locust fires quitting before it stops the users. Stop them
         # first, so nothing calls the emulator after it is gone and the final files are final.
         runner.stop()
+        signum = run.signal or signal.SIGTERM  # SIGINT is recorded by our handler; SIGTERM is Locust's
+        name = signal.Signals(signum).name
+        if run.folder is not None:
+            run.folder.extra["interrupted"] = f"{name} during the run"
+        if environment.stats.total.num_requests == 0:
+            # Nothing was measured: the exit code must not say the run went well.
+            logger.error("%s before any call completed: nothing was measured", name)
+            environment.process_exit_code = 128 + signum
     if run.request_log is not None:
         run.request_log.close()
     folder = run.folder
@@ -51,12 +61,14 @@ def on_quitting(environment: Environment, **_: Any) -> None:
     except KeyboardInterrupt:
         # A second Ctrl-C while the final files or the report are written: keep what is written.
         stop_emulator()
-        if folder.ended_at is None or "interrupted" not in folder.extra:
-            folder.ended_at = folder.ended_at or time.time()
-            folder.extra["interrupted"] = "SIGINT while finishing"
-            settings = getattr(environment, "gemini_settings", None)
-            with contextlib.suppress(OSError):
-                folder.write_run_json(settings.public() if settings is not None else {})
+        folder.ended_at = folder.ended_at or time.time()
+        earlier = folder.extra.get("interrupted")
+        folder.extra["interrupted"] = (
+            f"{earlier}; SIGINT while finishing" if earlier else "SIGINT while finishing"
+        )
+        settings = getattr(environment, "gemini_settings", None)
+        with contextlib.suppress(OSError):
+            folder.write_run_json(settings.public() if settings is not None else {})
         logger.error(
             "Ctrl-C while finishing: report.html not written; rebuild it with: python -m reports %s",
             folder.folder,
@@ -79,6 +91,7 @@ def finish(environment: Environment, folder: results.RunFolder) -> None:
     if environment.stats.total.num_requests == 0:
         logger.warning("no requests were made: no report written (results in %s)", folder.folder)
         return
+    logger.info("writing the report (Ctrl-C skips it; python -m reports %s rebuilds it)", folder.folder)
     from reports import ReportInputError, build_report
 
     try:

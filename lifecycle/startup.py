@@ -75,22 +75,34 @@ class _Interrupted(BaseException):
         self.signum = signum
 
 
-def _throw_into_main(main: greenlet.greenlet, exc: BaseException) -> None:
-    # From the hub, as gevent delivers its own system errors: the exception surfaces in the main
-    # greenlet (init's code, or Locust's wait for its main greenlet), never in whichever greenlet
-    # happened to run, where gevent would print it as a traceback.
-    gevent.get_hub().loop.run_callback(main.throw, exc)
+def _deliver_to_main(main: greenlet.greenlet, signum: int, make: Callable[[], BaseException]) -> Any:
+    """A signal handler that raises `make()` in the main greenlet, and only there.
+
+    Python runs signal handlers in whichever greenlet is executing. In the main greenlet (init's
+    code, or the report being built) the exception is raised at once; anywhere else it is thrown
+    into the main greenlet from the hub, as gevent delivers its own system errors, so it surfaces
+    where init or Locust waits for it, never as a traceback in an unrelated greenlet.
+    """
+
+    def handler(_signum: int, _frame: object) -> None:
+        run.signal = signum
+        if greenlet.getcurrent() is main:
+            raise make()
+        gevent.get_hub().loop.run_callback(main.throw, make())
+
+    return handler
 
 
 @contextlib.contextmanager
 def startup_interrupts() -> Iterator[None]:
     """Ctrl-C or SIGTERM while init runs (emulator, preparation, waiting for workers): one line,
     nothing left behind, exit 128+signal. After init, Ctrl-C still reaches Locust as the
-    KeyboardInterrupt it waits for, and Locust's own SIGTERM handler takes over."""
+    KeyboardInterrupt it waits for (and reaches the finish, see lifecycle.finish), and Locust's own
+    SIGTERM handler takes over."""
     main = greenlet.getcurrent()
-    gevent.signal_handler(signal.SIGINT, lambda: _throw_into_main(main, KeyboardInterrupt()))
-    sigterm = gevent.signal_handler(
-        signal.SIGTERM, lambda: _throw_into_main(main, _Interrupted(signal.SIGTERM))
+    signal.signal(signal.SIGINT, _deliver_to_main(main, signal.SIGINT, KeyboardInterrupt))
+    signal.signal(
+        signal.SIGTERM, _deliver_to_main(main, signal.SIGTERM, lambda: _Interrupted(signal.SIGTERM))
     )
     try:
         yield
@@ -101,7 +113,8 @@ def startup_interrupts() -> Iterator[None]:
         abandon_start_up(f"{name} during start-up")
         sys.exit(128 + signum)
     finally:
-        sigterm.cancel()
+        # Locust installs its own SIGTERM handler as soon as init returns.
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
 
 
 # What a bad option, fixture or price file raises: each carries one line naming what to fix.

@@ -22,6 +22,7 @@ class RunState:
     request_log: RequestLog | None = None
     report: Path | None = None
     finished = False
+    signal: int | None = None  # the interrupt that ended the run, when our handler saw one
 
 
 run = RunState()

@@ -155,6 +155,24 @@ def test_signal_at_each_phase_exits_cleanly(
         assert logged and not [row for row in logged if row["error_kind"] == "connection"]
 
 
+def test_a_second_ctrl_c_while_the_report_is_written_keeps_the_rest(
+    repo_root: Path, tmp_path: Path, clean_env: dict
+) -> None:
+    run = LocustRun(repo_root, clean_env, tmp_path / "run")
+    run.wait_for(run.logged_a_call, "logged call")
+    run.proc.send_signal(signal.SIGINT)
+    run.wait_for(run.printed("writing the report"), "report being written")
+    code = run.signal_and_wait(signal.SIGINT)
+    output = run.output()
+    assert "Traceback" not in output, output[-4000:]
+    assert code in (0, 1), (code, output[-3000:])
+    assert "rebuild it with: python -m reports" in output
+    assert not run.leftover_emulators()
+    document = json.loads((run.out / "run.json").read_text())
+    assert document["ended_at"] and "SIGINT while finishing" in document["interrupted"], document
+    assert (run.out / "locust_stats.csv").exists() and (run.out / "llm_stats.csv").exists()
+
+
 def test_no_emulator_left_after_a_crash(repo_root: Path, tmp_path: Path, clean_env: dict) -> None:
     run = LocustRun(repo_root, clean_env, tmp_path / "run")
     run.wait_for(run.logged_a_call, "logged call")
