@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from users.outcome import OUTCOME_COLUMNS
+from core.outcome import OUTCOME_COLUMNS
 
 START = 1_767_225_600.0  # 2026-01-01T00:00:00Z
 STAGE_RPS = (40.0, 80.0, 120.0, 160.0, 200.0)

@@ -1,7 +1,7 @@
 """SLO gates on the whole run: --slo, judged on the merged LLM stats, printed and saved to run.json.
 
-The expression syntax, metric definitions and pass rule are shapes/slo.py's (one parser for the
-suite; the capacity shape reads the same --slo value). What differs is the input: shapes/slo.py
+The expression syntax, metric definitions and pass rule are core/slo.py's (one parser for the
+suite; the capacity shape reads the same --slo value). What differs is the input: core/slo.py
 judges raw samples of a window, while a whole distributed run only has the merged histograms on the
 master. Latency values are therefore computed here from the histograms (nearest rank, as slo.py
 does on samples) and handed to slo.evaluate as a one-sample window, so the comparison and the
@@ -12,8 +12,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from core.slo import OPTION, TIME_METRIC, GateResult, SloError, SloGate, WindowStats, evaluate, parse_slo
 from metrics.llm_stats import FAILURE_KIND_NAMES, TPOT_SCALE, LlmStats, bucket_percentile, entry_average
-from shapes.slo import OPTION, TIME_METRIC, GateResult, SloError, SloGate, WindowStats, evaluate, parse_slo
 
 SLO_EXIT_CODE = 3
 

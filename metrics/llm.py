@@ -32,13 +32,13 @@ from locust.env import Environment
 from locust.runners import STATE_MISSING, MasterRunner, WorkerRunner
 
 import shapes
+from core.outcome import Outcome
+from core.slo import SloError
 from metrics import budget, gates, health, webui
 from metrics.distributed import HEALTH_KEY, LIVE_COST_INTERVAL_S, MSG_COST, REPORT_KEY, WorkerTracker
 from metrics.llm_files import HistoryLog, write_stats_csv
 from metrics.llm_stats import PUSD_PER_USD, LlmStats, usd_to_pusd
 from metrics.recorder import request_log_name
-from shapes.slo import SloError
-from users.outcome import Outcome
 
 logger = logging.getLogger(__name__)
 WRITE_INTERVAL_S = 1.0

@@ -5,14 +5,14 @@ Per (scenario, model) and for the whole run, one process keeps:
   merge the way Locust merges its request stats. Locust stores a histogram rounded to two significant
   digits (147 ms -> 150 ms); that rounding is the only approximation here. TPOT is stored in
   microseconds so a 5.55 ms/token figure keeps 0.1 ms resolution instead of rounding to whole ms.
-  e2e and ttft time answered calls only (ok or blocked), like shapes/slo.py: a fast 429 must not
+  e2e and ttft time answered calls only (ok or blocked), like core/slo.py: a fast 429 must not
   make latency look better. Locust's own stats still time every call.
 - Exact integer counters: calls, failures, blocked, each error kind, attempts, tokens, and cost in
   integer pico-USD, so sums are exact and do not depend on the order workers report in.
 - Per-second [calls, failures, output tokens] for the "current" rates of the history file.
 
 Percentiles are nearest-rank over the histogram (the smallest value with at least p% of calls at or
-below it), the same definition shapes/slo.py uses on raw samples.
+below it), the same definition core/slo.py uses on raw samples.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from typing import Any
 
 from locust.stats import RequestStats, StatsEntry
 
-from users.outcome import BLOCKED, ERROR_KINDS, Outcome
+from core.outcome import BLOCKED, ERROR_KINDS, Outcome
 
 TIMING_METRICS = ("e2e", "ttft", "tpot", "lag")
 FAILURE_KIND_NAMES = tuple(kind for kind in ERROR_KINDS if kind != BLOCKED)

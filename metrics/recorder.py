@@ -12,7 +12,7 @@ from typing import Any, TextIO
 import gevent
 from locust.env import Environment
 
-from users.outcome import OUTCOME_COLUMNS, Outcome
+from core.outcome import OUTCOME_COLUMNS, Outcome
 
 logger = logging.getLogger(__name__)
 FLUSH_INTERVAL_S = 1.0  # a killed run loses at most this much of its request log

@@ -22,10 +22,10 @@ from typing import Any
 
 from locust.env import Environment
 
+from core.slo import SloError, parse_slo
 from metrics.budget import budget_error
 from metrics.llm_files import HISTORY_FILE, STATS_FILE, stats_csv_text
 from metrics.llm_stats import LlmStats
-from shapes.slo import SloError, parse_slo
 
 logger = logging.getLogger(__name__)
 

@@ -203,7 +203,9 @@ def write_report(data: RunData) -> Path:
     warnings = list(data.warnings)
     overview = Section("overview", "At a glance")
     sections = [overview, metadata_section()]
-    slo = load_sections.slo_section(data.run)
+    if data.requests is not None and not data.requests.empty:
+        la.add_derived(data.requests)  # in place: the SLO table reads the same flags as the analyses
+    slo = load_sections.slo_section(data.run, data.requests)
     if slo is not None:
         sections.append(slo)
         overview.notes.append(slo.notes[0])

@@ -9,9 +9,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from core.slo import SloGate, all_passed, evaluate
 from reports.charts import Stage
 from reports.slo import latency_sources, parse_slo, slo_rows, window_stats
-from shapes.slo import SloGate, all_passed, evaluate
 
 # A knee must be a real bend: the normalised curve must fall at least this far below the diagonal,
 # and latency past it must grow by at least KNEE_MIN_RISE times its lowest value.

@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from core.quantiles import NUMPY_METHOD
 from reports import llm_analysis as la
 from reports.html import Section, Table, fmt_number, render
 from reports.loading import ReportInputError, RunData, load_results
@@ -95,7 +96,7 @@ def _compare_groups(
         if base_values.size == 0 or cand_values.size == 0:
             continue
         for quantile in (0.5, 0.95, 0.99):
-            b, c = float(np.quantile(base_values, quantile)), float(np.quantile(cand_values, quantile))
+            b, c = (float(np.quantile(v, quantile, method=NUMPY_METHOD)) for v in (base_values, cand_values))
             _, base_high = percentile_interval(base_values, quantile)
             cand_low, _ = percentile_interval(cand_values, quantile)
             worse = c > b * (1 + threshold)

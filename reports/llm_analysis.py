@@ -2,7 +2,7 @@
 Scenario figures (variants compared, moderation answers) are in reports/scenario_analysis.py.
 
 Percentiles use numpy's default linear interpolation between order statistics. A request counts as
-a failure when its error kind is one of users.outcome.FAILURE_KINDS; `blocked` is an answer and is
+a failure when its error kind is one of core.outcome.FAILURE_KINDS; `blocked` is an answer and is
 counted apart.
 """
 
@@ -13,7 +13,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from users.outcome import BLOCKED, ERROR_KINDS, FAILURE_KINDS
+from core.outcome import BLOCKED, ERROR_KINDS, FAILURE_KINDS
+from core.quantiles import NUMPY_METHOD, nearest_rank_quantiles
 
 QUANTILES = (0.5, 0.9, 0.95, 0.99)
 ALL = "(all)"
@@ -21,12 +22,9 @@ LATENCY_METRICS = {"e2e_ms": "End-to-end", "ttft_ms": "TTFT", "tpot_ms": "Time p
 
 
 def percentiles(values: pd.Series | np.ndarray, quantiles: tuple[float, ...] = QUANTILES) -> list[float]:
-    """Linear-interpolated percentiles of the non-missing values; NaN for each when there are none."""
-    array = np.asarray(values, dtype=float)
-    array = array[~np.isnan(array)]
-    if array.size == 0:
-        return [float("nan")] * len(quantiles)
-    return [float(value) for value in np.quantile(array, quantiles)]
+    """Nearest-rank percentiles (core.quantiles, as the SLO table) of the non-missing values; NaN
+    for each when there are none."""
+    return nearest_rank_quantiles(values, quantiles)
 
 
 def add_derived(requests: pd.DataFrame) -> pd.DataFrame:
@@ -136,7 +134,8 @@ def time_series(requests: pd.DataFrame, origin: float, width_s: float, by: str =
     for column in ("e2e_ms", "ttft_ms"):
         values = answered.dropna(subset=[column]).groupby("bin")[column]
         for quantile in (0.5, 0.95, 0.99):
-            out[f"{column}_p{round(quantile * 100)}"] = values.quantile(quantile).reindex(out.index)
+            by_bin = values.apply(lambda v, q=quantile: nearest_rank_quantiles(v, (q,))[0])
+            out[f"{column}_p{round(quantile * 100)}"] = by_bin.reindex(out.index)
     out["elapsed_s"] = out.index.to_numpy() * width_s + width_s / 2
     return out.reset_index(drop=True)
 
@@ -151,7 +150,7 @@ def ecdf_points(values: pd.Series | np.ndarray, points: int = 400) -> tuple[np.n
         ordered = np.sort(array)
         return ordered, np.arange(1, ordered.size + 1) / ordered.size
     fractions = np.linspace(0.0, 1.0, points)
-    return np.quantile(array, fractions), fractions
+    return np.quantile(array, fractions, method=NUMPY_METHOD), fractions
 
 
 def distributions(requests: pd.DataFrame, column: str) -> dict[str, tuple[np.ndarray, np.ndarray]]:

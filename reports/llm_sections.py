@@ -8,11 +8,11 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
+from core.outcome import ERROR_KINDS
 from reports import charts
 from reports import llm_analysis as la
 from reports.charts import Stage
 from reports.html import Section, Table, fmt_ms, fmt_number, fmt_share
-from users.outcome import ERROR_KINDS
 
 
 def summary_section(table: pd.DataFrame) -> Section:

@@ -19,7 +19,7 @@ from typing import Any
 
 import pandas as pd
 
-from users.outcome import OUTCOME_COLUMNS
+from core.outcome import OUTCOME_COLUMNS
 
 
 class ReportInputError(Exception):

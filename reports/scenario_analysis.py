@@ -12,8 +12,8 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
+from core.verdicts import BLOCKED_VERDICT, VIOLATING
 from reports.llm_analysis import ALL, percentiles
-from users.verdicts import BLOCKED_VERDICT, VIOLATING
 
 # Per-item means compared across variants: column -> (source column, scale).
 VARIANT_MEANS = {
@@ -99,7 +99,7 @@ def moderation(requests: pd.DataFrame) -> ModerationFigures:
     """Accuracy, precision, recall and consistency of labelled answers (a non-empty `expected`).
 
     A blocked call is an answer: the service refused the post, so it counts as verdict
-    "violating" (users.verdicts.BLOCKED_VERDICT) when it carries none. A block on a violating post
+    "violating" (core.verdicts.BLOCKED_VERDICT) when it carries none. A block on a violating post
     is therefore correct and a block on a benign post a false positive. Calls with no verdict (API
     failures, invalid answers) are unanswered and left out of the scores. Precision and recall
     treat "violating" as the positive class (NaN when a scenario's labels do not use it).

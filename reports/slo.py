@@ -1,8 +1,8 @@
 """SLOs in a report: the run's own verdicts from run.json, and the same gates judged per load window.
 
-The language (metrics, units, nearest-rank percentiles, the pass rule) is shapes/slo.py's, the one
+The language (metrics, units, nearest-rank percentiles, the pass rule) is core/slo.py's, the one
 the run itself judged with: this module only turns a window of the per-request log (a DataFrame
-slice with llm_analysis.add_derived's columns) into shapes.slo.WindowStats. An expression the
+slice with llm_analysis.add_derived's columns) into core.slo.WindowStats. An expression the
 run's parser rejects is not guessed at here either: the report lists it as not judged.
 """
 
@@ -14,9 +14,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from shapes.slo import TIME_METRIC, SloError, SloGate, WindowStats
-from shapes.slo import parse_slo as parse_gates
-from users.outcome import BLOCKED
+from core.outcome import BLOCKED
+from core.slo import TIME_METRIC, SloError, SloGate, WindowStats, metric_value
+from core.slo import parse_slo as parse_gates
 
 
 def parse_slo(expr: str) -> SloGate | None:
@@ -29,7 +29,7 @@ def parse_slo(expr: str) -> SloGate | None:
     return gates[0] if len(gates) == 1 else None
 
 
-# Latency sources of shapes.slo's time metrics -> (request-log column, whether failed calls count).
+# Latency sources of core.slo's time metrics -> (request-log column, whether failed calls count).
 _LATENCY_COLUMNS = {
     "e2e": ("e2e_ms", False),
     "ttft": ("ttft_ms", False),
@@ -44,7 +44,7 @@ def latency_sources(gates: Iterable[SloGate]) -> set[str]:
 
 
 def window_stats(part: pd.DataFrame, duration_s: float, latency: Iterable[str] | None = None) -> WindowStats:
-    """The calls of one window as shapes.slo counts them, built column-wise: a window of a long run
+    """The calls of one window as core.slo counts them, built column-wise: a window of a long run
     may hold a million calls. Failed means llm_analysis's `failed` flag (the failure kinds), so the
     report's error rate and its SLO values agree; e2e, ttft and tpot hold answered calls only.
     `latency` names the lists to fill (None: all); they come sorted, which makes the percentile's
@@ -82,3 +82,16 @@ def slo_rows(run: dict[str, Any]) -> list[dict[str, Any]]:
                 }
             )
     return rows
+
+
+def log_values(rows: list[dict[str, Any]], requests: pd.DataFrame | None) -> list[float | None]:
+    """Each row's metric recomputed over the whole request log with core.slo, the same evaluator and
+    nearest-rank percentiles as the report's latency tables: for the same metric, the same number.
+    (run.json's value is the run's own, over Locust-style rounded histograms merged from workers.)
+    None where the log is missing or the expression is not understood."""
+    if requests is None or requests.empty or "failed" not in requests:
+        return [None] * len(rows)
+    start, end = float(requests["start_time"].min()), float(requests["end_time"].max())
+    gates = [parse_slo(row["expr"]) for row in rows]
+    window = window_stats(requests, max(0.0, end - start), latency_sources(g for g in gates if g))
+    return [None if gate is None else metric_value(gate.metric, window) for gate in gates]

@@ -27,26 +27,19 @@ from shapes.options import NO_SHAPE, SHAPE_NAMES, add_shape_arguments
 from shapes.pacing import ArrivalPacer, get_pacer
 from shapes.runtime import is_worker, runtime_for, wire
 from shapes.selection import select_shape
-from shapes.slo import GateResult, SloError, SloGate, WindowStats, evaluate, parse_slo
 from shapes.webui import install_web_ui_hook
 
 __all__ = [
     "NO_SHAPE",
     "SHAPE_NAMES",
     "ArrivalPacer",
-    "GateResult",
     "ShapeOptionError",
-    "SloError",
-    "SloGate",
     "SuiteShape",
-    "WindowStats",
     "add_shape_arguments",
     "capacity_result",
     "current_stage",
-    "evaluate",
     "get_pacer",
     "install_web_ui_hook",
-    "parse_slo",
     "select_shape",
     "setup",
     "shape_info",

@@ -1,7 +1,7 @@
 """Per-call samples for judging capacity steps, fed by Locust's request event.
 
 Each sample is a plain tuple (start epoch, e2e ms, ttft ms or None, error kind, cost USD, schedule
-lag ms or None) so a worker can ship its samples to the master inside its 3-second report. A step
+lag ms or None, time per output token ms or None) so a worker can ship its samples to the master inside its 3-second report. A step
 owns the calls that *started* in it: the rate in force when a call began is the rate it measures.
 """
 
@@ -10,10 +10,10 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from core.slo import WindowStats
 from shapes.clock import REAL_CLOCK, Clock
-from shapes.slo import WindowStats
 
-Sample = tuple[float, float | None, float | None, str, float, float | None]
+Sample = tuple[float, float | None, float | None, str, float, float | None, float | None]
 GENERIC_FAILURE = "failure"  # a failed call whose context carries no Outcome (not a Gemini user)
 
 
@@ -39,10 +39,11 @@ def sample_from_request(
             str(get("error_kind") or ""),
             float(get("cost_usd") or 0.0),
             _float_or_none(get("schedule_lag_ms")),
+            _float_or_none(get("tpot_ms")),
         )
     e2e = _float_or_none(response_time)
     started = start_time if start_time is not None else clock.now() - (e2e or 0.0) / 1000.0
-    return (float(started), e2e, None, GENERIC_FAILURE if exception else "", 0.0, None)
+    return (float(started), e2e, None, GENERIC_FAILURE if exception else "", 0.0, None, None)
 
 
 def _float_or_none(value: Any) -> float | None:
@@ -91,9 +92,9 @@ class SampleCollector:
 
     def window(self, start_epoch: float, end_epoch: float) -> WindowStats:
         stats = WindowStats(duration_s=max(0.0, end_epoch - start_epoch))
-        for started, e2e, ttft, kind, cost, lag in self._samples:
+        for started, e2e, ttft, kind, cost, lag, tpot in self._samples:
             if start_epoch <= started < end_epoch:
-                stats.add(error_kind=kind, e2e_ms=e2e, ttft_ms=ttft, cost_usd=cost, lag_ms=lag)
+                stats.add(error_kind=kind, e2e_ms=e2e, ttft_ms=ttft, cost_usd=cost, lag_ms=lag, tpot_ms=tpot)
         return stats
 
     def forget_before(self, epoch: float) -> None:

@@ -11,7 +11,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from shapes.slo import SloGate, WindowStats, evaluate, percentile
+from core.slo import SloGate, WindowStats, evaluate, percentile
 
 # Spare users on top of the ones measured busy: Poisson arrivals bunch, and latency wanders.
 HEADROOM = 1.25

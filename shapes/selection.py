@@ -6,12 +6,12 @@ from typing import Any
 
 import locust.runners
 
+from core.slo import SloError, parse_slo
 from shapes import schedules
 from shapes.errors import ShapeOptionError
 from shapes.load_shapes import ArrivalShape, CapacityShape, ScheduleShape, SuiteShape
 from shapes.options import NO_SHAPE, SHAPE_NAMES, OptionReader, parse_stage_classes, stage_names_for
 from shapes.runtime import is_master
-from shapes.slo import parse_slo
 
 # Seconds a capacity step's judgement waits for the calls still in flight, on top of their latency.
 # On a master the workers' samples arrive with their reports (every WORKER_REPORT_INTERVAL), so it
@@ -94,7 +94,10 @@ def select_shape(environment: Any, options: Any = None) -> SuiteShape | None:
 
 def _capacity(environment: Any, options: Any, read: OptionReader) -> CapacityShape:
     slo_text = getattr(options, "slo", None)
-    gates = parse_slo(slo_text)
+    try:
+        gates = parse_slo(slo_text)
+    except SloError as exc:
+        raise ShapeOptionError(str(exc)) from None
     if not gates:
         raise ShapeOptionError(
             "--slo is required for --shape capacity (e.g. --slo 'ttft_p95<=800ms,error_rate<=1%')"

@@ -11,11 +11,11 @@ from typing import ClassVar
 from locust import User, between, task
 
 import shapes
+from core import outcome as kinds
+from core.outcome import Outcome
 from metrics.recorder import record_outcome
-from users import outcome as kinds
 from users.call import CallResult, CallSpec, CallTimer
 from users.errors import CallError
-from users.outcome import Outcome
 from users.pricing import PriceTable
 from users.retry import RetryPolicy
 from users.settings import GeminiSettings

@@ -1,10 +1,10 @@
-"""The error taxonomy: every transport's exceptions map to one kind from users.outcome."""
+"""The error taxonomy: every transport's exceptions map to one kind from core.outcome."""
 
 from __future__ import annotations
 
 import re
 
-from users import outcome
+from core import outcome
 
 _KEY_PATTERNS = (
     re.compile(r"AIza[0-9A-Za-z_\-]{20,}"),  # Google API key shape

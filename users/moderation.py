@@ -15,14 +15,15 @@ from typing import TYPE_CHECKING, ClassVar
 
 from locust import between
 
+from core import outcome as kinds
+from core.outcome import Outcome
+from core.verdicts import BLOCKED_VERDICT
 from fixtures.moderation import Post, load_posts, verdict_schema
-from users import outcome as kinds
 from users.base import GeminiUser
 from users.call import CallResult, CallSpec, with_request_bytes
-from users.outcome import Outcome
 from users.scenario_options import PreparedCalls, ScenarioSettings, sized_in_fixed_order
 from users.settings import GeminiSettings
-from users.verdicts import BLOCKED_VERDICT, moderation_verdict, parse_json_answer, validator_for
+from users.verdicts import moderation_verdict, parse_json_answer, validator_for
 
 if TYPE_CHECKING:  # jsonschema is imported during preparation, off the event loop
     import jsonschema

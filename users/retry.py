@@ -22,7 +22,7 @@ from typing import TypeVar
 
 import gevent
 
-from users import outcome
+from core import outcome
 from users.errors import CallError
 
 T = TypeVar("T")

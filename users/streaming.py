@@ -15,12 +15,12 @@ from typing import ClassVar
 
 from locust import between
 
+from core import outcome as kinds
+from core.outcome import Outcome
 from fixtures.chat import ChatPrompt, load_chat_prompts
-from users import outcome as kinds
 from users.base import GeminiUser
 from users.call import CallResult, CallSpec, with_request_bytes
 from users.errors import CallError
-from users.outcome import Outcome
 from users.scenario_options import PreparedCalls, ScenarioSettings, sized_in_fixed_order
 from users.settings import GeminiSettings
 

@@ -16,15 +16,13 @@ import re
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from users import outcome
+from core import outcome
+from core.verdicts import BENIGN, BLOCKED_VERDICT, VIOLATING  # noqa: F401 - re-exported for users
 from users.errors import CallError
 
 if TYPE_CHECKING:
     import jsonschema
 
-VIOLATING = "violating"
-BENIGN = "benign"
-BLOCKED_VERDICT = VIOLATING
 
 _WHOLE_FENCE = re.compile(r"^\s*```[A-Za-z]*\s*\n?(.*?)\s*```\s*$", re.DOTALL)
 _ANY_FENCE = re.compile(r"```(?:json|JSON)?\s*\n(.*?)\n?\s*```", re.DOTALL)

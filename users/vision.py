@@ -17,12 +17,12 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from locust import between
 
+from core.outcome import Outcome
 from fixtures.images import load_images
 from fixtures.loading import read_schema
 from users.base import GeminiUser
 from users.call import CallResult, CallSpec, InlineImage, with_request_bytes
 from users.images import PreparedImage, check_inline_limit, outside_loop, prepare_all
-from users.outcome import Outcome
 from users.scenario_options import PreparedCalls, ScenarioSettings, scenario_settings
 from users.settings import GeminiSettings
 from users.verdicts import parse_json_answer, validator_for

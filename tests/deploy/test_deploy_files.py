@@ -19,8 +19,8 @@ from urllib.parse import urlsplit
 
 import pytest
 
+from core.slo import parse_slo
 from metrics.budget import budget_error
-from shapes.slo import parse_slo
 
 REPO = Path(__file__).resolve().parents[2]
 DEPLOY = REPO / "deploy"

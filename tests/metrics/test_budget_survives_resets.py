@@ -7,9 +7,9 @@ import argparse
 from locust import User
 from locust.env import Environment
 
+from core.outcome import Outcome
 from metrics import llm
 from metrics.recorder import record_outcome
-from users.outcome import Outcome
 
 
 class _Idle(User):

@@ -10,11 +10,11 @@ import gevent
 import gevent.event
 import pytest
 
+from core.outcome import RATE_LIMITED, Outcome
+from core.slo import SloError, parse_slo
 from metrics import budget, gates, health, llm_files
 from metrics.llm_stats import LlmStats
-from shapes.slo import SloError, parse_slo
 from tests.waiting import ManualClock, wait_until
-from users.outcome import RATE_LIMITED, Outcome
 
 
 def stats_with(e2e_values: list[float], *, rate_limited: int = 0, cost_each: float = 0.001) -> LlmStats:

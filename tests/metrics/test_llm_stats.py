@@ -7,8 +7,8 @@ import random
 import pytest
 from locust.rpc.protocol import Message
 
+from core.outcome import BLOCKED, RATE_LIMITED, SERVER_ERROR, Outcome
 from metrics.llm_stats import LLM_STATS_COLUMNS, LlmStats, bucket_percentile
-from users.outcome import BLOCKED, RATE_LIMITED, SERVER_ERROR, Outcome
 
 
 def make_outcomes(count: int, seed: int = 7) -> list[Outcome]:

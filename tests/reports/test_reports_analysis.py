@@ -6,11 +6,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from core.slo import metric_value, passes
 from reports import analysis, capacity, slo
 from reports import llm_analysis as la
 from reports import scenario_analysis as sa
 from reports.loading import REQUEST_TEXT_COLUMNS
-from shapes.slo import metric_value, passes
 
 
 def requests_frame(rows: list[dict]) -> pd.DataFrame:
@@ -41,8 +41,10 @@ def requests_frame(rows: list[dict]) -> pd.DataFrame:
     return la.add_derived(frame)
 
 
-def test_percentiles_on_known_samples_use_linear_interpolation():
-    assert la.percentiles(np.arange(1, 101)) == pytest.approx([50.5, 90.1, 95.05, 99.01])
+def test_percentiles_on_known_samples_use_nearest_rank():
+    # Nearest rank, as the SLO gates: observed values, never interpolated (linear would give 50.5 ...).
+    assert la.percentiles(np.arange(1, 101)) == [50.0, 90.0, 95.0, 99.0]
+    assert la.percentiles(np.arange(1, 11)) == [5.0, 9.0, 10.0, 10.0]
     assert la.percentiles(pd.Series([7.0, np.nan])) == [7.0] * 4
     assert all(np.isnan(la.percentiles(np.array([]))))
 
@@ -233,7 +235,8 @@ def test_variant_comparison_raw_against_optimized():
     ]
     rows += [{"scenario": "chat", "variant": "short"}]
     table = sa.variant_comparison(requests_frame(rows)).set_index("variant")
-    assert table.loc["raw", "e2e_p50"] == 1000.0 and table.loc["optimized", "e2e_p50"] == 400.0
+    # Nearest rank: the median of two calls is the first of them, an observed value.
+    assert table.loc["raw", "e2e_p50"] == 900.0 and table.loc["optimized", "e2e_p50"] == 300.0
     assert table.loc["raw", "request_kb"] == 2.0 and table.loc["optimized", "prep_ms"] == 10.0
     assert "short" not in table.index, "a scenario with one variant has nothing to compare"
 

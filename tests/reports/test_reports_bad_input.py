@@ -90,8 +90,8 @@ def test_cli_one_line_error_for_a_file_instead_of_a_folder(tmp_path):
 def test_a_folder_with_several_web_ui_tests_reports_the_last_one(tmp_path) -> None:
     import json
 
+    from core.outcome import OUTCOME_COLUMNS
     from reports.loading import load_results
-    from users.outcome import OUTCOME_COLUMNS
 
     folder = tmp_path / "run"
     folder.mkdir()

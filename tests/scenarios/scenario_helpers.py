@@ -14,9 +14,9 @@ import pandas as pd
 from locust.argument_parser import default_args_dict
 from PIL import Image, ImageDraw
 
+from core.outcome import OUTCOME_COLUMNS
 from reports import llm_analysis
 from reports.loading import load_results
-from users.outcome import OUTCOME_COLUMNS
 from users.scenario_options import add_scenario_arguments
 from users.settings import add_arguments as add_gemini_arguments
 

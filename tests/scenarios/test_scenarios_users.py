@@ -11,14 +11,14 @@ import pytest
 from locust.env import Environment
 from scenario_helpers import request_log_frame, write_image
 
+from core import outcome as kinds
+from core.outcome import Outcome
 from reports.scenario_analysis import variant_comparison
 from tests.waiting import wait_until
-from users import outcome as kinds
 from users.call import CallResult
 from users.errors import CallError
 from users.mix import apply_mix, prepare_scenarios
 from users.moderation import TextModerationUser
-from users.outcome import Outcome
 from users.streaming import StreamingUser
 from users.vision import VisionUser
 

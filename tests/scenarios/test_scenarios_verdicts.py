@@ -7,11 +7,11 @@ from pathlib import Path
 import pytest
 from scenario_helpers import request_log_frame
 
+from core import outcome as kinds
+from core.outcome import Outcome
 from fixtures.moderation import verdict_schema
 from reports import scenario_analysis
-from users import outcome as kinds
 from users.errors import CallError
-from users.outcome import Outcome
 from users.verdicts import moderation_verdict, parse_json_answer, validator_for
 
 VALIDATOR = validator_for(verdict_schema())

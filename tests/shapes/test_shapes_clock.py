@@ -130,24 +130,27 @@ def test_a_shape_ends_its_log_at_the_planned_end_not_at_the_late_tick(options_fa
     assert shapes.stage_log(env) == [{"name": "step-1", "start": 1_000.0, "end": 1_004.0}]
 
 
-def fire(env: Environment, start_time: float | None, e2e_ms: float) -> None:
-    context = (
-        {"outcome": {"start_time": start_time, "e2e_ms": e2e_ms, "error_kind": ""}} if start_time else {}
-    )
+def fire(env: Environment, start_time: float | None, e2e_ms: float, tpot_ms: float | None = None) -> None:
+    outcome = {"start_time": start_time, "e2e_ms": e2e_ms, "error_kind": "", "tpot_ms": tpot_ms}
     env.events.request.fire(
         request_type="model", name="call", response_time=e2e_ms, response_length=0,
-        exception=None, context=context, start_time=start_time,
+        exception=None, context={"outcome": outcome} if start_time else {}, start_time=start_time,
     )  # fmt: skip
+
+
+def capacity_env(options_factory, slo: str) -> tuple[Environment, ManualClock]:
+    """A capacity search of 2 s steps from 10 req/s up by 10, on a manual clock, started."""
+    env, clock = shaped_env(
+        options_factory,
+        shape="capacity", start_rate="10", rate_step="10", step_duration="2s", max_users="50", slo=slo,
+    )  # fmt: skip
+    env.shape_class.reset_time()
+    return env, clock
 
 
 def test_capacity_steps_are_judged_on_windows_of_the_clocks_epochs(options_factory) -> None:
-    env, clock = shaped_env(
-        options_factory,
-        shape="capacity", start_rate="10", rate_step="10", step_duration="2s", max_users="50",
-        slo="e2e_p95<=500ms",
-    )  # fmt: skip
+    env, clock = capacity_env(options_factory, "e2e_p95<=500ms")
     shape = env.shape_class
-    shape.reset_time()
     assert shape.tick() is not None and shapes.current_stage(env) == "rate-10"
     for i in range(20):  # step 1 [1000, 1002): fast calls
         fire(env, 1_000.0 + i * 0.1, 100.0)
@@ -173,3 +176,24 @@ def test_capacity_steps_are_judged_on_windows_of_the_clocks_epochs(options_facto
         (10.0, 20, True), (20.0, 11, False),
     ]  # fmt: skip
     assert shapes.get_pacer(env) is None
+
+
+def test_capacity_steps_are_judged_on_their_time_per_output_token(options_factory) -> None:
+    env, clock = capacity_env(options_factory, "tpot_p95<=50ms")
+    shape = env.shape_class
+    assert shape.tick() is not None
+    for i in range(20):  # step 1: 20 ms per output token
+        fire(env, 1_000.0 + i * 0.1, 300.0, tpot_ms=20.0)
+    clock.advance(2.0)
+    assert shape.tick() is not None
+    for i in range(20):  # step 2: 80 ms per output token
+        fire(env, 1_002.0 + i * 0.1, 300.0, tpot_ms=80.0)
+    clock.advance(4.0)
+    shape.tick()
+    clock.advance(4.0)
+    assert shape.tick() is None
+    result = shapes.capacity_result(env)
+    values = [s["gates"][0]["value"] for s in result["steps"]]
+    assert values == [20.0, 80.0], result["steps"]
+    assert [s["passed"] for s in result["steps"]] == [True, False]
+    assert result["capacity_rps"] == 10.0 and result["stop_reason"] == "slo_breached"

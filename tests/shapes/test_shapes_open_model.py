@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from core.slo import WindowStats, parse_slo
 from shapes.open_model import CapacitySearch, UserSizer, initial_users
-from shapes.slo import WindowStats, parse_slo
 
 
 class TestUserSizer:

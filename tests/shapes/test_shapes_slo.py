@@ -2,8 +2,8 @@ from __future__ import annotations
 
 import pytest
 
-from shapes.slo import SloError, WindowStats, all_passed, evaluate, parse_slo, percentile
-from users.outcome import Outcome
+from core.outcome import Outcome
+from core.slo import SloError, WindowStats, all_passed, evaluate, parse_slo, percentile
 
 
 def window_of(

@@ -7,7 +7,7 @@ import time
 import pytest
 from transport_helpers import API_KEY, TRANSPORT_NAMES, make_transport, spec
 
-from users import outcome
+from core import outcome
 from users.call import CallTimer
 from users.errors import CallError
 

@@ -9,8 +9,8 @@ import pytest
 from gevent.server import StreamServer
 from transport_helpers import API_KEY, spec
 
+from core import outcome
 from tests.waiting import wait_until
-from users import outcome
 from users.call import CallSpec, CallTimer, InlineImage
 from users.errors import CallError
 from users.transports import raw_http

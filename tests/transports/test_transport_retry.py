@@ -8,7 +8,7 @@ import time
 import pytest
 from transport_helpers import TRANSPORT_NAMES, make_transport, spec
 
-from users import outcome
+from core import outcome
 from users.call import CallResult, CallTimer
 from users.errors import CallError
 from users.retry import RetryPolicy

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
+from core.outcome import OUTCOME_COLUMNS, Outcome
 from metrics import results
 from users.errors import kind_for_status, parse_retry_delay, redact, retry_delay_from_details
-from users.outcome import OUTCOME_COLUMNS, Outcome
 from users.pricing import PriceTable, PricingError
 from users.settings import EMULATOR_KEY, GeminiSettings, OptionError
 

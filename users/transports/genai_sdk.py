@@ -10,7 +10,7 @@ import httpx2
 from google import genai
 from google.genai import errors, types
 
-from users import outcome
+from core import outcome
 from users.call import CallResult, CallSpec, CallTimer, InlineImage
 from users.errors import CallError, kind_for_status, redact, retry_delay_from_details
 

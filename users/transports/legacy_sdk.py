@@ -41,7 +41,7 @@ import requests
 from google.api_core import exceptions as core_exceptions
 from google.protobuf import json_format
 
-from users import outcome
+from core import outcome
 from users.call import CallResult, CallSpec, CallTimer, InlineImage
 from users.errors import CallError, kind_for_status, redact, retry_delay_from_details
 

@@ -24,7 +24,7 @@ from urllib.parse import urlsplit
 
 from gevent import socket as gsocket
 
-from users import outcome
+from core import outcome
 from users.call import CallResult, CallSpec, CallTimer, rest_body, rest_json
 from users.errors import CallError, kind_for_status, redact, retry_delay_from_details
 from users.transports.http11 import IDLE_CHECK_S, Connection, ProtocolError, tls_context

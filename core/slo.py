@@ -24,8 +24,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from shapes.errors import ShapeOptionError
-from users.outcome import BLOCKED, ERROR_KINDS
+from core.outcome import BLOCKED, ERROR_KINDS
+from core.quantiles import nearest_rank
 
 OPTION = "--slo"
 
@@ -52,7 +52,7 @@ METRIC_HELP = (
 )
 
 
-class SloError(ShapeOptionError):
+class SloError(ValueError):
     """An SLO expression that cannot be parsed; the message quotes it and says how to write it."""
 
 
@@ -210,12 +210,8 @@ def _number(expr: str, raw: str) -> float:
 
 
 def percentile(samples: list[float], pct: float) -> float | None:
-    """Nearest-rank percentile: the smallest sample with at least pct% of samples at or below it."""
-    if not samples:
-        return None
-    ordered = sorted(samples)
-    rank = max(1, math.ceil(pct / 100.0 * len(ordered)))
-    return ordered[min(rank, len(ordered)) - 1]
+    """Nearest-rank percentile (core.quantiles), the definition every table of the suite uses."""
+    return nearest_rank(samples, pct)
 
 
 def metric_value(metric: str, window: WindowStats) -> float | None:

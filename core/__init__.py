@@ -1,0 +1,9 @@
+"""The contracts every room shares, at the bottom of the house: imports nothing of the suite.
+
+- outcome: one Outcome per logical call, its columns and the error kinds;
+- slo: the SLO language (gates, windows, one evaluator) used by gates, capacity search and reports;
+- quantiles: the one percentile definition (nearest rank) every table uses;
+- verdicts: the moderation verdict vocabulary that users produce and reports count.
+
+The architecture contract (pyproject.toml, [tool.importlinter]) keeps this package at the bottom.
+"""
