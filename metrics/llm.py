@@ -34,7 +34,7 @@ from locust.runners import STATE_MISSING, MasterRunner, WorkerRunner
 import shapes
 from core.outcome import Outcome
 from core.slo import SloError
-from metrics import budget, gates, health, webui
+from metrics import budget, final_reports, gates, health, webui
 from metrics.distributed import HEALTH_KEY, LIVE_COST_INTERVAL_S, MSG_COST, REPORT_KEY, WorkerTracker
 from metrics.llm_files import HistoryLog, write_stats_csv
 from metrics.llm_stats import PUSD_PER_USD, LlmStats, usd_to_pusd
@@ -81,6 +81,7 @@ def install(environment: Environment) -> LlmMetrics:
         return existing
     metrics = LlmMetrics(environment)
     environment.llm_metrics = metrics
+    final_reports.install(environment)
     return metrics
 
 

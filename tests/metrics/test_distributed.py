@@ -176,3 +176,17 @@ def test_a_worker_that_cannot_prepare_stops_the_master_with_its_reason(
     assert not list(out.glob("requests-*.csv")) or all(
         len(p.read_bytes().splitlines()) <= 1 for p in out.glob("requests-*.csv")
     )
+
+
+def test_calls_in_flight_at_the_end_reach_the_master(run_headless, tmp_path: Path) -> None:
+    # Default-profile calls take about a second, so at -t every user is mid-call and each worker
+    # reports only after they finish: far later than the half second Locust's master waits.
+    out = tmp_path / "run"
+    proc, log = run_headless(
+        out, "--processes", "2", *own_master_port(), "-u", "4", "-r", "4", "-t", "4s",
+        "--stop-timeout", "20", "--mix", "moderation=1", timeout=180,
+    )  # fmt: skip
+    assert proc.returncode == 0, log[-3000:]
+    served = emulator_served(out)
+    assert served > 0
+    assert llm_requests(out) == locust_requests(out) == served
