@@ -8,8 +8,12 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import signal
+import subprocess
+import sys
 import time
+from pathlib import Path
 from typing import Any
 
 from locust.env import Environment
@@ -20,6 +24,7 @@ from lifecycle.state import run, stop_emulator
 from metrics import llm, results
 
 logger = logging.getLogger("gemini_locust")
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 
 def on_test_stop(environment: Environment, **_: Any) -> None:
@@ -92,12 +97,39 @@ def finish(environment: Environment, folder: results.RunFolder) -> None:
         logger.warning("no requests were made: no report written (results in %s)", folder.folder)
         return
     logger.info("writing the report (Ctrl-C skips it; python -m reports %s rebuilds it)", folder.folder)
-    from reports import ReportInputError, build_report
+    run.report = build_report_in_child(folder.folder)
 
+
+def build_report_in_child(folder: Path) -> Path | None:
+    """`python -m reports FOLDER` in its own process and session, which the main greenlet waits
+    for cooperatively: a Ctrl-C (delivered to the main greenlet) stops the wait and the child at
+    once, and the terminal's Ctrl-C never reaches the child itself. The report path, or None."""
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(PROJECT_ROOT), env.get("PYTHONPATH")]))
+    child = subprocess.Popen(
+        [sys.executable, "-m", "reports", str(folder)],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+        start_new_session=True,
+    )
     try:
-        run.report = build_report(folder.folder)
-    except ReportInputError as exc:
-        logger.error("report not written: %s", exc)
+        out, err = child.communicate()
+    except BaseException:
+        child.kill()
+        child.wait()
+        raise
+    for line in err.splitlines():
+        if line.startswith("warning: "):
+            logger.warning("report: %s", line.removeprefix("warning: "))
+        elif line.strip():
+            logger.error("report not written: %s", line.removeprefix("error: "))
+    lines = out.strip().splitlines()
+    if child.returncode != 0 or not lines:
+        return None
+    return Path(lines[-1])
 
 
 def announce_report(**_: Any) -> None:

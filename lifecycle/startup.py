@@ -75,19 +75,20 @@ class _Interrupted(BaseException):
         self.signum = signum
 
 
-def _deliver_to_main(main: greenlet.greenlet, signum: int, make: Callable[[], BaseException]) -> Any:
-    """A signal handler that raises `make()` in the main greenlet, and only there.
+def _deliver_to_main(
+    main: greenlet.greenlet, signum: int, make: Callable[[], BaseException]
+) -> Callable[[], None]:
+    """A gevent signal handler that throws `make()` into the main greenlet.
 
-    Python runs signal handlers in whichever greenlet is executing. In the main greenlet (init's
-    code, or the report being built) the exception is raised at once; anywhere else it is thrown
-    into the main greenlet from the hub, as gevent delivers its own system errors, so it surfaces
-    where init or Locust waits for it, never as a traceback in an unrelated greenlet.
+    From the hub, as gevent delivers its own system errors: the exception surfaces where the main
+    greenlet waits (init waiting for preparation, Locust waiting for its runner, the finish waiting
+    for the report's process), never in whichever greenlet happened to run (gevent would print it
+    as a traceback) and never in the middle of plain code such as a held logging lock (a Python
+    signal handler raising there left the lock held and start-up deadlocked).
     """
 
-    def handler(_signum: int, _frame: object) -> None:
+    def handler() -> None:
         run.signal = signum
-        if greenlet.getcurrent() is main:
-            raise make()
         gevent.get_hub().loop.run_callback(main.throw, make())
 
     return handler
@@ -100,8 +101,8 @@ def startup_interrupts() -> Iterator[None]:
     KeyboardInterrupt it waits for (and reaches the finish, see lifecycle.finish), and Locust's own
     SIGTERM handler takes over."""
     main = greenlet.getcurrent()
-    signal.signal(signal.SIGINT, _deliver_to_main(main, signal.SIGINT, KeyboardInterrupt))
-    signal.signal(
+    gevent.signal_handler(signal.SIGINT, _deliver_to_main(main, signal.SIGINT, KeyboardInterrupt))
+    sigterm = gevent.signal_handler(
         signal.SIGTERM, _deliver_to_main(main, signal.SIGTERM, lambda: _Interrupted(signal.SIGTERM))
     )
     try:
@@ -114,7 +115,7 @@ def startup_interrupts() -> Iterator[None]:
         sys.exit(128 + signum)
     finally:
         # Locust installs its own SIGTERM handler as soon as init returns.
-        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        sigterm.cancel()
 
 
 # What a bad option, fixture or price file raises: each carries one line naming what to fix.
