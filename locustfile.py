@@ -18,7 +18,7 @@ from typing import Any  # noqa: E402
 from locust import events  # noqa: E402
 
 import shapes  # noqa: E402
-from lifecycle import finish, startup  # noqa: E402
+from lifecycle import finish, startup, webui_options  # noqa: E402
 from metrics import llm, results  # noqa: E402
 from users.moderation import TextModerationUser  # noqa: E402
 from users.scenario_options import add_scenario_arguments  # noqa: E402
@@ -27,6 +27,8 @@ from users.streaming import StreamingUser  # noqa: E402
 from users.vision import VisionUser  # noqa: E402
 
 __all__ = ["StreamingUser", "TextModerationUser", "VisionUser"]
+
+webui_options.install()  # before Locust builds its web UI
 
 # One INFO line per HTTP request from the SDKs' clients would drown Locust's own output.
 for _chatty in ("httpx", "httpx2", "google_genai", "google_genai.models"):
