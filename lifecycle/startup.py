@@ -204,17 +204,21 @@ def wait_until_ready(environment: Environment) -> None:
         )
 
 
-def _on_preparation_failed_in_background(environment: Environment, preparation: Preparation) -> None:
-    """Web UI and workers: init did not wait, so a failure found later ends the process here."""
-    if preparation.error is None:
-        return
-    logger.error("%s", preparation.error)
-    abandon_start_up(f"start-up failed: {preparation.error}")
+def _end_start_up_in_background(environment: Environment, message: str) -> None:
+    """Web UI and workers: init did not wait, so a start-up failure found later ends the process
+    here, with one line and exit 2."""
+    logger.error("%s", message)
+    abandon_start_up(f"start-up failed: {message}")
     environment.process_exit_code = 2
     if environment.web_ui is not None:
         environment.web_ui.stop()
     if environment.runner is not None:
         environment.runner.quit()
+
+
+def _on_preparation_failed_in_background(environment: Environment, preparation: Preparation) -> None:
+    if preparation.error is not None:
+        _end_start_up_in_background(environment, preparation.error)
 
 
 def on_init(environment: Environment, **_: Any) -> None:
@@ -301,22 +305,23 @@ def _await_emulator_in_background(environment: Environment) -> None:
     try:
         run.emulator.wait_ready()  # type: ignore[union-attr]
     except EmulatorStartError as exc:
-        logger.error("the bundled emulator did not start: %s", exc)
-        abandon_start_up("the bundled emulator did not start")
-        environment.process_exit_code = 2
-        if environment.web_ui is not None:
-            environment.web_ui.stop()
+        _end_start_up_in_background(environment, f"the bundled emulator did not start: {exc}")
+
+
+def _prepare_for_this_test(environment: Environment) -> None:
+    """After init's preparation: options (the master's, or the web form's) applied, and only what
+    they changed prepared again. Raises CONFIG_ERRORS."""
+    environment.gemini_preparation.wait_logging_progress()
+    configure(environment)
+    prepare(environment)
 
 
 def on_test_start(environment: Environment, **_: Any) -> None:
-    preparation: Preparation = environment.gemini_preparation
     if isinstance(environment.runner, WorkerRunner):
         # The master's options (and host) arrived with this spawn message: prepare again only what
         # they changed, after the preparation begun at init.
         try:
-            preparation.wait_logging_progress()
-            configure(environment)
-            prepare(environment)
+            _prepare_for_this_test(environment)
         except CONFIG_ERRORS as exc:
             fail(str(exc))
         if run.request_log is None:
@@ -333,9 +338,7 @@ def on_test_start(environment: Environment, **_: Any) -> None:
     # The web UI's start form may have changed the options since init. A bad value there stops
     # this run and leaves the UI up; it never exits the process mid-run.
     try:
-        preparation.wait_logging_progress()
-        configure(environment)
-        prepare(environment)
+        _prepare_for_this_test(environment)
     except CONFIG_ERRORS as exc:
         if environment.parsed_options.headless:
             fail(str(exc))
