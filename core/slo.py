@@ -24,6 +24,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from core.options import OptionError
 from core.outcome import BLOCKED, ERROR_KINDS
 from core.quantiles import nearest_rank
 
@@ -52,8 +53,9 @@ METRIC_HELP = (
 )
 
 
-class SloError(ValueError):
-    """An SLO expression that cannot be parsed; the message quotes it and says how to write it."""
+# An SLO expression that cannot be parsed is a bad option like any other: the message quotes it and
+# says how to write it.
+SloError = OptionError
 
 
 @dataclass(frozen=True, slots=True)

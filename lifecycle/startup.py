@@ -26,6 +26,7 @@ from locust.env import Environment
 from locust.runners import MasterRunner, WorkerRunner
 
 import shapes
+from core.options import OptionError
 from emulator.launcher import EmulatorProcess, EmulatorStartError
 from emulator.profiles import ConfigError, load_profile
 from fixtures.loading import FixtureError
@@ -37,7 +38,7 @@ from users.mix import apply_mix, parse_mix, prepare_scenarios
 from users.preparation import Preparation, PreparationFailed, WorkerReadiness, announce_to_master
 from users.pricing import PriceTable, PricingError
 from users.scenario_options import ScenarioSettings
-from users.settings import GeminiSettings, OptionError
+from users.settings import GeminiSettings
 from users.transports import transport_class
 
 logger = logging.getLogger("gemini_locust")
@@ -234,7 +235,7 @@ def start_up(environment: Environment) -> None:
     try:
         # On every node: workers take part in open-model pacing and capacity sampling.
         shapes.setup(environment)
-    except shapes.ShapeOptionError as exc:
+    except OptionError as exc:
         fail(str(exc))
     environment.start_form_checks = [start_form_check(environment)]
     llm.install(environment)

@@ -9,7 +9,7 @@ Integration, from the locustfile:
     def _(environment, **kw):
         try:
             shapes.setup(environment)  # every node; sets environment.shape_class on master/local
-        except shapes.ShapeOptionError as error:
+        except OptionError as error:  # core.options
             sys.exit(f"error: {error}")
 
 Users call `shapes.get_pacer(environment)` each iteration and, when it is not None, wait on it;
@@ -21,26 +21,29 @@ from __future__ import annotations
 
 from typing import Any
 
-from shapes.errors import ShapeOptionError
+from core.options import OptionError
 from shapes.load_shapes import SuiteShape
-from shapes.options import NO_SHAPE, SHAPE_NAMES, add_shape_arguments
 from shapes.pacing import ArrivalPacer, get_pacer
+from shapes.registry import ShapeKind, ShapeRequest, register_shape, shape_names
 from shapes.runtime import is_worker, runtime_for, wire
-from shapes.selection import select_shape
+from shapes.selection import NO_SHAPE, add_shape_arguments, select_shape
 from shapes.webui import install_web_ui_hook
 
 __all__ = [
     "NO_SHAPE",
-    "SHAPE_NAMES",
     "ArrivalPacer",
-    "ShapeOptionError",
+    "OptionError",
+    "ShapeKind",
+    "ShapeRequest",
     "SuiteShape",
     "add_shape_arguments",
     "capacity_result",
     "current_stage",
     "get_pacer",
     "install_web_ui_hook",
+    "register_shape",
     "select_shape",
+    "shape_names",
     "setup",
     "shape_info",
     "stage_log",
@@ -52,7 +55,7 @@ def setup(environment: Any) -> SuiteShape | None:
 
     Registers the listeners and the worker message handler. On a master or a local run it also
     selects the shape from the command-line options, sets environment.shape_class (None without
-    --shape) and lets the web UI's start form change the shape. Raises ShapeOptionError on a bad
+    --shape) and lets the web UI's start form change the shape. Raises OptionError on a bad
     option. Returns the shape, or None (always None on a worker: shapes run on the master).
     """
     wire(environment)

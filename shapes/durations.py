@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 
-from shapes.errors import ShapeOptionError
+from core.options import OptionError
 
 _UNIT_SECONDS = {"h": 3600.0, "m": 60.0, "s": 1.0, "ms": 0.001}
 # Units in descending order, each at most once: 1h30m, 2m10s, 1s500ms.
@@ -19,24 +19,24 @@ EXAMPLES = "e.g. 30s, 2m, 1h, 1h30m"
 
 
 def parse_duration(text: str | float | int, option: str) -> float:
-    """Seconds in `text`; raises ShapeOptionError naming `option` when it is not a duration."""
+    """Seconds in `text`; raises OptionError naming `option` when it is not a duration."""
     if isinstance(text, bool):
-        raise ShapeOptionError(f"{option}: expected a duration ({EXAMPLES}), got {text!r}")
+        raise OptionError(f"{option}: expected a duration ({EXAMPLES}), got {text!r}")
     if isinstance(text, int | float):
         seconds = float(text)
     else:
         cleaned = str(text).strip().lower().replace(" ", "")
         if not cleaned:
-            raise ShapeOptionError(f"{option}: missing duration ({EXAMPLES})")
+            raise OptionError(f"{option}: missing duration ({EXAMPLES})")
         if re.fullmatch(r"\d+(?:\.\d+)?", cleaned):
             seconds = float(cleaned)
         else:
             match = _DURATION.fullmatch(cleaned)
             if not match or not any(match.groupdict().values()):
-                raise ShapeOptionError(f"{option}: {text!r} is not a duration ({EXAMPLES})")
+                raise OptionError(f"{option}: {text!r} is not a duration ({EXAMPLES})")
             seconds = sum(float(v) * _UNIT_SECONDS[unit] for unit, v in match.groupdict().items() if v)
     if seconds < 0 or seconds != seconds:  # NaN check without importing math
-        raise ShapeOptionError(f"{option}: duration must be zero or more, got {text!r}")
+        raise OptionError(f"{option}: duration must be zero or more, got {text!r}")
     return seconds
 
 

@@ -15,13 +15,14 @@ stream at the full rate.
 from __future__ import annotations
 
 import random
-import weakref
 from collections import deque
+from dataclasses import dataclass
 from typing import Any
 
 import gevent
 from gevent.event import AsyncResult, Event
 
+from core.context import run_context
 from shapes.clock import REAL_CLOCK, Clock
 
 # Arrivals waiting for a free user; beyond this the oldest are dropped and counted, so a generator
@@ -171,33 +172,40 @@ class ArrivalPacer:
         self._backlog.append(planned)
 
 
-# One pacer per environment (per process in practice); active only while an open-model shape runs.
-_PACERS: weakref.WeakKeyDictionary[Any, ArrivalPacer] = weakref.WeakKeyDictionary()
-_ACTIVE: weakref.WeakSet[Any] = weakref.WeakSet()
+@dataclass
+class PacerSlot:
+    """The run context's pacer slot: one pacer per environment, active only while an open-model
+    shape runs."""
+
+    pacer: ArrivalPacer | None = None
+    active: bool = False
 
 
 def pacer_for(environment: Any, clock: Clock = REAL_CLOCK) -> ArrivalPacer:
     """The environment's pacer, created on first use (for the shape side) on `clock`."""
-    pacer = _PACERS.get(environment)
-    if pacer is None:
-        pacer = _PACERS[environment] = ArrivalPacer(clock=clock)
-    return pacer
+    slot = run_context(environment).ensure(PacerSlot)
+    if slot.pacer is None:
+        slot.pacer = ArrivalPacer(clock=clock)
+    return slot.pacer
 
 
 def activate(environment: Any, rate: float, clock: Clock = REAL_CLOCK) -> ArrivalPacer:
     pacer = pacer_for(environment, clock)
-    _ACTIVE.add(environment)
+    run_context(environment).require(PacerSlot).active = True
     pacer.set_rate(rate)
     return pacer
 
 
 def deactivate(environment: Any) -> None:
-    _ACTIVE.discard(environment)
-    pacer = _PACERS.get(environment)
-    if pacer is not None:
-        pacer.stop()
+    slot = run_context(environment).get(PacerSlot)
+    if slot is None:
+        return
+    slot.active = False
+    if slot.pacer is not None:
+        slot.pacer.stop()
 
 
 def get_pacer(environment: Any) -> ArrivalPacer | None:
     """The active pacer for users to wait on, or None when the run is closed-model."""
-    return _PACERS.get(environment) if environment in _ACTIVE else None
+    slot = run_context(environment).get(PacerSlot)
+    return slot.pacer if slot is not None and slot.active else None

@@ -9,12 +9,12 @@ shape sends each tick (MSG_STATE); they send pacer feedback and samples back ins
 from __future__ import annotations
 
 import logging
-import weakref
 from dataclasses import dataclass, field
 from typing import Any
 
 from locust.runners import MasterRunner, WorkerRunner
 
+from core.context import run_context
 from shapes import pacing
 from shapes.clock import REAL_CLOCK, Clock
 from shapes.collector import SampleCollector
@@ -69,14 +69,9 @@ class ShapeRuntime:
         self.open_model = False
 
 
-_RUNTIMES: weakref.WeakKeyDictionary[Any, ShapeRuntime] = weakref.WeakKeyDictionary()
-
-
 def runtime_for(environment: Any) -> ShapeRuntime:
-    runtime = _RUNTIMES.get(environment)
-    if runtime is None:
-        runtime = _RUNTIMES[environment] = ShapeRuntime()
-    return runtime
+    """The environment's shape state, kept in its run context."""
+    return run_context(environment).ensure(ShapeRuntime)
 
 
 def use_clock(environment: Any, clock: Clock) -> None:

@@ -11,7 +11,7 @@ import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from shapes.errors import ShapeOptionError
+from core.options import OptionError
 
 # Stage names per shape, in order: --stage-classes keys must be one of these.
 STAGE_NAMES: dict[str, tuple[str, ...]] = {
@@ -51,9 +51,7 @@ class Schedule:
         # from whatever level the schedule really was at.
         self.stages = [stage for stage in stages if stage.duration_s > 0]
         if not self.stages:
-            raise ShapeOptionError(
-                "the shape's schedule is empty: give at least one stage a duration above 0"
-            )
+            raise OptionError("the shape's schedule is empty: give at least one stage a duration above 0")
         self._offsets: list[float] = []
         self._spawn_rates: list[float] = []
         offset, previous_users = 0.0, 0
@@ -168,7 +166,7 @@ def soak(
     """Linear 0 -> soak users over warm-up, then hold until the run time is used up."""
     classes = classes or {}
     if warm_up_s >= run_time_s:
-        raise ShapeOptionError(
+        raise OptionError(
             f"--warm-up ({warm_up_s:g}s) must be shorter than --run-time ({run_time_s:g}s) for --shape soak"
         )
     return Schedule(

@@ -15,9 +15,8 @@ from typing import Any
 
 from locust.runners import STATE_INIT, STATE_STOPPED
 
-from shapes.errors import ShapeOptionError
-from shapes.options import OPTION_DESTS
-from shapes.selection import select_shape
+from core.options import OptionError
+from shapes.selection import option_dests, select_shape
 
 logger = logging.getLogger(__name__)
 # Option values the shapes read from the form besides their own (--slo belongs to metrics/).
@@ -26,7 +25,7 @@ _SHARED_DESTS = {"slo"}
 
 def _options_from_form(environment: Any, form: Any) -> argparse.Namespace:
     options = argparse.Namespace(**vars(environment.parsed_options or argparse.Namespace()))
-    for key in OPTION_DESTS | _SHARED_DESTS:
+    for key in option_dests() | _SHARED_DESTS:
         if key in form:
             setattr(options, key, form.get(key))
     if form.get("run_time"):
@@ -58,7 +57,7 @@ def install_web_ui_hook(environment: Any) -> bool:
         if runner is not None and runner.state in (STATE_INIT, STATE_STOPPED) and request.method == "POST":
             try:
                 shape = select_shape(environment, _options_from_form(environment, request.form))
-            except ShapeOptionError as error:
+            except OptionError as error:
                 return jsonify({"success": False, "message": str(error), "host": environment.host})
             environment.shape_class = shape
         return original(*args, **kwargs)

@@ -19,9 +19,9 @@ from typing import Any
 from locust.env import Environment
 from locust.runners import MasterRunner, WorkerRunner
 
+from core.options import OptionError
 from users.moderation import TextModerationUser
 from users.scenario_options import ScenarioSettings
-from users.settings import OptionError
 from users.streaming import StreamingUser
 from users.vision import VisionUser
 

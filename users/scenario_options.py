@@ -13,10 +13,11 @@ from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass
 from typing import Any, TypeVar
 
+from core.options import OptionError
 from fixtures.loading import FixtureError
 from users.call import CallSpec
 from users.images import IMAGE_MODES, INLINE_LIMIT_BYTES, MAX_SIDE_DEFAULT
-from users.settings import GeminiSettings, OptionError
+from users.settings import GeminiSettings
 
 PROMPT_SIZES = ("short", "medium", "long", "mixed")
 IMAGE_MODE_CHOICES = ("raw", "optimized", "both")

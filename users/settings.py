@@ -6,14 +6,11 @@ import os
 from dataclasses import dataclass, field
 from typing import Any
 
+from core.options import OptionError
 from users.transports import TRANSPORT_NAMES
 
 DEFAULT_MODEL = "gemini-2.5-flash"
 EMULATOR_KEY = "emulator-key"  # what the suite sends to its own emulator: never a real key
-
-
-class OptionError(ValueError):
-    """A bad option value; the message names the option and how to fix it."""
 
 
 def add_arguments(parser: Any) -> None:

@@ -13,14 +13,14 @@ from typing import Any
 import pytest
 from locust.argument_parser import default_args_dict
 
-from shapes.options import OPTIONS
+from shapes.registry import all_shape_options
 
 
 def make_options(**values: Any) -> argparse.Namespace:
     """Locust's defaults, the shape options' defaults, then `values` (keys are dests: peak_users)."""
     options = argparse.Namespace(**default_args_dict())
     options.shape = "none"
-    for spec in OPTIONS:
+    for spec in all_shape_options():
         setattr(options, spec.dest, spec.default)
     options.slo = None
     options.headless = True

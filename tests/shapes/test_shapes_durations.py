@@ -2,8 +2,8 @@ from __future__ import annotations
 
 import pytest
 
+from core.options import OptionError
 from shapes.durations import format_duration, parse_duration
-from shapes.errors import ShapeOptionError
 
 
 @pytest.mark.parametrize(
@@ -30,17 +30,17 @@ def test_parses_locust_style_durations(text: str | float, seconds: float) -> Non
 
 @pytest.mark.parametrize("text", ["abc", "1x", "m", "-1s", "1s30m", "30m1h", "1.2.3s", "s30"])
 def test_bad_duration_names_the_option(text: str) -> None:
-    with pytest.raises(ShapeOptionError, match=r"^--ramp-up: .*not a duration"):
+    with pytest.raises(OptionError, match=r"^--ramp-up: .*not a duration"):
         parse_duration(text, "--ramp-up")
 
 
 def test_missing_duration_names_the_option() -> None:
-    with pytest.raises(ShapeOptionError, match=r"^--spike-at: missing duration"):
+    with pytest.raises(OptionError, match=r"^--spike-at: missing duration"):
         parse_duration("", "--spike-at")
 
 
 def test_negative_number_is_refused() -> None:
-    with pytest.raises(ShapeOptionError, match="--hold"):
+    with pytest.raises(OptionError, match="--hold"):
         parse_duration(-3, "--hold")
 
 

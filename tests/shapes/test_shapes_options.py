@@ -8,8 +8,9 @@ from locust.argument_parser import get_empty_argument_parser, setup_parser_argum
 from locust.env import Environment
 
 import shapes
+from core.options import OptionError
 from shapes.load_shapes import ArrivalShape, CapacityShape, ScheduleShape
-from shapes.options import OPTIONS
+from shapes.registry import all_shape_options
 
 
 class TextUser(User):
@@ -48,7 +49,7 @@ def test_every_option_is_registered_without_clashing_with_locust() -> None:
         "--soak-users", "--warm-up", "--rate", "--max-users", "--start-rate", "--rate-step", "--stage-classes",
     }  # fmt: skip
     assert expected <= flags
-    assert "--slo" not in {spec.flag for spec in OPTIONS}  # metrics/ registers it
+    assert "--slo" not in {spec.flag for spec in all_shape_options()}  # metrics/ registers it
 
 
 def test_options_parse_from_the_command_line() -> None:
@@ -74,10 +75,10 @@ def test_every_option_shows_in_the_web_ui_with_a_dropdown_for_shape() -> None:
         extra = ui_extra_args_dict([])
     finally:
         events.init_command_line_parser.remove_listener(add)
-    assert {spec.dest for spec in OPTIONS} | {"shape"} <= set(extra)
+    assert {spec.dest for spec in all_shape_options()} | {"shape"} <= set(extra)
     assert extra["shape"]["choices"] == ["none", "ramp", "step", "spike", "soak", "arrival", "capacity"]
     # string defaults: the web UI keeps the typed text and select_shape parses it
-    assert all(isinstance(extra[spec.dest]["default_value"], str) for spec in OPTIONS)
+    assert all(isinstance(extra[spec.dest]["default_value"], str) for spec in all_shape_options())
 
 
 def test_no_shape_means_locusts_own_options(env_with) -> None:
@@ -152,7 +153,7 @@ def test_numbers_given_as_numbers_work_too(env_with) -> None:
     ],
 )  # fmt: skip
 def test_missing_parameter_names_the_option(values: dict[str, object], option: str, env_with) -> None:
-    with pytest.raises(shapes.ShapeOptionError) as caught:
+    with pytest.raises(OptionError) as caught:
         shapes.select_shape(env_with(**values))
     message = str(caught.value)
     assert message.startswith(option) and "required" in message and "\n" not in message
@@ -184,7 +185,7 @@ def test_missing_parameter_names_the_option(values: dict[str, object], option: s
     ],
 )  # fmt: skip
 def test_bad_value_names_the_option(values: dict[str, object], option: str, env_with) -> None:
-    with pytest.raises(shapes.ShapeOptionError) as caught:
+    with pytest.raises(OptionError) as caught:
         shapes.select_shape(env_with(**values))
     assert str(caught.value).startswith(option) and "\n" not in str(caught.value)
 
@@ -206,5 +207,5 @@ def test_stage_classes_resolve_against_loaded_user_classes(env_with) -> None:
 def test_step_stage_names_follow_the_step_count(env_with) -> None:
     values = {"shape": "step", "step_users": "1", "step_duration": "1s", "steps": "2"}
     assert shapes.select_shape(env_with(**values, stage_classes="step-2=StreamingUser")) is not None
-    with pytest.raises(shapes.ShapeOptionError, match="no stage 'step-3'"):
+    with pytest.raises(OptionError, match="no stage 'step-3'"):
         shapes.select_shape(env_with(**values, stage_classes="step-3=StreamingUser"))

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from core.options import OptionError
 from shapes import schedules
-from shapes.errors import ShapeOptionError
 
 
 def users_over(schedule: schedules.Schedule, times: list[float]) -> list[int | None]:
@@ -51,7 +51,7 @@ class TestRamp:
         assert (plan.stage, plan.users, plan.spawn_rate) == ("hold", 8, 8)
 
     def test_all_zero_durations_is_an_error(self) -> None:
-        with pytest.raises(ShapeOptionError, match="schedule is empty"):
+        with pytest.raises(OptionError, match="schedule is empty"):
             schedules.ramp(peak_users=5, ramp_up_s=0, hold_s=0, ramp_down_s=0)
 
     def test_negative_time_is_the_start(self) -> None:
@@ -110,7 +110,7 @@ class TestSoak:
         assert (soak.at(0).stage, soak.at(0).users, soak.at(0).spawn_rate) == ("soak", 6, 6)
 
     def test_warm_up_longer_than_run_time_is_an_error(self) -> None:
-        with pytest.raises(ShapeOptionError, match=r"--warm-up .* --run-time"):
+        with pytest.raises(OptionError, match=r"--warm-up .* --run-time"):
             schedules.soak(soak_users=6, warm_up_s=60, run_time_s=60)
 
 
