@@ -65,5 +65,3 @@ events.init.add_listener(startup.on_init)
 events.test_start.add_listener(startup.on_test_start)
 events.test_stop.add_listener(finish.on_test_stop)
 events.quitting.add_listener(finish.on_quitting)
-# After Locust's own closing tables, so the report's path is the last thing a user sees.
-events.quit.add_listener(finish.announce_report)

@@ -20,20 +20,23 @@ from locust.env import Environment
 from locust.runners import STATE_INIT, STATE_STOPPED, WorkerRunner
 
 import shapes
-from lifecycle.state import run, stop_emulator
-from metrics import llm, results
+from lifecycle.state import run_of
+from metrics import llm, results, verdict
+from users.state import users_state
 
 logger = logging.getLogger("gemini_locust")
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 
 def on_test_stop(environment: Environment, **_: Any) -> None:
+    run = run_of(environment)
     if run.folder is not None and run.folder.extra.get("runs"):
         run.folder.extra["runs"][-1]["end"] = time.time()
 
 
 def on_quitting(environment: Environment, **_: Any) -> None:
     # quitting, not test_stop: in distributed runs the workers' last reports arrive after test_stop.
+    run = run_of(environment)
     if run.finished:
         return
     run.finished = True
@@ -54,24 +57,26 @@ def on_quitting(environment: Environment, **_: Any) -> None:
         if environment.stats.total.num_requests == 0:
             # Nothing was measured: the exit code must not say the run went well.
             logger.error("%s before any call completed: nothing was measured", name)
-            environment.process_exit_code = 128 + signum
+            environment.process_exit_code = verdict.exit_code(
+                environment.process_exit_code, interrupted_by=signum
+            )
     if run.request_log is not None:
         run.request_log.close()
     folder = run.folder
     if folder is None:
-        stop_emulator()
+        run.stop_emulator()
         return
     try:
         finish(environment, folder)
     except KeyboardInterrupt:
         # A second Ctrl-C while the final files or the report are written: keep what is written.
-        stop_emulator()
+        run.stop_emulator()
         folder.ended_at = folder.ended_at or time.time()
         earlier = folder.extra.get("interrupted")
         folder.extra["interrupted"] = (
             f"{earlier}; SIGINT while finishing" if earlier else "SIGINT while finishing"
         )
-        settings = getattr(environment, "gemini_settings", None)
+        settings = users_state(environment).settings
         with contextlib.suppress(OSError):
             folder.write_run_json(settings.public() if settings is not None else {})
         logger.error(
@@ -81,6 +86,7 @@ def on_quitting(environment: Environment, **_: Any) -> None:
 
 
 def finish(environment: Environment, folder: results.RunFolder) -> None:
+    run = run_of(environment)
     folder.ended_at = time.time()
     folder.write_final_csvs()
     folder.extra.update(
@@ -90,9 +96,9 @@ def finish(environment: Environment, folder: results.RunFolder) -> None:
     )
     if run.emulator is not None:
         folder.save_json("emulator_stats.json", run.emulator.stats)
-    stop_emulator()
+    run.stop_emulator()
     llm.finalize(environment, folder)
-    folder.write_run_json(environment.gemini_settings.public())
+    folder.write_run_json(users_state(environment).settings.public())
     if environment.stats.total.num_requests == 0:
         logger.warning("no requests were made: no report written (results in %s)", folder.folder)
         return
@@ -132,7 +138,9 @@ def build_report_in_child(folder: Path) -> Path | None:
     return Path(lines[-1])
 
 
-def announce_report(**_: Any) -> None:
-    # After Locust's own closing tables, so the path is the last thing a user sees.
+def announce_report(environment: Environment) -> None:
+    """Print the report's path; called from Locust's quit event, after its own closing tables, so
+    the path is the last thing a user sees."""
+    run = run_of(environment)
     if run.report is not None:
         print(f"Report: {run.report.resolve()}", flush=True)

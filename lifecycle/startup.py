@@ -30,8 +30,9 @@ from core.options import OptionError
 from emulator.launcher import EmulatorProcess, EmulatorStartError
 from emulator.profiles import ConfigError, load_profile
 from fixtures.loading import FixtureError
-from lifecycle.state import run, stop_emulator
-from metrics import llm, results
+from lifecycle import finish
+from lifecycle.state import RunState, run_of
+from metrics import llm, results, verdict
 from metrics.recorder import RequestLog
 from users.images import ImageLimitError, outside_loop
 from users.mix import apply_mix, parse_mix, prepare_scenarios
@@ -39,31 +40,33 @@ from users.preparation import Preparation, PreparationFailed, WorkerReadiness, a
 from users.pricing import PriceTable, PricingError
 from users.scenario_options import ScenarioSettings
 from users.settings import GeminiSettings
+from users.state import settings_of, use_settings, users_state
 from users.transports import transport_class
 
 logger = logging.getLogger("gemini_locust")
 WEB_START_WAIT_S = 300.0  # a start from the web UI waits this long for workers still preparing
 
 
-def fail(message: str, code: int = 2) -> None:
+def fail(environment: Environment, message: str, code: int = 2) -> None:
     """A bad option ends the run with one clear line, not a traceback."""
     logger.error("%s", message)
-    abandon_start_up(f"start-up failed: {message}")
+    abandon_start_up(environment, f"start-up failed: {message}")
     sys.exit(code)
 
 
-def abandon_start_up(reason: str) -> None:
+def abandon_start_up(environment: Environment, reason: str) -> None:
     """Leave nothing behind: no emulator, no half-prepared work, a closed run.json if one exists."""
-    preparation: Preparation | None = getattr(run.environment, "gemini_preparation", None)
-    if preparation is not None:
-        preparation.kill()
-    stop_emulator()
+    run = run_of(environment)
+    users = users_state(environment)
+    if users.preparation is not None:
+        users.preparation.kill()
+    run.stop_emulator()
     folder = run.folder
     if folder is not None and not run.finished:
         run.finished = True
         folder.ended_at = time.time()
         folder.extra["interrupted"] = reason
-        settings = getattr(run.environment, "gemini_settings", None)
+        settings = users.settings
         with contextlib.suppress(OSError):
             folder.write_run_json(settings.public() if settings is not None else {})
 
@@ -77,7 +80,7 @@ class _Interrupted(BaseException):
 
 
 def _deliver_to_main(
-    main: greenlet.greenlet, signum: int, make: Callable[[], BaseException]
+    run: RunState, main: greenlet.greenlet, signum: int, make: Callable[[], BaseException]
 ) -> Callable[[], None]:
     """A gevent signal handler that throws `make()` into the main greenlet.
 
@@ -96,15 +99,16 @@ def _deliver_to_main(
 
 
 @contextlib.contextmanager
-def startup_interrupts() -> Iterator[None]:
+def startup_interrupts(environment: Environment) -> Iterator[None]:
     """Ctrl-C or SIGTERM while init runs (emulator, preparation, waiting for workers): one line,
     nothing left behind, exit 128+signal. After init, Ctrl-C still reaches Locust as the
     KeyboardInterrupt it waits for (and reaches the finish, see lifecycle.finish), and Locust's own
     SIGTERM handler takes over."""
     main = greenlet.getcurrent()
-    gevent.signal_handler(signal.SIGINT, _deliver_to_main(main, signal.SIGINT, KeyboardInterrupt))
+    run = run_of(environment)
+    gevent.signal_handler(signal.SIGINT, _deliver_to_main(run, main, signal.SIGINT, KeyboardInterrupt))
     sigterm = gevent.signal_handler(
-        signal.SIGTERM, _deliver_to_main(main, signal.SIGTERM, lambda: _Interrupted(signal.SIGTERM))
+        signal.SIGTERM, _deliver_to_main(run, main, signal.SIGTERM, lambda: _Interrupted(signal.SIGTERM))
     )
     try:
         yield
@@ -112,7 +116,7 @@ def startup_interrupts() -> Iterator[None]:
         signum = exc.signum if isinstance(exc, _Interrupted) else signal.SIGINT
         name = signal.Signals(signum).name
         logger.error("%s during start-up: stopped before any load was sent", name)
-        abandon_start_up(f"{name} during start-up")
+        abandon_start_up(environment, f"{name} during start-up")
         sys.exit(128 + signum)
     finally:
         # Locust installs its own SIGTERM handler as soon as init returns.
@@ -137,10 +141,10 @@ def configure(environment: Environment) -> None:
     options = environment.parsed_options
     emulator_url = getattr(options, "emulator_url", None)
     check_host(environment.host)
-    environment.gemini_settings = GeminiSettings.from_options(
+    settings = GeminiSettings.from_options(
         options, emulator=bool(emulator_url) and environment.host == emulator_url
     )
-    environment.gemini_prices = PriceTable.load(getattr(options, "pricing", "") or None)
+    use_settings(environment, settings, PriceTable.load(getattr(options, "pricing", "") or None))
     apply_mix(environment)
 
 
@@ -154,7 +158,7 @@ def _import_what_calls_need(transport: str) -> None:
 def prepare(environment: Environment) -> None:
     """The slow part, off the event loop: the SDK imported, every scenario's requests built once."""
     if not isinstance(environment.runner, MasterRunner):  # the master sends no requests
-        outside_loop(_import_what_calls_need, environment.gemini_settings.transport)
+        outside_loop(_import_what_calls_need, settings_of(environment).transport)
     prepare_scenarios(environment)
 
 
@@ -185,9 +189,10 @@ def start_form_check(environment: Environment) -> Callable[[Mapping[str, str]], 
 
 def wait_until_ready(environment: Environment) -> None:
     """Emulator up, requests prepared, every expected worker prepared; raises on any failure."""
+    run = run_of(environment)
     if run.emulator is not None:
         run.emulator.wait_ready()
-    environment.gemini_preparation.wait_logging_progress()
+    users_state(environment).preparation.wait_logging_progress()
     if run.readiness is None:
         return
     options = environment.parsed_options
@@ -209,8 +214,8 @@ def _end_start_up_in_background(environment: Environment, message: str) -> None:
     """Web UI and workers: init did not wait, so a start-up failure found later ends the process
     here, with one line and exit 2."""
     logger.error("%s", message)
-    abandon_start_up(f"start-up failed: {message}")
-    environment.process_exit_code = 2
+    abandon_start_up(environment, f"start-up failed: {message}")
+    environment.process_exit_code = verdict.exit_code(environment.process_exit_code, start_up_failed=True)
     if environment.web_ui is not None:
         environment.web_ui.stop()
     if environment.runner is not None:
@@ -225,29 +230,31 @@ def _on_preparation_failed_in_background(environment: Environment, preparation: 
 def on_init(environment: Environment, **_: Any) -> None:
     if environment.parsed_options is None:
         return
-    run.environment = environment
-    with startup_interrupts():
+    # Locust's quit event carries no environment: the report's path is announced from here.
+    environment.events.quit.add_listener(lambda **_: finish.announce_report(environment))
+    with startup_interrupts(environment):
         start_up(environment)
 
 
 def start_up(environment: Environment) -> None:
     options = environment.parsed_options
+    run = run_of(environment)
     try:
         # On every node: workers take part in open-model pacing and capacity sampling.
         shapes.setup(environment)
     except OptionError as exc:
-        fail(str(exc))
+        fail(environment, str(exc))
     environment.start_form_checks = [start_form_check(environment)]
     llm.install(environment)
     preparation = Preparation(environment, prepare)
-    environment.gemini_preparation = preparation
+    users_state(environment).preparation = preparation
     if isinstance(environment.runner, WorkerRunner):
         # Prepared from this worker's own command line, before the master starts the test; the
         # master's options arrive with the first spawn message and are applied in on_test_start.
         announce_to_master(environment, preparation)
         preparation.on_done.append(lambda done: _on_preparation_failed_in_background(environment, done))
         try:
-            environment.gemini_settings = GeminiSettings.from_options(options, emulator=True)
+            users_state(environment).settings = GeminiSettings.from_options(options, emulator=True)
         except CONFIG_ERRORS as exc:
             preparation.fail(str(exc))
         preparation.start()
@@ -257,7 +264,7 @@ def start_up(environment: Environment) -> None:
             # Checked here, so a bad file is one line now rather than the emulator's traceback later.
             load_profile(options.emulator_profile or "default", options.emulator_config or None)
         except ConfigError as exc:
-            fail(f"--emulator-profile/--emulator-config: {exc}")
+            fail(environment, f"--emulator-profile/--emulator-config: {exc}")
         run.emulator = EmulatorProcess(
             profile=options.emulator_profile or None, config=options.emulator_config or None
         )
@@ -269,32 +276,32 @@ def start_up(environment: Environment) -> None:
     try:
         configure(environment)
     except CONFIG_ERRORS as exc:
-        fail(str(exc))
+        fail(environment, str(exc))
     message = llm.check_options(environment)  # the cost budget rule and --slo
     if message:
-        fail(message)
+        fail(environment, message)
     folder = Path(options.results_dir) if options.results_dir else results.default_results_dir()
     options.results_dir = str(folder)
     try:
         run.folder = results.RunFolder(environment, folder)
     except OSError as exc:
-        fail(f"--results-dir {folder}: cannot write there ({exc.strerror or exc})")
+        fail(environment, f"--results-dir {folder}: cannot write there ({exc.strerror or exc})")
     run.folder.extra["emulator"] = run.emulator is not None
     run.folder.start_csv_writer()
     if not isinstance(environment.runner, MasterRunner):
         run.request_log = RequestLog(environment)
     else:
         run.readiness = WorkerReadiness(environment)
-    run.folder.write_run_json(environment.gemini_settings.public())
+    run.folder.write_run_json(settings_of(environment).public())
     preparation.start()
     if options.headless:
         # Everything is ready before Locust starts its run clock (-t) once init returns.
         try:
             wait_until_ready(environment)
         except CONFIG_ERRORS as exc:
-            fail(str(exc))
+            fail(environment, str(exc))
         except EmulatorStartError as exc:
-            fail(f"the bundled emulator did not start: {exc}")
+            fail(environment, f"the bundled emulator did not start: {exc}")
     else:
         environment.start_form_notices = [preparation.describe]
         preparation.on_done.append(lambda done: _on_preparation_failed_in_background(environment, done))
@@ -303,6 +310,7 @@ def start_up(environment: Environment) -> None:
 
 
 def _await_emulator_in_background(environment: Environment) -> None:
+    run = run_of(environment)
     try:
         run.emulator.wait_ready()  # type: ignore[union-attr]
     except EmulatorStartError as exc:
@@ -312,19 +320,20 @@ def _await_emulator_in_background(environment: Environment) -> None:
 def _prepare_for_this_test(environment: Environment) -> None:
     """After init's preparation: options (the master's, or the web form's) applied, and only what
     they changed prepared again. Raises CONFIG_ERRORS."""
-    environment.gemini_preparation.wait_logging_progress()
+    users_state(environment).preparation.wait_logging_progress()
     configure(environment)
     prepare(environment)
 
 
 def on_test_start(environment: Environment, **_: Any) -> None:
+    run = run_of(environment)
     if isinstance(environment.runner, WorkerRunner):
         # The master's options (and host) arrived with this spawn message: prepare again only what
         # they changed, after the preparation begun at init.
         try:
             _prepare_for_this_test(environment)
         except CONFIG_ERRORS as exc:
-            fail(str(exc))
+            fail(environment, str(exc))
         if run.request_log is None:
             run.request_log = RequestLog(environment)
         return
@@ -342,6 +351,6 @@ def on_test_start(environment: Environment, **_: Any) -> None:
         _prepare_for_this_test(environment)
     except CONFIG_ERRORS as exc:
         if environment.parsed_options.headless:
-            fail(str(exc))
+            fail(environment, str(exc))
         logger.error("%s: the run was stopped", exc)
         gevent.spawn_later(0, environment.runner.stop)

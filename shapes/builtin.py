@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import locust.runners
 
-from core.options import OptionError
+from core.options import OptionError, OptionSpec
 from core.slo import parse_slo
 from shapes import schedules
 from shapes.load_shapes import ArrivalShape, CapacityShape, ScheduleShape
-from shapes.options import OptionSpec, parse_stage_classes
+from shapes.options import parse_stage_classes
 from shapes.registry import ShapeKind, ShapeRequest, register_shape
 from shapes.runtime import is_master
 from shapes.schedules import STAGE_NAMES, step_stage_names

@@ -8,25 +8,11 @@ defaults) all go through the same checks and the same one-line errors naming the
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 from typing import Any
 
 from core.options import OptionError
 from shapes.durations import EXAMPLES as DURATION_EXAMPLES
 from shapes.durations import parse_duration
-
-
-@dataclass(frozen=True)
-class OptionSpec:
-    """One shape option: registered as a string, parsed by the shape that reads it."""
-
-    flag: str
-    default: str
-    help: str
-
-    @property
-    def dest(self) -> str:
-        return self.flag.removeprefix("--").replace("-", "_")
 
 
 class OptionReader:

@@ -24,9 +24,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from core.options import OptionError
+from core.options import OptionError, OptionSpec
 from shapes.load_shapes import SuiteShape
-from shapes.options import OptionReader, OptionSpec, parse_stage_classes
+from shapes.options import OptionReader, parse_stage_classes
 
 BUILTIN_MODULE = "shapes.builtin"
 

@@ -30,14 +30,7 @@ def add_shape_arguments(parser: Any) -> None:
         help="load shape; 'none' keeps Locust's own -u/-r/-t",
     )
     for spec in all_shape_options():
-        parser.add_argument(
-            spec.flag,
-            default=spec.default,
-            type=str,
-            env_var=f"LOCUST_{spec.dest.upper()}",
-            include_in_web_ui=True,
-            help=spec.help,
-        )
+        spec.add_to(parser)
 
 
 def option_dests() -> frozenset[str]:

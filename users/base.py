@@ -19,6 +19,7 @@ from users.errors import CallError
 from users.pricing import PriceTable
 from users.retry import RetryPolicy
 from users.settings import GeminiSettings
+from users.state import users_state
 from users.transports import Transport, make_transport
 
 
@@ -34,8 +35,13 @@ class GeminiUser(User):
         return self.think_time()
 
     def on_start(self) -> None:
-        self.settings: GeminiSettings = self.environment.gemini_settings
-        self.prices: PriceTable = self.environment.gemini_prices
+        state = users_state(self.environment)
+        if state.settings is None or state.prices is None:
+            raise LookupError(
+                "no Gemini settings yet: they are set at Locust's init (users.state.use_settings)"
+            )
+        self.settings: GeminiSettings = state.settings
+        self.prices: PriceTable = state.prices
         self.transport: Transport = make_transport(
             self.settings.transport,
             base_url=self.host or self.environment.host,

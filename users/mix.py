@@ -4,10 +4,11 @@ consistency, raw against optimized images) are reports/scenario_analysis.py's.
 
     --mix moderation=3,vision=1,stream=1
 
-Names are the classes' `scenario` attribute. Scenarios left out of a non-empty --mix do not run;
-an empty --mix keeps every class at its own weight. The weights live on the classes (`weight`),
-which Locust's dispatcher reads on the master (or the only process); workers keep every class so
-they can run whatever the master hands them.
+Names are the registered scenarios' names (users/scenarios.py). Scenarios left out of a non-empty
+--mix do not run; an empty --mix keeps every class at its own weight. A weight other than the
+class's own runs as a subclass of the same name carrying that weight, so a user's class is never
+changed: Locust's dispatcher on the master (or the only process) reads the weights from the list;
+workers keep every class so they can run whatever the master hands them.
 """
 
 from __future__ import annotations
@@ -20,20 +21,17 @@ from locust.env import Environment
 from locust.runners import MasterRunner, WorkerRunner
 
 from core.options import OptionError
-from users.moderation import TextModerationUser
 from users.scenario_options import ScenarioSettings
-from users.streaming import StreamingUser
-from users.vision import VisionUser
+from users.scenarios import scenario_names, scenario_of
+from users.state import settings_of, users_state
 
 logger = logging.getLogger(__name__)
-SCENARIO_CLASSES: dict[str, type] = {
-    cls.scenario: cls for cls in (TextModerationUser, VisionUser, StreamingUser)
-}
 MAX_WEIGHT = 1000
 
 
-def parse_mix(text: str, known: tuple[str, ...] = tuple(SCENARIO_CLASSES)) -> dict[str, int]:
+def parse_mix(text: str, known: tuple[str, ...] | None = None) -> dict[str, int]:
     """{scenario: weight} from "moderation=3,vision=1"; OptionError naming --mix when it is wrong."""
+    known = known if known is not None else scenario_names()
     weights: dict[str, int] = {}
     for piece in (p.strip() for p in text.split(",")):
         if not piece:
@@ -57,25 +55,27 @@ def parse_mix(text: str, known: tuple[str, ...] = tuple(SCENARIO_CLASSES)) -> di
     return weights
 
 
-def _all_scenario_classes(environment: Environment) -> list[type]:
+def _offered_classes(environment: Environment) -> list[type]:
     """Every class the locustfile offered, remembered before a mix first narrowed the list."""
-    remembered = getattr(environment, "gemini_all_user_classes", None)
-    if remembered is None:
-        remembered = list(environment.user_classes)
-        environment.gemini_all_user_classes = remembered
-    return remembered
+    state = users_state(environment)
+    if state.offered_classes is None:
+        state.offered_classes = list(environment.user_classes)
+    return state.offered_classes
 
 
-def _default_weights(classes: list[type]) -> dict[type, int]:
-    saved = {}
-    for cls in classes:
-        saved[cls] = cls.__dict__.get("_gemini_default_weight", cls.weight)
-        cls._gemini_default_weight = saved[cls]
-    return saved
+def _weighted(cls: type, weight: int) -> type:
+    """`cls` at another weight: a subclass of the same name, so the class itself stays as written."""
+    if weight == cls.weight:
+        return cls
+    return type(
+        cls.__name__,
+        (cls,),
+        {"weight": weight, "__module__": cls.__module__, "__qualname__": cls.__qualname__},
+    )
 
 
 def apply_mix(environment: Environment) -> None:
-    """Set each scenario class's weight from --mix and drop the classes it leaves out.
+    """Weigh the scenario classes by --mix and drop the classes it leaves out.
 
     Call from init (headless and web UI) and from test_start (the web UI form may have changed
     --mix). No-op on workers. Raises OptionError naming --mix.
@@ -83,20 +83,17 @@ def apply_mix(environment: Environment) -> None:
     if isinstance(environment.runner, WorkerRunner):
         return
     text = str(getattr(environment.parsed_options, "mix", "") or "")
-    classes = _all_scenario_classes(environment)
-    by_scenario = {getattr(cls, "scenario", cls.__name__): cls for cls in classes}
-    weights = parse_mix(text, tuple(by_scenario))
-    defaults = _default_weights(classes)
+    offered = _offered_classes(environment)
+    weights = parse_mix(text, tuple(scenario_of(cls) for cls in offered))
     chosen = []
-    for cls in classes:
-        weight = weights.get(getattr(cls, "scenario", cls.__name__), 0) if weights else defaults[cls]
+    for cls in offered:
+        weight = weights.get(scenario_of(cls), 0) if weights else cls.weight
         if weight > 0 or cls.fixed_count:
-            cls.weight = weight or cls.weight
-            chosen.append(cls)
+            chosen.append(_weighted(cls, weight or cls.weight))
     environment.user_classes[:] = chosen
-    applied = ", ".join(f"{getattr(c, 'scenario', c.__name__)}={c.weight}" for c in chosen)
-    previous = getattr(environment, "gemini_mix_applied", None)
-    environment.gemini_mix_applied = applied
+    applied = ", ".join(f"{scenario_of(c)}={c.weight}" for c in chosen)
+    state = users_state(environment)
+    previous, state.mix_applied = state.mix_applied, applied
     if applied == previous:
         return
     if text:
@@ -104,32 +101,33 @@ def apply_mix(environment: Environment) -> None:
     runner = environment.runner
     if previous is not None and runner is not None and getattr(runner, "_users_dispatcher", None) is not None:
         # A web-UI rerun reuses the dispatcher of the previous run, which read the class list and
-        # weights when it was built; Locust builds a new one when it is None. This runs in
-        # test_start, before anything is spawned.
+        # weights when it was built; Locust builds a new one when it is None (Locust has no public
+        # call for it). This runs in test_start, before anything is spawned.
         runner._users_dispatcher = None
 
 
 def active_scenarios(environment: Environment, scenario: ScenarioSettings) -> list[type]:
     """Scenario classes this process may run: in the locustfile, and not left out by --mix."""
-    weights = parse_mix(scenario.mix, tuple(SCENARIO_CLASSES))
-    classes = getattr(environment, "gemini_all_user_classes", None) or environment.user_classes
+    weights = parse_mix(scenario.mix)
+    classes = users_state(environment).offered_classes or environment.user_classes
     return [
         cls
         for cls in classes
-        if hasattr(cls, "build_specs") and (not weights or weights.get(getattr(cls, "scenario", ""), 0) > 0)
+        if hasattr(cls, "build_specs") and (not weights or weights.get(scenario_of(cls), 0) > 0)
     ]
 
 
 def prepare_scenarios(environment: Environment) -> None:
     """Validate the scenario options and build every active scenario's requests, once per process.
 
-    Needs environment.gemini_settings. Call after it is set: in init (local / master) and in
+    Needs the run's settings (users.state.use_settings). Call after they are set: in init (local / master) and in
     test_start (workers; and the web UI, whose form may have changed the options: a rebuild only
     happens when an option changed). On the master only options and files are checked: it sends
     no requests. Raises OptionError, FixtureError or ImageLimitError (all ValueError) with one line.
     """
     scenario = ScenarioSettings.from_options(environment.parsed_options)
-    settings = environment.gemini_settings
+    settings = settings_of(environment)
+    state = users_state(environment)
     key = (
         scenario,
         settings.model,
@@ -137,13 +135,13 @@ def prepare_scenarios(environment: Environment) -> None:
         settings.temperature,
         settings.thinking_budget,
     )
-    if getattr(environment, "gemini_specs_key", None) == key:
+    if state.specs_key == key:
         return
     classes = active_scenarios(environment, scenario)
-    environment.gemini_scenarios = scenario
+    state.scenarios = scenario
     if isinstance(environment.runner, MasterRunner):
         _check_files(scenario, classes)
-        environment.gemini_specs_key = key
+        state.specs_key = key
         return
     specs: dict[str, list[Any]] = {}
     for cls in classes:
@@ -155,19 +153,13 @@ def prepare_scenarios(environment: Environment) -> None:
             len(specs[cls.scenario]),
             time.perf_counter() - started,
         )
-    environment.gemini_specs = specs
-    environment.gemini_specs_key = key
+    state.specs = specs
+    state.specs_key = key
 
 
 def _check_files(scenario: ScenarioSettings, classes: list[type]) -> None:
-    from fixtures.chat import load_chat_prompts
-    from fixtures.images import folder_images
-    from fixtures.moderation import load_posts
-
-    names = {cls.scenario for cls in classes}
-    if "moderation" in names and scenario.posts_file:
-        load_posts(scenario.posts_file)
-    if "stream" in names and scenario.prompts_file:
-        load_chat_prompts(scenario.prompts_file)
-    if "vision" in names and scenario.images_dir:
-        folder_images(scenario.images_dir)
+    """The master builds no calls, but a bad fixture file must still stop it at start-up."""
+    for cls in classes:
+        check = getattr(cls, "check_inputs", None)
+        if check is not None:
+            check(scenario)

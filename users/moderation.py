@@ -22,6 +22,7 @@ from fixtures.moderation import Post, load_posts, verdict_schema
 from users.base import GeminiUser
 from users.call import CallResult, CallSpec, with_request_bytes
 from users.scenario_options import PreparedCalls, ScenarioSettings, sized_in_fixed_order
+from users.scenarios import register_scenario
 from users.settings import GeminiSettings
 from users.verdicts import moderation_verdict, parse_json_answer, validator_for
 
@@ -81,12 +82,19 @@ def _spec(settings: GeminiSettings, schema: dict, post: Post) -> CallSpec:
     return with_request_bytes(spec)
 
 
+@register_scenario
 class TextModerationUser(PreparedCalls, GeminiUser):
     scenario: ClassVar[str] = "moderation"
     weight = 3
     think_time = between(0.1, 0.5)
 
     build_specs = staticmethod(build_moderation_specs)  # every user starts at the first post
+
+    @staticmethod
+    def check_inputs(scenario: ScenarioSettings) -> None:
+        """Read the user's own posts file, if any (raises FixtureError naming it)."""
+        if scenario.posts_file:
+            load_posts(scenario.posts_file)
 
     def judge(self, spec: CallSpec, result: CallResult, outcome: Outcome) -> None:
         outcome.verdict = moderation_verdict(parse_json_answer(result.text, _validator()))

@@ -1,9 +1,9 @@
 """Scenario levers (prompt size, image mode and size, own fixture files, the mix) and where the
 prepared requests of each scenario live.
 
-Requests are built once per process, before users run (users.mix.prepare_scenarios, called from
-the locustfile), and kept on the Environment: `environment.gemini_specs[scenario]`. A user that
-finds none there (a test driving a user class directly) builds its own with `specs_for`.
+Requests are built once per process, before users run (users.mix.prepare_scenarios, called at
+init by lifecycle/), and kept in the run context's users part (users/state.py). A user that finds
+none there (a test driving a user class directly) builds its own with `specs_for`.
 """
 
 from __future__ import annotations
@@ -17,7 +17,9 @@ from core.options import OptionError
 from fixtures.loading import FixtureError
 from users.call import CallSpec
 from users.images import IMAGE_MODES, INLINE_LIMIT_BYTES, MAX_SIDE_DEFAULT
+from users.scenarios import scenario_options
 from users.settings import GeminiSettings
+from users.state import users_state
 
 PROMPT_SIZES = ("short", "medium", "long", "mixed")
 IMAGE_MODE_CHOICES = ("raw", "optimized", "both")
@@ -78,6 +80,8 @@ def add_scenario_arguments(parser: Any) -> None:
         "empty: the classes' own weights)",
         include_in_web_ui=True,
     )
+    for spec in scenario_options():
+        spec.add_to(parser)
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,6 +95,12 @@ class ScenarioSettings:
     prompts_file: str = ""
     posts_file: str = ""
     mix: str = ""
+    # The values of the options registered scenarios declare (users/scenarios.py), by flag.
+    extra: tuple[tuple[str, str], ...] = ()
+
+    def option(self, flag: str) -> str:
+        """A registered scenario's own option, as given ("" when not given and without a default)."""
+        return dict(self.extra).get(flag, "")
 
     @property
     def image_modes(self) -> tuple[str, ...]:
@@ -135,6 +145,10 @@ class ScenarioSettings:
             prompts_file=str(get("prompts_file", "")).strip(),
             posts_file=str(get("posts_file", "")).strip(),
             mix=str(get("mix", "")).strip(),
+            extra=tuple(
+                (spec.flag, spec.raw(options) if options is not None else spec.default)
+                for spec in scenario_options()
+            ),
         )
 
     def public(self) -> dict[str, Any]:
@@ -176,22 +190,18 @@ def sized_in_fixed_order(
 
 
 def scenario_settings(environment: Any) -> ScenarioSettings:
-    """This run's levers, read once from the options and kept on the environment."""
-    current = getattr(environment, "gemini_scenarios", None)
-    if current is None:
-        current = ScenarioSettings.from_options(getattr(environment, "parsed_options", None))
-        environment.gemini_scenarios = current
-    return current
+    """This run's levers, read once from the options and kept in the run context."""
+    state = users_state(environment)
+    if state.scenarios is None:
+        state.scenarios = ScenarioSettings.from_options(getattr(environment, "parsed_options", None))
+    return state.scenarios
 
 
 def specs_for(
     environment: Any, scenario: str, build: SpecBuilder, settings: GeminiSettings
 ) -> list[CallSpec]:
     """The prepared requests of one scenario; built here only when nobody prepared them ahead."""
-    store: dict[str, list[CallSpec]] | None = getattr(environment, "gemini_specs", None)
-    if store is None:
-        store = {}
-        environment.gemini_specs = store
+    store = users_state(environment).specs
     specs = store.get(scenario)
     if specs is None:
         specs = build(settings, scenario_settings(environment))

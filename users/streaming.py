@@ -9,8 +9,6 @@ answer text is an invalid_response: there was nothing to time.
 
 from __future__ import annotations
 
-import itertools
-from collections.abc import Iterator
 from typing import ClassVar
 
 from locust import between
@@ -22,7 +20,9 @@ from users.base import GeminiUser
 from users.call import CallResult, CallSpec, with_request_bytes
 from users.errors import CallError
 from users.scenario_options import PreparedCalls, ScenarioSettings, sized_in_fixed_order
+from users.scenarios import register_scenario
 from users.settings import GeminiSettings
+from users.state import users_state
 
 ORDER_SEED = 20260116
 USER_STRIDE = 7
@@ -53,18 +53,24 @@ def _spec(settings: GeminiSettings, prompt: ChatPrompt) -> CallSpec:
     return with_request_bytes(spec)
 
 
+@register_scenario
 class StreamingUser(PreparedCalls, GeminiUser):
     scenario: ClassVar[str] = "stream"
     weight = 1
     think_time = between(0.2, 1.0)
 
     build_specs = staticmethod(build_stream_specs)
-    _numbers: ClassVar[Iterator[int]] = itertools.count()
+
+    @staticmethod
+    def check_inputs(scenario: ScenarioSettings) -> None:
+        """Read the user's own prompts file, if any (raises FixtureError naming it)."""
+        if scenario.prompts_file:
+            load_chat_prompts(scenario.prompts_file)
 
     def start_index(self) -> int:
         # Users start apart in the (shuffled) prompt list, so a short run still sees a spread of
         # prompt and answer lengths.
-        return next(self._numbers) * USER_STRIDE
+        return users_state(self.environment).next_user_number(self.scenario) * USER_STRIDE
 
     def judge(self, spec: CallSpec, result: CallResult, outcome: Outcome) -> None:
         if not result.text.strip():

@@ -11,20 +11,20 @@ JSON matching fixtures/schemas/inventory.json, else the call is an invalid_respo
 from __future__ import annotations
 
 import functools
-import itertools
-from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from locust import between
 
 from core.outcome import Outcome
-from fixtures.images import load_images
+from fixtures.images import folder_images, load_images
 from fixtures.loading import read_schema
 from users.base import GeminiUser
 from users.call import CallResult, CallSpec, InlineImage, with_request_bytes
 from users.images import PreparedImage, check_inline_limit, outside_loop, prepare_all
 from users.scenario_options import PreparedCalls, ScenarioSettings, scenario_settings
+from users.scenarios import register_scenario
 from users.settings import GeminiSettings
+from users.state import users_state
 from users.verdicts import parse_json_answer, validator_for
 
 if TYPE_CHECKING:  # jsonschema is imported during preparation, off the event loop
@@ -81,18 +81,26 @@ def _spec(settings: GeminiSettings, image: PreparedImage) -> CallSpec:
     return with_request_bytes(spec)
 
 
+@register_scenario
 class VisionUser(PreparedCalls, GeminiUser):
     scenario: ClassVar[str] = "vision"
     weight = 1
     think_time = between(0.5, 1.5)
 
     build_specs = staticmethod(build_vision_specs)
-    _numbers: ClassVar[Iterator[int]] = itertools.count()
+
+    @staticmethod
+    def check_inputs(scenario: ScenarioSettings) -> None:
+        """List the user's own images folder, if any (raises FixtureError naming it)."""
+        if scenario.images_dir:
+            folder_images(scenario.images_dir)
 
     def start_index(self) -> int:
         # Each user starts one image further on (all modes of an image stay together), so several
         # vision users cover the set between them instead of all sending the same photo.
-        return next(self._numbers) * len(scenario_settings(self.environment).image_modes)
+        return users_state(self.environment).next_user_number(self.scenario) * len(
+            scenario_settings(self.environment).image_modes
+        )
 
     def judge(self, spec: CallSpec, result: CallResult, outcome: Outcome) -> None:
         parse_json_answer(result.text, _validator())

@@ -13,6 +13,7 @@ from scenario_helpers import make_options
 from emulator.launcher import EmulatorProcess
 from users.pricing import PriceTable
 from users.settings import GeminiSettings
+from users.state import use_settings
 
 
 @pytest.fixture
@@ -22,8 +23,7 @@ def make_env(emulator: EmulatorProcess) -> Callable[..., Environment]:
     def build(user_classes: list[type], **values: Any) -> Environment:
         options = make_options(**values)
         env = Environment(user_classes=list(user_classes), host=emulator.url, parsed_options=options)
-        env.gemini_settings = GeminiSettings.from_options(options, emulator=True)
-        env.gemini_prices = PriceTable.load()
+        use_settings(env, GeminiSettings.from_options(options, emulator=True), PriceTable.load())
         return env
 
     return build

@@ -11,12 +11,14 @@ from locust.runners import WorkerRunner
 from scenario_helpers import make_options
 
 from fixtures.loading import FixtureError
-from users.mix import SCENARIO_CLASSES, apply_mix, parse_mix, prepare_scenarios
+from users.mix import apply_mix, parse_mix, prepare_scenarios
 from users.moderation import TextModerationUser
 from users.pricing import PriceTable
 from users.scenario_options import ScenarioSettings, add_scenario_arguments
+from users.scenarios import scenario_names
 from users.settings import GeminiSettings, OptionError
 from users.settings import add_arguments as add_gemini_arguments
+from users.state import use_settings, users_state
 from users.streaming import StreamingUser
 from users.vision import VisionUser
 
@@ -24,11 +26,14 @@ CLASSES = [TextModerationUser, VisionUser, StreamingUser]
 
 
 @pytest.fixture(autouse=True)
-def restore_weights():
+def classes_are_never_changed():
     saved = {cls: cls.weight for cls in CLASSES}
     yield
-    for cls, weight in saved.items():
-        cls.weight = weight
+    assert {cls: cls.weight for cls in CLASSES} == saved  # a mix weighs subclasses, not the classes
+
+
+def _weights(env: Environment) -> dict[str, int]:
+    return {cls.__name__: cls.weight for cls in env.user_classes}
 
 
 def test_options_register_on_locusts_parser_and_parse() -> None:
@@ -76,7 +81,7 @@ def test_parse_mix() -> None:
     assert parse_mix("moderation=3,vision=1,stream=1") == {"moderation": 3, "vision": 1, "stream": 1}
     assert parse_mix(" vision = 2 , ") == {"vision": 2}
     assert parse_mix("") == {}
-    assert set(SCENARIO_CLASSES) == {"moderation", "vision", "stream"}
+    assert set(scenario_names()) >= {"moderation", "vision", "stream"}
 
 
 @pytest.mark.parametrize(
@@ -99,8 +104,7 @@ def test_bad_mix_names_the_option(text: str, message: str) -> None:
 def _env(**values) -> Environment:
     options = make_options(**values)
     env = Environment(user_classes=list(CLASSES), parsed_options=options)
-    env.gemini_settings = GeminiSettings.from_options(options, emulator=True)
-    env.gemini_prices = PriceTable.load()
+    use_settings(env, GeminiSettings.from_options(options, emulator=True), PriceTable.load())
     return env
 
 
@@ -108,16 +112,15 @@ def test_apply_mix_sets_weights_and_leaves_out_unnamed_scenarios() -> None:
     env = _env(mix="moderation=5,stream=2")
     env.create_local_runner()
     apply_mix(env)
-    assert env.user_classes == [TextModerationUser, StreamingUser]
-    assert TextModerationUser.weight == 5 and StreamingUser.weight == 2
+    assert _weights(env) == {"TextModerationUser": 5, "StreamingUser": 2}
+    assert issubclass(env.user_classes[0], TextModerationUser)
     # The web UI form changed the mix: the next test_start applies it, vision comes back.
     env.parsed_options.mix = "vision=4"
     apply_mix(env)
-    assert env.user_classes == [VisionUser] and VisionUser.weight == 4
+    assert _weights(env) == {"VisionUser": 4} and issubclass(env.user_classes[0], VisionUser)
     env.parsed_options.mix = ""  # empty: every class at its own weight again
     apply_mix(env)
     assert env.user_classes == CLASSES
-    assert (TextModerationUser.weight, VisionUser.weight, StreamingUser.weight) == (3, 1, 1)
 
 
 class _IdleWorker(WorkerRunner):
@@ -142,14 +145,16 @@ def test_prepare_scenarios_builds_active_scenarios_once_and_rebuilds_on_change()
     env = _env(mix="moderation=1,stream=1", prompt_size="short")
     env.create_local_runner()
     prepare_scenarios(env)
-    specs = env.gemini_specs
+    specs = users_state(env).specs
     assert set(specs) == {"moderation", "stream"}  # vision left out: no images prepared
     assert {s.variant for s in specs["moderation"]} == {"short"}
     prepare_scenarios(env)
-    assert env.gemini_specs is specs  # nothing changed: nothing rebuilt
+    assert users_state(env).specs is specs  # nothing changed: nothing rebuilt
     env.parsed_options.prompt_size = "long"
     prepare_scenarios(env)
-    assert env.gemini_specs is not specs and {s.variant for s in env.gemini_specs["stream"]} == {"long"}
+    assert users_state(env).specs is not specs and {s.variant for s in users_state(env).specs["stream"]} == {
+        "long"
+    }
 
 
 def test_prepare_scenarios_on_a_master_only_checks_files(tmp_path: Path) -> None:
@@ -162,7 +167,7 @@ def test_prepare_scenarios_on_a_master_only_checks_files(tmp_path: Path) -> None
             prepare_scenarios(env)
         env.parsed_options.posts_file = ""
         prepare_scenarios(env)
-        assert not getattr(env, "gemini_specs", None)  # the master sends nothing: builds nothing
+        assert not users_state(env).specs  # the master sends nothing: builds nothing
     finally:
         env.runner.quit()
 
@@ -177,4 +182,4 @@ def test_a_changed_mix_makes_locust_build_a_new_dispatcher() -> None:
     assert runner._users_dispatcher is previous_run
     env.parsed_options.mix = "moderation=1,vision=3"  # same classes, new weights
     apply_mix(env)
-    assert runner._users_dispatcher is None and VisionUser.weight == 3
+    assert runner._users_dispatcher is None and _weights(env)["VisionUser"] == 3

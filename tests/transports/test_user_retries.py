@@ -14,6 +14,7 @@ from users.call import CallSpec
 from users.errors import CallError
 from users.pricing import PriceTable
 from users.settings import GeminiSettings
+from users.state import use_settings
 
 SPEC = CallSpec(
     scenario="retry-test", model="gemini-2.5-flash", parts=("Tell me about queues.",), max_output_tokens=60
@@ -34,8 +35,7 @@ def make_user(url: str, transport: str, retries: int):
         temperature=0.0, timeout=10.0, retries=retries,
     )  # fmt: skip
     env = Environment(user_classes=[ProbeUser], host=url, parsed_options=options)
-    env.gemini_settings = GeminiSettings.from_options(options, emulator=True)
-    env.gemini_prices = PriceTable.load()
+    use_settings(env, GeminiSettings.from_options(options, emulator=True), PriceTable.load())
     user = ProbeUser(env)
     user.on_start()
     return user
