@@ -10,7 +10,8 @@ connections. From Python (also inside a gevent-patched Locust process):
         emu.url, emu.stats(), emu.set_faults({"server_503": 0.2})
 
 Where to read more:
-- routes and admin endpoints: emulator.server;
+- routes and admin endpoints (the HTTP layer): emulator.server; admission (faults, quotas,
+  capacity slots) and the timed answer, without HTTP: emulator.generation;
 - profiles (default, free-tier, small-capacity, flaky, fast) and the JSON config format:
   emulator.profiles;
 - fault names and the runtime endpoint: emulator.faults;

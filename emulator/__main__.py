@@ -89,7 +89,9 @@ async def sync_with_siblings(emulator: Emulator, link: WorkerLink, stop: asyncio
     while not stop.is_set():
         control = link.read_control()
         if control is not None:
-            emulator.faults.update(control["faults"]["rates"] | control["faults"]["params"], reset=True)
+            emulator.generator.faults.update(
+                control["faults"]["rates"] | control["faults"]["params"], reset=True
+            )
             if control["stats_epoch"] != epoch:
                 epoch = control["stats_epoch"]
                 emulator.reset_stats(epoch)

@@ -1,71 +1,102 @@
-"""generateContent and streamGenerateContent: admission (faults, quota, capacity), then the answer.
+"""generateContent and streamGenerateContent without HTTP: the checked request, its admission
+(injected faults, quota, a capacity slot) and the timed answer, as bytes for the server to write.
 
-Order per request, like the real service: body size, key, model, request checks (400), injected
-faults, quota (429), a capacity slot (queue; 503/504 on timeout), then the timed answer.
+Order per request, like the real service: the server checks body size, key and model; then here
+the request checks (400), injected faults, quota (429), a capacity slot (queue; 503/504 on
+timeout), then the answer. The Generator owns every piece of state that decides an answer (the
+fault injector, the quota windows, the slots, the latency draws, the answer cache) and counts what
+it does in the Stats it is given; it knows nothing of the server. When the answer is a dropped
+connection (an injected fault) it raises DropConnection, and the server resets the TCP connection.
 """
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
-import socket
-import struct
+import random
 from collections import OrderedDict
-from typing import TYPE_CHECKING, Any
-
-from aiohttp import web
+from collections.abc import AsyncIterator
+from typing import Any
 
 from emulator import protocol, responses, tokens
 from emulator.content import Answer, answer_for
 from emulator.errors import ApiError, server_error
-from emulator.faults import Draw
-from emulator.latency import Plan, pause, plan_for
-from emulator.profiles import ModelProfile
-
-if TYPE_CHECKING:
-    from emulator.server import Emulator
+from emulator.faults import NO_FAULT, Draw, Faults
+from emulator.latency import Clock, Plan, Slots, pause, plan_for
+from emulator.profiles import ModelProfile, Profile
+from emulator.quotas import Quotas
+from emulator.stats import Stats
 
 CACHE_SIZE = 4096
 _ERROR_FRAME = responses.dumps(server_error(500).body())
 
-
+# Two answers to one prepared request differ only in their responseId, so bodies and frames are
+# built once with this stand-in and the id is swapped in per request (JSON never escapes it).
 RID_PLACEHOLDER = "@@response-id@@"
+_RID_PLACEHOLDER = RID_PLACEHOLDER.encode()
+
+
+class DropConnection(Exception):
+    """The answer is a dropped connection (connection_reset, stream_cut): nothing more is sent."""
 
 
 class Prepared:
     """A checked request and its answer; identical bodies give identical answers, so it is cached
-    together with its response bodies (only the responseId differs between two answers)."""
+    together with its response bodies and stream frames, built on first use."""
 
-    __slots__ = ("prompt_tokens", "details", "answer", "_full", "_frames")
+    __slots__ = ("prompt_tokens", "details", "answer", "_full", "_frames", "_wire")
 
     def __init__(self, prompt_tokens: int, details: list[dict[str, Any]], answer: Answer) -> None:
         self.prompt_tokens = prompt_tokens
         self.details = details
         self.answer = answer
-        self._full: str | None = None
+        self._full: bytes | None = None
         self._frames: list[str] | None = None
+        self._wire: dict[bool, list[bytes]] = {}
 
-    def full_body(self, model: str, rid: str) -> str:
+    def full_body(self, model: str, rid: bytes) -> bytes:
         if self._full is None:
             body = responses.full_response(
                 self.answer, self.prompt_tokens, self.details, model, RID_PLACEHOLDER
             )
-            self._full = responses.dumps(body)
-        return self._full.replace(RID_PLACEHOLDER, rid)
+            self._full = responses.dumps(body).encode()
+        return self._full.replace(_RID_PLACEHOLDER, rid)
 
-    def frames(self, model: str, rid: str, profile: ModelProfile) -> list[str]:
+    def frames(self, model: str, profile: ModelProfile) -> list[str]:
+        """The JSON text of every chunk, with RID_PLACEHOLDER for the responseId."""
         if self._frames is None:
             args = (self.answer, self.prompt_tokens, self.details, model, RID_PLACEHOLDER, profile)
             self._frames = responses.stream_frames(*args)
-        return [frame.replace(RID_PLACEHOLDER, rid) for frame in self._frames]
+        return self._frames
+
+    def wire_frames(self, model: str, profile: ModelProfile, sse: bool) -> list[bytes]:
+        """The chunks as sent (SSE events, or pieces of one JSON array), RID_PLACEHOLDER inside.
+
+        The profile is fixed per model for the emulator's life and the cache key holds the model,
+        so the frames of one Prepared never change."""
+        wire = self._wire.get(sse)
+        if wire is None:
+            frames = self.frames(model, profile)
+            last = len(frames) - 1
+            wire = self._wire[sse] = [_frame(text, sse, i, i == last) for i, text in enumerate(frames)]
+        return wire
 
 
 class Generator:
-    def __init__(self, emulator: Emulator) -> None:
-        self.emulator = emulator
+    """Admission and answers for every model of one emulator process."""
+
+    def __init__(self, profile: Profile, stats: Stats, clock: Clock, seed: int | None = None) -> None:
+        self.profile = profile
+        self.stats = stats
+        self.clock = clock
+        self.seed = seed
+        self.rng = random.Random(seed)  # latency draws; answers have their own per-prompt RNG
+        self.faults = Faults(profile.faults, seed)
+        self.quotas = Quotas(profile, clock.time_scale)
+        self.slots = {name: Slots(m.capacity, m.queue_limit) for name, m in profile.models.items()}
         self._cache: OrderedDict[bytes, Prepared] = OrderedDict()
 
     def prepare(self, raw: bytes, model: str, profile: ModelProfile) -> Prepared:
+        """The checked request and its answer (cached by body); raises the 400 the real API sends."""
         # The model is part of the key: the same body to another model is another answer.
         key = hashlib.blake2b(raw, digest_size=16, person=model.encode()[:16]).digest()
         cached = self._cache.get(key)
@@ -80,105 +111,125 @@ class Generator:
                 f"The input token count ({count}) exceeds the maximum number of tokens allowed "
                 f"({profile.input_token_limit}).",
             )
-        prepared = Prepared(count, details, answer_for(body, model, profile, self.emulator.seed))
+        prepared = Prepared(count, details, answer_for(body, model, profile, self.seed))
         self._cache[key] = prepared
         if len(self._cache) > CACHE_SIZE:
             self._cache.popitem(last=False)
         return prepared
 
-    async def handle(
-        self, request: web.Request, raw: bytes, key: str, model: str, profile: ModelProfile, stream: bool
-    ) -> web.StreamResponse:
-        emu = self.emulator
-        prepared = self.prepare(raw, model, profile)
-        draw = emu.faults.draw(stream)
-        if draw.names():
+    async def admit(
+        self, key: str, model: str, profile: ModelProfile, prompt_tokens: int, stream: bool
+    ) -> Draw:
+        """Draw the faults, then take quota and a slot of `model`; the caller releases the slot.
+
+        Raises ApiError for an injected server error or a refusal (quota, full queue, queue
+        timeout), DropConnection for an injected reset. Every fault and refusal is counted."""
+        draw = self.faults.draw(stream)
+        if draw is not NO_FAULT:
             for name in draw.names():
-                emu.stats.by_fault[name] += 1
+                self.stats.by_fault[name] += 1
             if draw.slow_first_byte:
-                await pause(emu.clock.scaled(emu.faults.params["slow_first_byte_seconds"]))
+                await pause(self.clock.scaled(self.faults.params["slow_first_byte_seconds"]))
             if draw.replace_with == "connection_reset":
-                return reset_connection(request)
+                raise DropConnection(draw.replace_with)
             if draw.replace_with:
                 error = server_error(int(draw.replace_with.removeprefix("server_")))
                 error.fault = draw.replace_with
                 raise error
-        emu.quotas.admit(key, model, prepared.prompt_tokens)
-        slots = emu.slots[model]
-        await slots.acquire(emu.clock.scaled(profile.queue_timeout_s), profile.queue_timeout_status)
         try:
-            answer = prepared.answer
-            plan = plan_for(
-                profile,
-                emu.rng,
-                emu.clock,
-                prepared.prompt_tokens,
-                answer.output_tokens,
-                answer.thoughts_tokens,
-                slots.busy_fraction,
+            self.quotas.admit(key, model, prompt_tokens)
+            await self.slots[model].acquire(
+                self.clock.scaled(profile.queue_timeout_s), profile.queue_timeout_status
             )
-            if answer.block_reason:
-                plan = Plan(plan.first_delay_s - plan.thinking_s, 0.0, [])
-            rid = responses.response_id()
-            if stream:
-                return await self.stream(request, prepared, plan, model, rid, profile, draw)
+        except ApiError as refusal:
+            self.stats.by_limit[refusal.fault] += 1
+            raise
+        return draw
+
+    def _plan(self, prepared: Prepared, profile: ModelProfile, slots: Slots) -> Plan:
+        answer = prepared.answer
+        plan = plan_for(
+            profile,
+            self.rng,
+            self.clock,
+            prepared.prompt_tokens,
+            answer.output_tokens,
+            answer.thoughts_tokens,
+            slots.busy_fraction,
+        )
+        if answer.block_reason:
+            plan = Plan(plan.first_delay_s - plan.thinking_s, 0.0, [])
+        return plan
+
+    async def generate(self, raw: bytes, key: str, model: str, profile: ModelProfile) -> bytes:
+        """The generateContent JSON body, after admission and the answer's whole latency."""
+        prepared = self.prepare(raw, model, profile)
+        draw = await self.admit(key, model, profile, prepared.prompt_tokens, stream=False)
+        slots = self.slots[model]
+        try:
+            plan = self._plan(prepared, profile, slots)
+            rid = responses.response_id().encode()
             await pause(plan.total_s)
-            text = prepared.full_body(model, rid)
+            body = prepared.full_body(model, rid)
             if draw.malformed_json:
-                text = text[: len(text) // 2]
-            emu.stats.served(prepared.prompt_tokens, answer.output_tokens, answer.thoughts_tokens)
-            return web.Response(body=text.encode(), content_type="application/json", charset="UTF-8")
+                body = body[: len(body) // 2]
+            answer = prepared.answer
+            self.stats.served(prepared.prompt_tokens, answer.output_tokens, answer.thoughts_tokens)
+            return body
         finally:
             slots.release()
 
     async def stream(
-        self,
-        request: web.Request,
-        prepared: Prepared,
-        plan: Plan,
-        model: str,
-        rid: str,
-        profile: ModelProfile,
-        draw: Draw,
-    ) -> web.StreamResponse:
-        emu = self.emulator
-        answer = prepared.answer
-        sse = request.query.get("alt") == "sse"
-        frames = responses.stream_frames(
-            answer, prepared.prompt_tokens, prepared.details, model, rid, profile
-        )
-        response = web.StreamResponse(status=200)
-        response.content_type = "text/event-stream" if sse else "application/json"
-        response.charset = "UTF-8"
-        thought_first = bool(answer.thought_summary)
-        await pause(plan.first_delay_s - (plan.thinking_s if thought_first else 0.0))
-        await response.prepare(request)
-        middle = len(frames) // 2
-        last = len(frames) - 1
-        for index, frame in enumerate(frames):
-            if index == 1 and thought_first:
-                await pause(plan.thinking_s)
-            elif index:
-                delay_index = index - (2 if thought_first else 1)
-                if 0 <= delay_index < len(plan.chunk_delays_s):
-                    await pause(plan.chunk_delays_s[delay_index])
-            if index == middle and index:
-                if draw.stream_stall:
-                    await pause(emu.clock.scaled(emu.faults.params["stall_seconds"]))
-                if draw.stream_cut:
-                    reset_connection(request, response)
-                if draw.stream_error_frame:
-                    await response.write(_frame(_ERROR_FRAME, sse, index, True))
-                    await response.write_eof()
-                    return response
-            text = frame
-            if draw.malformed_json and index == middle:
-                text = frame[: len(frame) // 2]
-            await response.write(_frame(text, sse, index, index == last))
-            emu.stats.chunks += 1
-        emu.stats.served(prepared.prompt_tokens, answer.output_tokens, answer.thoughts_tokens)
-        await response.write_eof()
-        return response
+        self, raw: bytes, key: str, model: str, profile: ModelProfile, sse: bool
+    ) -> AsyncIterator[bytes]:
+        """The streamGenerateContent chunks as wire bytes, each yielded when it is due.
+
+        Refusals raise before the first chunk, so the server can still answer with an error; the
+        slot is held until the iterator ends or is closed (close it: contextlib.aclosing)."""
+        prepared = self.prepare(raw, model, profile)
+        draw = await self.admit(key, model, profile, prepared.prompt_tokens, stream=True)
+        slots = self.slots[model]
+        try:
+            plan = self._plan(prepared, profile, slots)
+            rid = responses.response_id().encode()
+            answer = prepared.answer
+            frames = prepared.wire_frames(model, profile, sse)
+            thought_first = bool(answer.thought_summary)
+            delays = plan.chunk_delays_s
+            skip = 2 if thought_first else 1  # frames before the first one with its own delay
+            middle = len(frames) // 2
+            await pause(plan.first_delay_s - (plan.thinking_s if thought_first else 0.0))
+            for index, frame in enumerate(frames):
+                if index == 1 and thought_first:
+                    await pause(plan.thinking_s)
+                elif index and 0 <= index - skip < len(delays):
+                    await pause(delays[index - skip])
+                if index == middle and draw is not NO_FAULT:
+                    if index and draw.stream_stall:
+                        await pause(self.clock.scaled(self.faults.params["stall_seconds"]))
+                    if index and draw.stream_cut:
+                        raise DropConnection("stream_cut")
+                    if index and draw.stream_error_frame:
+                        yield _frame(_ERROR_FRAME, sse, index, True)
+                        return
+                    if draw.malformed_json:
+                        text = prepared.frames(model, profile)[index].replace(RID_PLACEHOLDER, rid.decode())
+                        frame = _frame(text[: len(text) // 2], sse, index, index == len(frames) - 1)
+                yield frame.replace(_RID_PLACEHOLDER, rid)
+                self.stats.chunks += 1
+            self.stats.served(prepared.prompt_tokens, answer.output_tokens, answer.thoughts_tokens)
+        finally:
+            slots.release()
+
+
+def count_tokens(raw: bytes) -> dict[str, Any]:
+    """The countTokens reply for a request body; raises ApiError(400) like the real API."""
+    body = protocol.parse_count_tokens_request(raw)
+    total, details = tokens.prompt_tokens(body)
+    out: dict[str, Any] = {"totalTokens": total}
+    if details:
+        out["promptTokensDetails"] = details
+    return out
 
 
 def _frame(text: str, sse: bool, index: int, last: bool) -> bytes:
@@ -186,23 +237,3 @@ def _frame(text: str, sse: bool, index: int, last: bool) -> bytes:
     if sse:
         return f"data: {text}\r\n\r\n".encode()
     return (("[" if index == 0 else "\n,\r\n") + text + ("\n]" if last else "")).encode()
-
-
-def reset_connection(request: web.Request, response: web.StreamResponse | None = None) -> web.Response:
-    """Drop the TCP connection with a RST (SO_LINGER 0), so the client sees a reset, not a clean close."""
-    transport = request.transport
-    if transport is not None:
-        sock = transport.get_extra_info("socket")
-        if sock is not None:
-            with contextlib.suppress(OSError):
-                sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-        transport.abort()
-    raise InjectedReset(response)
-
-
-class InjectedReset(ConnectionResetError):
-    """Raised after the emulator dropped a connection on purpose (a fault, not a client going away)."""
-
-    def __init__(self, response: web.StreamResponse | None) -> None:
-        super().__init__("injected connection reset")
-        self.response = response

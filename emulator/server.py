@@ -1,4 +1,4 @@
-"""The aiohttp application: routes, auth, admin endpoints and the counters around every call.
+"""The HTTP layer: parse, route, hand the call to the generator, write what it returns.
 
 Routes (both /v1 and /v1beta):
     POST /{ver}/models/{model}:generateContent
@@ -11,43 +11,46 @@ Admin (no key needed; loopback tool):
     GET  /emulator/faults            -> {"rates": {...}, "params": {...}}
     POST /emulator/faults            -> merge {"server_503": 0.1, ...}; add "reset": true to clear first
     GET  /emulator/config            -> the active profile, time scale and seed
+
+Here: body size, key and model checks, the per-request counters (route, model, status, in flight)
+and the wire (headers, chunked writes, TCP resets). Everything that decides an answer, admission
+included, is emulator.generation's Generator, which shares this server's Stats.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
-import random
+import socket
+import struct
 from typing import Any
 
 from aiohttp import web
 
-from emulator import protocol, responses, tokens
+from emulator import protocol, responses
 from emulator.errors import ApiError, invalid_argument, invalid_key, missing_key, model_not_found
-from emulator.faults import Faults
-from emulator.generation import Generator, InjectedReset
-from emulator.latency import Clock, Slots
+from emulator.generation import DropConnection, Generator, count_tokens
+from emulator.latency import Clock
 from emulator.profiles import ConfigError, ModelProfile, Profile
-from emulator.quotas import Quotas
 from emulator.stats import Stats
+from emulator.workers import WorkerLink
 
 VERSIONS = ("v1", "v1beta")
+# The stream under way, so an injected reset mid-stream can hand aiohttp the response it prepared.
+STREAM = web.RequestKey("emulator.stream", web.StreamResponse)
 
 
 class Emulator:
-    """All state of one emulator process; handlers are its methods."""
+    """One emulator process: the HTTP handlers around its generator."""
 
     def __init__(self, profile: Profile, *, time_scale: float = 1.0, seed: int | None = None) -> None:
         self.profile = profile
         self.clock = Clock(time_scale)
         self.seed = seed
-        self.rng = random.Random(seed)
         self.stats = Stats()
-        self.slots = {name: Slots(m.capacity, m.queue_limit) for name, m in profile.models.items()}
-        self.quotas = Quotas(profile, self.clock.time_scale)
-        self.faults = Faults(profile.faults, seed)
-        self.generator = Generator(self)
-        self.link: Any = None  # a workers.WorkerLink when running as one of --workers N
+        self.generator = Generator(profile, self.stats, self.clock, seed)
+        self.link: WorkerLink | None = None  # set when running as one of --workers N
         self.stats_epoch = 0
 
     # ---- helpers -------------------------------------------------------------------------------
@@ -99,7 +102,7 @@ class Emulator:
             "seed": self.seed,
             "slots": {
                 name: {"busy": s.busy, "queued": s.queued, "capacity": s.capacity}
-                for name, s in self.slots.items()
+                for name, s in self.generator.slots.items()
             },
         }
         return self.stats.snapshot(extra)
@@ -111,17 +114,17 @@ class Emulator:
         return web.json_response(snapshot)
 
     def reset_stats(self, epoch: int) -> None:
-        self.stats = Stats()
+        self.stats.reset()  # in place: the generator counts into the same object
         self.stats_epoch = epoch
 
     async def stats_reset(self, request: web.Request) -> web.Response:
         self.reset_stats(self.stats_epoch + 1)
         if self.link is not None:
-            self.link.publish_control(self.faults.describe(), self.stats_epoch)
+            self.link.publish_control(self.generator.faults.describe(), self.stats_epoch)
         return web.json_response(self.stats_snapshot())
 
     async def faults_get(self, request: web.Request) -> web.Response:
-        return web.json_response(self.faults.describe())
+        return web.json_response(self.generator.faults.describe())
 
     async def faults_post(self, request: web.Request) -> web.Response:
         try:
@@ -129,19 +132,19 @@ class Emulator:
             if not isinstance(data, dict):
                 raise ConfigError("the body must be a JSON object of fault name -> rate")
             reset = bool(data.pop("reset", False))
-            self.faults.update(data, reset=reset)
+            self.generator.faults.update(data, reset=reset)
         except (ValueError, ConfigError) as exc:
             return web.json_response({"error": str(exc)}, status=400)
         if self.link is not None:
-            self.link.publish_control(self.faults.describe(), self.stats_epoch)
-        return web.json_response(self.faults.describe())
+            self.link.publish_control(self.generator.faults.describe(), self.stats_epoch)
+        return web.json_response(self.generator.faults.describe())
 
     async def config_route(self, request: web.Request) -> web.Response:
         data = self.profile.describe()
         data["accepted_keys"] = (
             None if self.profile.accepted_keys is None else len(self.profile.accepted_keys)
         )
-        data.update(time_scale=self.clock.time_scale, seed=self.seed, faults=self.faults.describe())
+        data.update(time_scale=self.clock.time_scale, seed=self.seed, faults=self.generator.faults.describe())
         return web.json_response(data)
 
     # ---- model routes --------------------------------------------------------------------------
@@ -191,32 +194,56 @@ class Emulator:
             key = self.check_key(request)
             profile = self.model_profile(model, version, method)
             if method == "countTokens":
-                return self.count_tokens(raw)
-            stream = method == "streamGenerateContent"
-            return await self.generator.handle(request, raw, key, model, profile, stream)
+                return web.json_response(count_tokens(raw))
+            if method == "streamGenerateContent":
+                return await self.stream(request, raw, key, model, profile)
+            body = await self.generator.generate(raw, key, model, profile)
+            return web.Response(body=body, content_type="application/json", charset="UTF-8")
         except ApiError as exc:
             status = exc.code
-            if exc.fault.startswith(("quota", "queue")):  # injected faults were counted when drawn
-                self.stats.by_limit[exc.fault] += 1
             return self.error_response(exc)
-        except InjectedReset as reset:
-            # The connection is already gone; aiohttp quietly drops whatever we return now
-            # (raising instead would print a traceback for every injected reset).
+        except DropConnection:
+            # aiohttp quietly drops whatever we return on a connection already gone (raising
+            # instead would print a traceback for every injected reset).
             status = "reset"
-            return reset.response or web.Response(status=500)
+            reset_connection(request)
+            return request.get(STREAM) or web.Response(status=500)
         except (ConnectionResetError, asyncio.CancelledError):
             status = 499  # the client went away
             raise
         finally:
             self.stats.end(status)
 
-    def count_tokens(self, raw: bytes) -> web.Response:
-        body = protocol.parse_count_tokens_request(raw)
-        total, details = tokens.prompt_tokens(body)
-        out: dict[str, Any] = {"totalTokens": total}
-        if details:
-            out["promptTokensDetails"] = details
-        return web.json_response(out)
+    async def stream(
+        self, request: web.Request, raw: bytes, key: str, model: str, profile: ModelProfile
+    ) -> web.StreamResponse:
+        """Write the generator's chunks as they come; headers go out with the first one, so a
+        refusal before it is still an ordinary error response."""
+        sse = request.query.get("alt") == "sse"
+        response: web.StreamResponse | None = None
+        chunks = self.generator.stream(raw, key, model, profile, sse)
+        async with contextlib.aclosing(chunks):  # a client gone mid-stream frees the slot at once
+            async for chunk in chunks:
+                if response is None:
+                    response = request[STREAM] = web.StreamResponse(status=200)
+                    response.content_type = "text/event-stream" if sse else "application/json"
+                    response.charset = "UTF-8"
+                    await response.prepare(request)
+                await response.write(chunk)
+        assert response is not None, "a stream has at least one chunk"
+        await response.write_eof()
+        return response
+
+
+def reset_connection(request: web.Request) -> None:
+    """Drop the TCP connection with a RST (SO_LINGER 0), so the client sees a reset, not a clean close."""
+    transport = request.transport
+    if transport is not None:
+        sock = transport.get_extra_info("socket")
+        if sock is not None:
+            with contextlib.suppress(OSError):
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        transport.abort()
 
 
 def build_app(emulator: Emulator) -> web.Application:

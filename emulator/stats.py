@@ -1,4 +1,8 @@
-"""Counters behind GET /emulator/stats: requests by route, model, status and fault; tokens served."""
+"""Counters behind GET /emulator/stats: requests by route, model, status and fault; tokens served.
+
+One Stats per emulator process, shared by the server (requests, statuses) and the generator
+(faults, limits, tokens, chunks); POST /emulator/stats/reset zeroes it in place for that reason.
+"""
 
 from __future__ import annotations
 
@@ -11,7 +15,12 @@ from typing import Any
 class Stats:
     def __init__(self, clock: Callable[[], float] = time.time) -> None:
         self.clock = clock  # epoch seconds: started_at and uptime_s
-        self.started_at = clock()
+        self.in_flight = 0
+        self.reset()
+
+    def reset(self) -> None:
+        """Zero every counter. in_flight is a gauge, not a counter: calls under way still end."""
+        self.started_at = self.clock()
         self.requests = 0
         self.by_route: Counter[str] = Counter()
         self.by_model: Counter[str] = Counter()
@@ -20,8 +29,7 @@ class Stats:
         self.by_limit: Counter[str] = Counter()  # quota_requests, quota_tokens, queue_timeout, queue_full
         self.tokens: Counter[str] = Counter()
         self.chunks = 0
-        self.in_flight = 0
-        self.max_in_flight = 0
+        self.max_in_flight = self.in_flight
 
     def begin(self, route: str, model: str | None) -> None:
         self.requests += 1
