@@ -19,14 +19,11 @@ from urllib.parse import urlsplit
 
 import gevent
 from locust.env import Environment
-from locust.runners import WorkerRunner
+
+from core.options import OptionError
 
 logger = logging.getLogger(__name__)
 OPTION = "--max-cost"
-
-
-class BudgetError(ValueError):
-    """A bad --max-cost value; the message names the option and how to fix it."""
 
 
 def add_arguments(parser: Any) -> None:
@@ -42,15 +39,15 @@ def add_arguments(parser: Any) -> None:
 
 
 def parse_max_cost(value: Any) -> float:
-    """--max-cost as a float >= 0 (0 = no budget)."""
+    """--max-cost as a float >= 0 (0 = no budget); raises OptionError on anything else."""
     if value in (None, ""):
         return 0.0
     try:
         usd = float(str(value).strip().removeprefix("$").removesuffix("usd").removesuffix("USD"))
     except ValueError:
-        raise BudgetError(f"{OPTION} {value!r} is not an amount in USD (e.g. {OPTION} 5)") from None
+        raise OptionError(f"{OPTION} {value!r} is not an amount in USD (e.g. {OPTION} 5)") from None
     if not math.isfinite(usd) or usd < 0:
-        raise BudgetError(f"{OPTION} {value!r} must be 0 (no budget) or a positive amount in USD")
+        raise OptionError(f"{OPTION} {value!r} must be 0 (no budget) or a positive amount in USD")
     return usd
 
 
@@ -74,28 +71,24 @@ def _display_host(host: str) -> str:
     return f"{parts.scheme}://{parts.hostname or ''}{port}"
 
 
-def budget_error(host: str | None, max_cost: Any) -> str | None:
-    """The refusal message for this host and budget, or None when the run may start."""
-    try:
-        usd = parse_max_cost(max_cost)
-    except BudgetError as exc:
-        return str(exc)
+def require_budget(host: str | None, max_cost: Any) -> None:
+    """Raises OptionError for a bad --max-cost, or for no budget against a host off loopback."""
+    usd = parse_max_cost(max_cost)
     if usd > 0 or is_loopback_host(host):
-        return None
-    return (
+        return
+    raise OptionError(
         f"--host {_display_host(str(host))} is not loopback: a run against a real endpoint needs a cost "
         f"budget. Pass {OPTION} USD (e.g. {OPTION} 5); the run stops when the estimated spend reaches it"
     )
 
 
-def check_budget_required(environment: Environment) -> str | None:
-    """Call at init on the master or the only process: an error message, or None when fine.
-
-    Workers always pass: the master judged the run before any worker got a spawn message.
-    """
-    if isinstance(environment.runner, WorkerRunner):
-        return None
-    return budget_error(environment.host, getattr(environment.parsed_options, "max_cost", 0.0))
+def budget_error(host: str | None, max_cost: Any) -> str | None:
+    """The refusal message for this host and budget, or None when the run may start."""
+    try:
+        require_budget(host, max_cost)
+    except OptionError as exc:
+        return str(exc)
+    return None
 
 
 class BudgetGuard:
@@ -117,7 +110,7 @@ class BudgetGuard:
         """Read the budget for a new test (the web UI form may have changed it)."""
         try:
             self.max_cost_usd = parse_max_cost(getattr(self.environment.parsed_options, "max_cost", 0.0))
-        except BudgetError as exc:
+        except OptionError as exc:
             logger.error("%s: no budget is enforced", exc)
             self.max_cost_usd = 0.0
         self.reached_at = None

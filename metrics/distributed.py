@@ -14,15 +14,22 @@ the master's results folder: same host or a shared volume) but never reported.
 
 Between reports, with a budget set, workers also send their running cost twice a second (MSG_COST),
 so the master's budget check lags by about 0.5 s rather than 3 s.
+
+The worker's side is metrics/roles.py's WorkerMetrics; the master's is MasterMetrics, which keeps a
+WorkerTracker and runs watch_missing_forever.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import logging
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+import gevent
+from locust.runners import STATE_MISSING
 
 logger = logging.getLogger(__name__)
 
@@ -30,6 +37,7 @@ REPORT_KEY = "gemini_llm"
 HEALTH_KEY = "gemini_health"
 MSG_COST = "gemini_llm_cost"
 LIVE_COST_INTERVAL_S = 0.5
+WATCH_INTERVAL_S = 1.0
 
 
 @dataclass
@@ -151,3 +159,25 @@ class WorkerTracker:
                 }
             )
         return found
+
+
+def watch_missing_forever(runner: Any, tracker: WorkerTracker) -> None:
+    """The master's greenlet: note each worker Locust marks missing (no heartbeat for about 3 s)."""
+    while True:
+        gevent.sleep(WATCH_INTERVAL_S)
+        for client in list(runner.clients.all):
+            if client.state == STATE_MISSING:
+                tracker.mark_missing(client.id, time.time())
+
+
+def warn_lost(lost: list[dict[str, Any]]) -> None:
+    """One warning per lost worker, at the end, with what its request log holds that was never counted."""
+    for item in lost:
+        counted = item["unreported_requests"]
+        logged = f"; {counted} of them are in its request log" if counted else ""
+        logger.warning(
+            "worker %s: its calls after its last report (%s) never reached the master%s",
+            item["node"] or item["worker"],
+            item["last_report_at"] or "none",
+            logged,
+        )

@@ -6,18 +6,32 @@ judges raw samples of a window, while a whole distributed run only has the merge
 master. Latency values are therefore computed here from the histograms (nearest rank, as slo.py
 does on samples) and handed to slo.evaluate as a one-sample window, so the comparison and the
 "no data does not pass" rule stay slo.py's.
+
+At the end, judge_run() prints the table, puts the results into run.json's extra and returns what
+metrics/verdict.py needs to decide the exit code.
 """
 
 from __future__ import annotations
 
+import logging
+from dataclasses import dataclass
 from typing import Any
 
+from core.options import OptionError
 from core.slo import OPTION, TIME_METRIC, GateResult, SloError, SloGate, WindowStats, evaluate, parse_slo
 from metrics.llm_stats import FAILURE_KIND_NAMES, TPOT_SCALE, LlmStats, bucket_percentile, entry_average
 
-SLO_EXIT_CODE = 3
+logger = logging.getLogger(__name__)
 
-__all__ = ["SLO_EXIT_CODE", "SloError", "add_arguments", "evaluate_run", "format_table", "gates_from_options"]
+__all__ = [
+    "Judgement",
+    "SloError",
+    "add_arguments",
+    "evaluate_run",
+    "format_table",
+    "gates_from_options",
+    "judge_run",
+]
 
 
 def add_arguments(parser: Any) -> None:
@@ -117,3 +131,34 @@ def format_table(results: list[GateResult]) -> str:
 def results_for_run_json(results: list[GateResult]) -> list[dict[str, Any]]:
     """run.json["slo"]: [{"expr", "value", "passed", "metric", "threshold", "unit"}]."""
     return [result.as_dict() for result in results]
+
+
+@dataclass(frozen=True)
+class Judgement:
+    """What the end of the run tells the verdict (metrics/verdict.py exit_code's inputs)."""
+
+    slo_passed: bool | None = None  # None: no gates judged
+    capacity_found: bool | None = None  # None: not a capacity search
+
+
+def judge_run(
+    options: Any, stats: LlmStats, capacity: dict[str, Any] | None, extra: dict[str, Any]
+) -> Judgement:
+    """Judge the whole run's --slo gates on its merged stats: print the table (and a capacity
+    search's result), put run.json's "slo" (or "slo_error") into `extra`, return the judgement."""
+    try:
+        slo_gates = gates_from_options(options)
+    except (SloError, OptionError) as exc:
+        logger.error("SLO gates not judged: %s", exc)
+        extra["slo_error"] = str(exc)
+        return Judgement()
+    if not slo_gates:
+        return Judgement()
+    results = evaluate_run(slo_gates, stats)
+    extra["slo"] = results_for_run_json(results)
+    print(format_table(results), flush=True)
+    passed = all(result.passed for result in results)
+    if capacity is None:
+        return Judgement(slo_passed=passed)
+    print(f"capacity search: {capacity.get('capacity_rps')} requests/s ({capacity.get('stop_reason')})")
+    return Judgement(slo_passed=passed, capacity_found=capacity.get("capacity_rps") is not None)

@@ -8,11 +8,14 @@ identical by construction. Locust #3240 reports the official example's tab not r
 tests/metrics/test_webui.py proves this one renders, with live rows, in Chromium.
 
 Also: the start form cannot start a run against a non-loopback host without a budget, nor with a
-bad --slo (/swarm answers with the form's own error message).
+bad --slo: /swarm runs metrics/options.py's check_form_options on the form's values and answers
+with the form's own error message. The LLM tab is installed by the process that holds the whole
+run (metrics/roles.py's RunMetrics: the master or the only process).
 """
 
 from __future__ import annotations
 
+import argparse
 import html
 import json
 import logging
@@ -22,10 +25,10 @@ from typing import Any
 
 from locust.env import Environment
 
-from core.slo import SloError, parse_slo
-from metrics.budget import budget_error
+from core.options import OptionError
 from metrics.llm_files import HISTORY_FILE, STATS_FILE, stats_csv_text
 from metrics.llm_stats import LlmStats
+from metrics.options import check_form_options
 
 logger = logging.getLogger(__name__)
 
@@ -77,6 +80,16 @@ def notice_banner(text: str, poll_url: str) -> str:
     )
 
 
+def form_options(environment: Environment, form: Any) -> argparse.Namespace:
+    """The options a start from this form would run with: the process's, overlaid with the form's
+    values, and `host` the form's host, else the environment's."""
+    options = argparse.Namespace(**vars(environment.parsed_options or argparse.Namespace()))
+    for name, value in form.items():
+        setattr(options, name, value)
+    options.host = form.get("host") or environment.host
+    return options
+
+
 def install_llm_tab(
     environment: Environment, stats: Callable[[], LlmStats], folder: Callable[[], Path | None]
 ) -> bool:
@@ -109,15 +122,11 @@ def install_llm_tab(
     def refuse_unbudgeted_swarm() -> Any:
         if request.method != "POST" or request.path != f"{base}/swarm":
             return None
-        host = request.form.get("host") or environment.host
-        message = budget_error(
-            host, request.form.get("max_cost", getattr(environment.parsed_options, "max_cost", 0))
-        )
-        if message is None and request.form.get("slo"):
-            try:
-                parse_slo(request.form["slo"])
-            except SloError as exc:
-                message = str(exc)
+        message: str | None = None
+        try:
+            check_form_options(form_options(environment, request.form))
+        except OptionError as exc:
+            message = str(exc)
         # Further checks of the form's values that other rooms register (e.g. the Gemini options),
         # so a bad value is answered in the form instead of failing the run after it started.
         for check in getattr(environment, "start_form_checks", ()):
