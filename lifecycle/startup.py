@@ -8,17 +8,15 @@ left behind and exit 128+signal.
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import importlib
 import logging
 import signal
 import sys
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 import gevent
 import greenlet
@@ -29,16 +27,16 @@ import shapes
 from core.options import OptionError
 from emulator.launcher import EmulatorProcess, EmulatorStartError
 from emulator.profiles import ConfigError, load_profile
-from fixtures.loading import FixtureError
 from lifecycle import finish
+from lifecycle.form import CONFIG_ERRORS, check_host, install_start_form_check
 from lifecycle.state import RunState, run_of
 from metrics import llm, results, verdict
 from metrics.recorder import RequestLog
-from users.images import ImageLimitError, outside_loop
-from users.mix import apply_mix, parse_mix, prepare_scenarios
+from metrics.webui import start_page_notices
+from users.images import outside_loop
+from users.mix import apply_mix, prepare_scenarios
 from users.preparation import Preparation, PreparationFailed, WorkerReadiness, announce_to_master
-from users.pricing import PriceTable, PricingError
-from users.scenario_options import ScenarioSettings
+from users.pricing import PriceTable
 from users.settings import GeminiSettings
 from users.state import settings_of, use_settings, users_state
 from users.transports import transport_class
@@ -123,19 +121,6 @@ def startup_interrupts(environment: Environment) -> Iterator[None]:
         sigterm.cancel()
 
 
-# What a bad option, fixture or price file raises: each carries one line naming what to fix.
-CONFIG_ERRORS = (OptionError, PricingError, FixtureError, ImageLimitError, PreparationFailed)
-
-
-def check_host(host: str | None) -> None:
-    parts = urlsplit(host or "")
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise OptionError(
-            f"--host {host!r} is not an http(s) URL: use e.g. https://generativelanguage.googleapis.com, "
-            "or drop --host to use the bundled emulator"
-        )
-
-
 def configure(environment: Environment) -> None:
     """Settings, prices and the scenario mix from the options (quick); raises CONFIG_ERRORS."""
     options = environment.parsed_options
@@ -162,37 +147,14 @@ def prepare(environment: Environment) -> None:
     prepare_scenarios(environment)
 
 
-def start_form_check(environment: Environment) -> Callable[[Mapping[str, str]], str | None]:
-    """The web UI's start form: its Gemini and scenario values are checked before the run starts,
-    and a start waits until this process (and every worker) has prepared its requests."""
-
-    def check(form: Mapping[str, str]) -> str | None:
-        options = argparse.Namespace(**vars(environment.parsed_options))
-        for name, value in form.items():
-            if hasattr(options, name):
-                setattr(options, name, value)
-        emulator_url = getattr(options, "emulator_url", None)
-        host = form.get("host") or environment.host
-        try:
-            GeminiSettings.from_options(options, emulator=bool(emulator_url) and host == emulator_url)
-            ScenarioSettings.from_options(options)
-            parse_mix(str(getattr(options, "mix", "") or ""))
-            wait_until_ready(environment)
-        except CONFIG_ERRORS as exc:
-            return str(exc)
-        except EmulatorStartError as exc:
-            return f"the bundled emulator did not start: {exc}"
-        return None
-
-    return check
-
-
 def wait_until_ready(environment: Environment) -> None:
     """Emulator up, requests prepared, every expected worker prepared; raises on any failure."""
     run = run_of(environment)
     if run.emulator is not None:
         run.emulator.wait_ready()
-    users_state(environment).preparation.wait_logging_progress()
+    preparation = users_state(environment).preparation
+    if preparation is not None:
+        preparation.wait_logging_progress()
     if run.readiness is None:
         return
     options = environment.parsed_options
@@ -244,7 +206,7 @@ def start_up(environment: Environment) -> None:
         shapes.setup(environment)
     except OptionError as exc:
         fail(environment, str(exc))
-    environment.start_form_checks = [start_form_check(environment)]
+    install_start_form_check(environment, lambda: wait_until_ready(environment))
     llm.install(environment)
     preparation = Preparation(environment, prepare)
     users_state(environment).preparation = preparation
@@ -303,7 +265,7 @@ def start_up(environment: Environment) -> None:
         except EmulatorStartError as exc:
             fail(environment, f"the bundled emulator did not start: {exc}")
     else:
-        environment.start_form_notices = [preparation.describe]
+        start_page_notices(environment).append(preparation.describe)
         preparation.on_done.append(lambda done: _on_preparation_failed_in_background(environment, done))
         if run.emulator is not None:
             gevent.spawn(_await_emulator_in_background, environment)

@@ -7,28 +7,26 @@ camel-cases both the table's column keys and the JSON's row keys; plain lowercas
 identical by construction. Locust #3240 reports the official example's tab not rendering:
 tests/metrics/test_webui.py proves this one renders, with live rows, in Chromium.
 
-Also: the start form cannot start a run against a non-loopback host without a budget, nor with a
-bad --slo: /swarm runs metrics/options.py's check_form_options on the form's values and answers
-with the form's own error message. The LLM tab is installed by the process that holds the whole
+Also the start page's banner (start_page_notices). The start form's values are checked by
+lifecycle/form.py, which runs metrics/options.py's check_form_options with the rest. The LLM tab is installed by the process that holds the whole
 run (metrics/roles.py's RunMetrics: the master or the only process).
 """
 
 from __future__ import annotations
 
-import argparse
 import html
 import json
 import logging
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from locust.env import Environment
 
-from core.options import OptionError
+from core.context import run_context
 from metrics.llm_files import HISTORY_FILE, STATS_FILE, stats_csv_text
 from metrics.llm_stats import LlmStats
-from metrics.options import check_form_options
 
 logger = logging.getLogger(__name__)
 
@@ -80,20 +78,21 @@ def notice_banner(text: str, poll_url: str) -> str:
     )
 
 
-def form_options(environment: Environment, form: Any) -> argparse.Namespace:
-    """The options a start from this form would run with: the process's, overlaid with the form's
-    values, and `host` the form's host, else the environment's."""
-    options = argparse.Namespace(**vars(environment.parsed_options or argparse.Namespace()))
-    for name, value in form.items():
-        setattr(options, name, value)
-    options.host = form.get("host") or environment.host
-    return options
+def start_page_notices(environment: Environment) -> list[Callable[[], str]]:
+    """Sources of the start page's banner (e.g. "requests are still being prepared"), which other
+    rooms add to; each is read at every request and an empty text shows nothing."""
+    return run_context(environment).ensure(StartPageNotices).sources
+
+
+@dataclass
+class StartPageNotices:
+    sources: list[Callable[[], str]] = field(default_factory=list)
 
 
 def install_llm_tab(
     environment: Environment, stats: Callable[[], LlmStats], folder: Callable[[], Path | None]
 ) -> bool:
-    """Add the LLM tab, its CSV routes and the /swarm budget and --slo checks; False without a web UI."""
+    """Add the LLM tab, its CSV routes and the start page's banner; False without a web UI."""
     web_ui = getattr(environment, "web_ui", None)
     if web_ui is None:
         return False
@@ -118,31 +117,9 @@ def install_llm_tab(
             response.set_data(json.dumps(document))
         return response
 
-    @app.before_request
-    def refuse_unbudgeted_swarm() -> Any:
-        if request.method != "POST" or request.path != f"{base}/swarm":
-            return None
-        message: str | None = None
-        try:
-            check_form_options(form_options(environment, request.form))
-        except OptionError as exc:
-            message = str(exc)
-        # Further checks of the form's values that other rooms register (e.g. the Gemini options),
-        # so a bad value is answered in the form instead of failing the run after it started.
-        for check in getattr(environment, "start_form_checks", ()):
-            if message:
-                break
-            message = check(request.form)
-        if message:
-            logger.error("%s", message)
-            return jsonify({"success": False, "message": message, "host": environment.host})
-        return None
-
     def current_notice() -> str:
         # Registered by other rooms (e.g. "requests are still being prepared"); read at each request.
-        return " ".join(
-            text for text in (notice() for notice in getattr(environment, "start_form_notices", ())) if text
-        )
+        return " ".join(text for text in (notice() for notice in start_page_notices(environment)) if text)
 
     @app.after_request
     def show_notice_on_start_page(response: Any) -> Any:

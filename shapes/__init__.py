@@ -1,16 +1,9 @@
 """Load shapes: ramp, step, spike, soak (closed model) and arrival, capacity (open model).
 
-Integration, from the locustfile:
-
-    @events.init_command_line_parser.add_listener
-    def _(parser): shapes.add_shape_arguments(parser)
-
-    @events.init.add_listener
-    def _(environment, **kw):
-        try:
-            shapes.setup(environment)  # every node; sets environment.shape_class on master/local
-        except OptionError as error:  # core.options
-            sys.exit(f"error: {error}")
+Integration (lifecycle/ does it): `add_shape_arguments(parser)` at init_command_line_parser,
+`setup(environment)` at init on every node (raises core.options.OptionError on a bad option); the
+web UI's start form picks the shape through `select_shape` (lifecycle/form.py). A new shape is one
+module that calls `register_shape` (shapes/registry.py).
 
 Users call `shapes.get_pacer(environment)` each iteration and, when it is not None, wait on it;
 Outcomes are tagged with `shapes.current_stage(environment)`; at the end of a run, run.json gets
@@ -27,7 +20,6 @@ from shapes.pacing import ArrivalPacer, get_pacer
 from shapes.registry import ShapeKind, ShapeRequest, register_shape, shape_names
 from shapes.runtime import is_worker, runtime_for, wire
 from shapes.selection import NO_SHAPE, add_shape_arguments, select_shape
-from shapes.webui import install_web_ui_hook
 
 __all__ = [
     "NO_SHAPE",
@@ -40,7 +32,6 @@ __all__ = [
     "capacity_result",
     "current_stage",
     "get_pacer",
-    "install_web_ui_hook",
     "register_shape",
     "select_shape",
     "shape_names",
@@ -55,7 +46,7 @@ def setup(environment: Any) -> SuiteShape | None:
 
     Registers the listeners and the worker message handler. On a master or a local run it also
     selects the shape from the command-line options, sets environment.shape_class (None without
-    --shape) and lets the web UI's start form change the shape. Raises OptionError on a bad
+    --shape). Raises OptionError on a bad
     option. Returns the shape, or None (always None on a worker: shapes run on the master).
     """
     wire(environment)
@@ -63,7 +54,6 @@ def setup(environment: Any) -> SuiteShape | None:
         return None
     shape = select_shape(environment)
     environment.shape_class = shape
-    install_web_ui_hook(environment)
     return shape
 
 

@@ -21,6 +21,7 @@ from locust.env import Environment
 from core.context import run_context
 from core.options import OptionError
 from core.outcome import SERVER_ERROR, Outcome
+from lifecycle.form import install_start_form_check
 from metrics import budget, distributed, llm
 from metrics.recorder import record_outcome
 from metrics.roles import LocalMetrics, MasterMetrics, RunMetrics, WorkerMetrics
@@ -199,6 +200,7 @@ def test_the_start_form_is_refused_with_the_same_check(local_env: Environment, m
     monkeypatch.setattr(sys, "argv", ["locust"])  # Locust's web UI parses the command line for its form
     web_ui = local_env.create_web_ui("127.0.0.1", 0, delayed_start=True)  # no server: Flask's test client
     llm.install(local_env)
+    assert install_start_form_check(local_env, wait_until_ready=lambda: None)
     client = web_ui.app.test_client()
     answer = client.post("/swarm", data={"user_count": "1", "spawn_rate": "1", "host": NOT_LOOPBACK})
     assert answer.json["success"] is False and "--max-cost" in answer.json["message"]

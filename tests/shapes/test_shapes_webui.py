@@ -6,17 +6,23 @@ waits for Locust to reach that state instead of sleeping until it probably has.
 
 from __future__ import annotations
 
+import argparse
 import sys
 
 import pytest
 from locust import User, constant, task
+from locust.argument_parser import get_empty_argument_parser
 from locust.env import Environment
 
 import shapes
+from lifecycle.form import install_start_form_check
+from metrics import llm
 from shapes.clock import ManualClock
 from shapes.load_shapes import ScheduleShape
 from shapes.runtime import use_clock
 from tests.waiting import wait_until
+from users.scenario_options import add_scenario_arguments
+from users.settings import add_arguments as add_gemini_arguments
 
 pytestmark = pytest.mark.timeout(90)  # above the 30 s bound of a wait_until
 
@@ -32,14 +38,28 @@ class NapUser(User):
 @pytest.fixture
 def web_env(options_factory, monkeypatch):
     monkeypatch.setattr(sys, "argv", ["locust"])  # the web UI parses the command line for its form
-    environment = Environment(user_classes=[NapUser], parsed_options=options_factory(headless=False))
+    options = options_factory(headless=False)
+    for name, value in vars(suite_option_defaults()).items():
+        if not hasattr(options, name):
+            setattr(options, name, value)  # the form's check reads every suite option
+    options.emulator_url = FORM["host"]  # as if the suite had started its emulator there: no key needed
+    environment = Environment(user_classes=[NapUser], parsed_options=options)
     environment.create_local_runner()
     environment.create_web_ui("127.0.0.1", 0, delayed_start=True)
     environment.clock = ManualClock()
     use_clock(environment, environment.clock)
     assert shapes.setup(environment) is None  # no --shape on the command line
+    assert install_start_form_check(environment, wait_until_ready=lambda: None)
     yield environment
     environment.runner.quit()
+
+
+def suite_option_defaults() -> argparse.Namespace:
+    parser = get_empty_argument_parser()
+    add_gemini_arguments(parser)
+    add_scenario_arguments(parser)
+    llm.add_arguments(parser)
+    return parser.parse_args([])
 
 
 FORM = {

@@ -1,0 +1,112 @@
+"""What a start must pass, from the command line or the web UI's start form: one check, one error
+type per bad value, answered in the form (nothing starts) or as one line and exit 2 (lifecycle.startup).
+
+Locust starts a shape run from /swarm only if environment.shape_class is already set, and copies the
+form's values into parsed_options inside that same handler. So the one /swarm check wraps Locust's
+view: every value the form can change is checked first (budget and --slo, Gemini settings, scenario
+levers and mix, the shape, which it then sets), the start waits until everything is prepared, and
+then Locust's handler runs as before. A running test being edited is left alone.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+from collections.abc import Callable
+from functools import wraps
+from typing import Any
+from urllib.parse import urlsplit
+
+from locust.env import Environment
+from locust.runners import STATE_INIT, STATE_STOPPED
+
+from core.options import OptionError
+from emulator.launcher import EmulatorStartError
+from fixtures.loading import FixtureError
+from metrics.options import check_form_options
+from shapes import select_shape
+from shapes.load_shapes import SuiteShape
+from users.images import ImageLimitError
+from users.mix import parse_mix
+from users.preparation import PreparationFailed
+from users.pricing import PricingError
+from users.scenario_options import ScenarioSettings
+from users.settings import GeminiSettings
+
+logger = logging.getLogger("gemini_locust")
+
+# What a bad option, fixture or price file raises: each carries one line naming what to fix.
+CONFIG_ERRORS = (OptionError, PricingError, FixtureError, ImageLimitError, PreparationFailed)
+
+
+def check_host(host: str | None) -> None:
+    parts = urlsplit(host or "")
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise OptionError(
+            f"--host {host!r} is not an http(s) URL: use e.g. https://generativelanguage.googleapis.com, "
+            "or drop --host to use the bundled emulator"
+        )
+
+
+def form_options(environment: Environment, form: Any) -> argparse.Namespace:
+    """The options a start from this form would run with: the process's, overlaid with the form's
+    values; `host` is the form's, else the environment's."""
+    options = argparse.Namespace(**vars(environment.parsed_options or argparse.Namespace()))
+    for name, value in form.items():
+        if name == "run_time":
+            # a string: the shapes parse it like Locust does; empty means none
+            options.run_time = value or None
+        else:
+            setattr(options, name, value)
+    options.host = form.get("host") or environment.host
+    return options
+
+
+def check_start(environment: Environment, options: argparse.Namespace) -> SuiteShape | None:
+    """Every value a start can change, checked; the shape it asks for. Raises CONFIG_ERRORS."""
+    check_form_options(options)  # the cost budget rule and --slo
+    emulator_url = getattr(options, "emulator_url", None)
+    GeminiSettings.from_options(options, emulator=bool(emulator_url) and options.host == emulator_url)
+    ScenarioSettings.from_options(options)
+    parse_mix(str(getattr(options, "mix", "") or ""))
+    return select_shape(environment, options)
+
+
+def install_start_form_check(environment: Environment, wait_until_ready: Callable[[], None]) -> bool:
+    """Wrap the web UI's /swarm with the one check; False without a web UI."""
+    web_ui = getattr(environment, "web_ui", None)
+    if web_ui is None:
+        return False
+    from flask import jsonify, request  # only needed with a web UI
+
+    app = web_ui.app
+    endpoint = next(
+        (rule.endpoint for rule in app.url_map.iter_rules() if rule.rule.endswith("/swarm")), None
+    )
+    if endpoint is None:
+        logger.warning("web UI has no /swarm route: the start form's values cannot be checked")
+        return False
+    original = app.view_functions[endpoint]
+
+    def refusal(message: str) -> Any:
+        logger.error("%s", message)
+        return jsonify({"success": False, "message": message, "host": environment.host})
+
+    @wraps(original)
+    def checked_swarm(*args: Any, **kwargs: Any) -> Any:
+        runner = environment.runner
+        if runner is not None and runner.state in (STATE_INIT, STATE_STOPPED) and request.method == "POST":
+            try:
+                shape = check_start(environment, form_options(environment, request.form))
+                # A start waits until this process (and every worker) has prepared its requests.
+                wait_until_ready()
+            except CONFIG_ERRORS as exc:
+                return refusal(str(exc))
+            except EmulatorStartError as exc:
+                return refusal(f"the bundled emulator did not start: {exc}")
+            environment.shape_class = shape
+        return original(*args, **kwargs)
+
+    # Locust's own auth check runs first, so an anonymous POST cannot change anything.
+    app.view_functions[endpoint] = web_ui.auth_required_if_enabled(checked_swarm)
+    return True
