@@ -53,11 +53,6 @@ METRIC_HELP = (
 )
 
 
-# An SLO expression that cannot be parsed is a bad option like any other: the message quotes it and
-# says how to write it.
-SloError = OptionError
-
-
 @dataclass(frozen=True, slots=True)
 class SloGate:
     expr: str  # as the user wrote it, trimmed
@@ -168,7 +163,7 @@ def parse_slo(text: str | Iterable[str] | None) -> list[SloGate]:
 def _parse_gate(expr: str) -> SloGate:
     match = _EXPR.match(expr.lower())
     if not match:
-        raise SloError(
+        raise OptionError(
             f'{OPTION}: "{expr}" is not an SLO expression (write e.g. ttft_p95<=800ms, error_rate<=1%)'
         )
     metric, op, raw = match.groups()
@@ -176,11 +171,11 @@ def _parse_gate(expr: str) -> SloGate:
     time_match = TIME_METRIC.match(metric)
     if time_match:
         if time_match.group(2) is not None and not 0 < float(time_match.group(2)) <= 100:
-            raise SloError(f'{OPTION}: "{expr}": a percentile must be between 0 and 100')
+            raise OptionError(f'{OPTION}: "{expr}": a percentile must be between 0 and 100')
         return SloGate(expr, metric, op, _time_threshold(expr, raw), "ms")
     if metric == "error_rate" or metric in _KIND_METRICS:
         if not raw.endswith("%"):
-            raise SloError(
+            raise OptionError(
                 f'{OPTION}: "{expr}": {metric} is a percentage, write it with % (e.g. {metric}<=1%)'
             )
         return SloGate(expr, metric, op, _number(expr, raw[:-1]), "%")
@@ -190,13 +185,13 @@ def _parse_gate(expr: str) -> SloGate:
         return SloGate(expr, metric, op, _number(expr, raw.removesuffix("usd").removeprefix("$")), "usd")
     if metric == "requests":
         return SloGate(expr, metric, op, _number(expr, raw), "count")
-    raise SloError(f'{OPTION}: "{expr}": unknown metric {metric!r} (known: {METRIC_HELP})')
+    raise OptionError(f'{OPTION}: "{expr}": unknown metric {metric!r} (known: {METRIC_HELP})')
 
 
 def _time_threshold(expr: str, raw: str) -> float:
     unit_match = re.fullmatch(r"([0-9.]+)(ms|s|m)?", raw)
     if not unit_match:
-        raise SloError(f'{OPTION}: "{expr}": {raw!r} is not a time (write e.g. 800ms or 1.5s)')
+        raise OptionError(f'{OPTION}: "{expr}": {raw!r} is not a time (write e.g. 800ms or 1.5s)')
     number, unit = unit_match.group(1), unit_match.group(2) or ""
     return _number(expr, number) * _TIME_UNITS_MS[unit]
 
@@ -205,9 +200,9 @@ def _number(expr: str, raw: str) -> float:
     try:
         value = float(raw)
     except ValueError:
-        raise SloError(f'{OPTION}: "{expr}": {raw!r} is not a number') from None
+        raise OptionError(f'{OPTION}: "{expr}": {raw!r} is not a number') from None
     if not math.isfinite(value) or value < 0:
-        raise SloError(f'{OPTION}: "{expr}": threshold must be a finite number >= 0')
+        raise OptionError(f'{OPTION}: "{expr}": threshold must be a finite number >= 0')
     return value
 
 
@@ -246,7 +241,7 @@ def metric_value(metric: str, window: WindowStats) -> float | None:
         return 100.0 * window.failures.get(metric, 0) / window.requests
     if metric == "cost_per_1k":
         return 1000.0 * window.cost_usd / window.requests
-    raise SloError(f"{OPTION}: unknown metric {metric!r} (known: {METRIC_HELP})")
+    raise OptionError(f"{OPTION}: unknown metric {metric!r} (known: {METRIC_HELP})")
 
 
 def passes(gate: SloGate, value: float | None) -> bool:

@@ -18,14 +18,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from core.options import OptionError
-from core.slo import OPTION, TIME_METRIC, GateResult, SloError, SloGate, WindowStats, evaluate, parse_slo
+from core.slo import OPTION, TIME_METRIC, GateResult, SloGate, WindowStats, evaluate, parse_slo
 from metrics.llm_stats import FAILURE_KIND_NAMES, TPOT_SCALE, LlmStats, bucket_percentile, entry_average
 
 logger = logging.getLogger(__name__)
 
 __all__ = [
     "Judgement",
-    "SloError",
     "add_arguments",
     "evaluate_run",
     "format_table",
@@ -48,7 +47,7 @@ def add_arguments(parser: Any) -> None:
 
 
 def gates_from_options(options: Any) -> list[SloGate]:
-    """The --slo gates; raises SloError (a one-line message) on a bad expression."""
+    """The --slo gates; raises OptionError (a one-line message) on a bad expression."""
     return parse_slo(getattr(options, "slo", None) or None)
 
 
@@ -148,7 +147,7 @@ def judge_run(
     search's result), put run.json's "slo" (or "slo_error") into `extra`, return the judgement."""
     try:
         slo_gates = gates_from_options(options)
-    except (SloError, OptionError) as exc:
+    except OptionError as exc:
         logger.error("SLO gates not judged: %s", exc)
         extra["slo_error"] = str(exc)
         return Judgement()

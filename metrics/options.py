@@ -10,7 +10,6 @@ from __future__ import annotations
 from typing import Any
 
 from core.options import OptionError
-from core.slo import SloError
 from metrics import budget, gates
 
 
@@ -35,5 +34,5 @@ def check_form_options(options: Any) -> None:
     budget.require_budget(getattr(options, "host", None), getattr(options, "max_cost", 0.0))
     try:
         gates.gates_from_options(options)
-    except SloError as exc:
+    except OptionError as exc:
         raise OptionError(str(exc)) from None

@@ -9,11 +9,13 @@ from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
+from core.options import OptionError
+
 logger = logging.getLogger(__name__)
 
 
-class PricingError(ValueError):
-    pass
+class PricingError(OptionError):
+    """A --pricing file that cannot be used; the message names the file and what is wrong in it."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -10,8 +10,9 @@ import gevent
 import gevent.event
 import pytest
 
+from core.options import OptionError
 from core.outcome import RATE_LIMITED, Outcome
-from core.slo import SloError, parse_slo
+from core.slo import parse_slo
 from metrics import budget, gates, health, llm_files
 from metrics.llm_stats import LlmStats
 from tests.waiting import ManualClock, wait_until
@@ -76,7 +77,7 @@ def test_time_per_output_token_gate_on_the_whole_run() -> None:
 
 
 def test_bad_slo_expression_is_one_clear_error() -> None:
-    with pytest.raises(SloError, match="unknown metric 'p95'"):
+    with pytest.raises(OptionError, match="unknown metric 'p95'"):
         gates.gates_from_options(SimpleNamespace(slo="p95<=3"))
     assert gates.gates_from_options(SimpleNamespace(slo="")) == []
 

@@ -2,8 +2,9 @@ from __future__ import annotations
 
 import pytest
 
+from core.options import OptionError
 from core.outcome import Outcome
-from core.slo import SloError, WindowStats, all_passed, evaluate, parse_slo, percentile
+from core.slo import WindowStats, all_passed, evaluate, parse_slo, percentile
 
 
 def window_of(
@@ -63,7 +64,7 @@ def test_other_units_and_forms() -> None:
     ],
 )
 def test_bad_expressions_name_the_option_and_expression(expr: str, message: str) -> None:
-    with pytest.raises(SloError, match=message) as caught:
+    with pytest.raises(OptionError, match=message) as caught:
         parse_slo(f"error_rate<=1%,{expr}")
     assert str(caught.value).startswith("--slo: ")
     assert expr.split("=")[0].split("<")[0] in str(caught.value)
