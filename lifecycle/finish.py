@@ -20,6 +20,7 @@ from locust.env import Environment
 from locust.runners import STATE_INIT, STATE_STOPPED, WorkerRunner
 
 import shapes
+from core.results import EMULATOR_STATS_JSON
 from lifecycle.state import run_of
 from metrics import llm, results, verdict
 from users.state import users_state
@@ -95,7 +96,7 @@ def finish(environment: Environment, folder: results.RunFolder) -> None:
         capacity=shapes.capacity_result(environment),
     )
     if run.emulator is not None:
-        folder.save_json("emulator_stats.json", run.emulator.stats)
+        folder.save_json(EMULATOR_STATS_JSON, run.emulator.stats)
     run.stop_emulator()
     llm.finalize(environment, folder)
     folder.write_run_json(users_state(environment).settings.public())

@@ -1,16 +1,11 @@
 """Generator health: each process samples its CPU and event-loop lag once a second.
 
-Where samples go (one health.csv per run, written by the master or the only process): workers keep
-their samples and send them with every Locust report (every 3 s); the master appends them to
-health.csv as they arrive, so rows are in arrival order, not time order (sort by timestamp). A worker
-that dies loses its last unreported seconds of samples, like its stats.
-
-    health.csv: timestamp,node,cpu_percent,loop_lag_ms
-      timestamp    epoch seconds of the end of the sample's second
-      node         <role>-<hostname>-<pid>: local-, master- or worker-; the same hostname-pid as
-                   that process's requests-<hostname>-<pid>.csv
-      cpu_percent  this process's CPU over the second, % of one core (psutil)
-      loop_lag_ms  the largest delay of the gevent hub in the second: how late a 50 ms sleep woke up
+Where samples go (one health.csv per run, written by the master or the only process; its columns are
+core/results.py's HEALTH): workers keep their samples and send them with every Locust report (every
+3 s); the master appends them to health.csv as they arrive, so rows are in arrival order, not time
+order (sort by timestamp). A worker that dies loses its last unreported seconds of samples, like its
+stats. CPU is psutil's, % of one core; the loop lag is how late a 50 ms sleep woke up, the worst in
+the second.
 
 A busy generator delays every timer and socket read in its process, so its latencies grow although
 the API did not slow down. A reading at or above 90 % CPU or 100 ms lag for 3 samples in a row is
@@ -32,12 +27,11 @@ from typing import Any
 import gevent
 import psutil
 
-from metrics.llm_files import AppendedCsv
+from core.results import HEALTH
+from metrics.results import AppendedCsv
 
 logger = logging.getLogger(__name__)
 
-HEALTH_FILE = "health.csv"
-HEALTH_COLUMNS = ("timestamp", "node", "cpu_percent", "loop_lag_ms")
 SAMPLE_INTERVAL_S = 1.0
 LAG_TICK_S = 0.05
 CPU_BUSY_PERCENT = 90.0
@@ -185,4 +179,4 @@ class HealthLog(AppendedCsv):
     """health.csv in the results folder, flushed at every write so a killed run keeps its samples."""
 
     def __init__(self) -> None:
-        super().__init__(HEALTH_FILE, HEALTH_COLUMNS)
+        super().__init__(HEALTH)

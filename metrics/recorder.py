@@ -2,19 +2,18 @@
 
 from __future__ import annotations
 
-import csv
-import logging
 import os
 import socket
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any
 
 import gevent
 from locust.env import Environment
 
-from core.outcome import OUTCOME_COLUMNS, Outcome
+from core import results as results_layout
+from core.outcome import Outcome
+from metrics.results import AppendedCsv
 
-logger = logging.getLogger(__name__)
 FLUSH_INTERVAL_S = 1.0  # a killed run loses at most this much of its request log
 
 
@@ -42,58 +41,54 @@ def record_outcome(environment: Environment, outcome: Outcome) -> None:
 
 
 def request_log_name() -> str:
-    return f"requests-{socket.gethostname()}-{os.getpid()}.csv"
+    """This process's request log: requests-<hostname>-<pid>.csv."""
+    return results_layout.request_log_name(socket.gethostname(), os.getpid())
 
 
 class RequestLog:
-    """Appends every Outcome of this process to requests-<host>-<pid>.csv in the results folder."""
+    """Appends every Outcome of this process to its request log in the results folder, opened at
+    the first Outcome (a worker learns the folder from the master's spawn message)."""
 
     def __init__(self, environment: Environment) -> None:
         self.environment = environment
-        self.path: Path | None = None
-        self._file: TextIO | None = None
-        self._writer: csv.DictWriter | None = None
+        # Flushed on a timer rather than per row: this file is written on every request.
+        self.csv = AppendedCsv(results_layout.REQUEST_LOG, request_log_name(), flush_each_write=False)
         self._flusher: gevent.Greenlet | None = None
         self.rows = 0
         self.closed = False
         environment.events.request.add_listener(self._on_request)
 
+    @property
+    def path(self) -> Path | None:
+        return self.csv.path
+
     def _open(self) -> None:
         results_dir = getattr(self.environment.parsed_options, "results_dir", None)
         if not results_dir:
             raise RuntimeError("the results folder is not set: --results-dir was not resolved")
-        self.path = Path(results_dir) / request_log_name()
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        is_new = not self.path.exists() or self.path.stat().st_size == 0
-        self._file = self.path.open("a", newline="", encoding="utf-8")
-        self._writer = csv.DictWriter(self._file, fieldnames=OUTCOME_COLUMNS, extrasaction="ignore")
-        if is_new:
-            self._writer.writeheader()
+        folder = Path(results_dir)
+        folder.mkdir(parents=True, exist_ok=True)  # a worker on another host has no folder yet
+        self.csv.open(folder)
         self._flusher = gevent.spawn(self._flush_forever)
 
     def _on_request(self, context: dict[str, Any] | None = None, **_: Any) -> None:
         outcome = (context or {}).get("outcome")
         if not isinstance(outcome, Outcome) or self.closed:
             return  # after close() a late call is dropped, not written to a reopened file
-        if self._writer is None:
+        if not self.csv.is_open:
             self._open()
-        assert self._writer is not None
-        self._writer.writerow(outcome.as_row())
+        self.csv.write((outcome.as_row(),))
         self.rows += 1
 
     def _flush_forever(self) -> None:
-        while self._file is not None:
+        while self.csv.is_open:
             gevent.sleep(FLUSH_INTERVAL_S)
-            if self._file is not None and not self._file.closed:
-                self._file.flush()
+            self.csv.flush()
 
     def close(self) -> None:
         self.closed = True
-        if self._file is not None:
-            self._file.flush()
-            self._file.close()
-            self._file = None
-            self._writer = None
+        self.csv.flush()
+        self.csv.close()
         if self._flusher is not None:
             self._flusher.kill(block=False)
             self._flusher = None

@@ -1,4 +1,9 @@
-"""The results folder: where a run's CSVs, run.json and report land, and when each is written."""
+"""The results folder: where a run's CSVs, run.json and report land, and when each is written.
+
+What the folder holds (names, columns, the run.json model) is core/results.py's contract; this module
+writes it: RunFolder owns the folder on the master (or the only process), AppendedCsv is the writer
+of every CSV that grows while the run goes.
+"""
 
 from __future__ import annotations
 
@@ -10,18 +15,27 @@ import logging
 import platform
 import re
 import shutil
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 from urllib.parse import urlsplit, urlunsplit
 
 import gevent
 from locust import stats as locust_stats
 from locust.env import Environment
 
+from core.results import (
+    LOCUST_CSV_PREFIX,
+    PREVIOUS_RUNS_DIR,
+    RUN_JSON,
+    CsvFile,
+    ResultsFileError,
+    RunInfo,
+    write_atomically,
+)
+
 logger = logging.getLogger(__name__)
 
-LOCUST_CSV_PREFIX = "locust"
 SECRET_OPTION_NAMES = frozenset({"api_key", "web_login", "tls_key"})
 # Whole words of an option's name, so max_output_tokens stays while api_key or auth_token go.
 SECRET_WORDS = re.compile(r"(^|_)(key|secret|password|passwd|token|credentials?)($|_)", re.IGNORECASE)
@@ -89,17 +103,18 @@ def package_versions() -> dict[str, str]:
 
 def _set_aside_previous_run(folder: Path) -> None:
     """A folder that already holds a run keeps it under .previous/<run-id>/: nothing lost or mixed."""
-    previous = folder / "run.json"
+    previous = folder / RUN_JSON
     if not previous.exists():
         return
     try:
+        # Only the id is wanted, from whatever an older version wrote: no validation here.
         old_id = json.loads(previous.read_text()).get("run_id") or "run"
-    except (OSError, ValueError):
+    except (OSError, ValueError, AttributeError):
         old_id = "run"
-    target = folder / ".previous" / f"{old_id}-{dt.datetime.now(dt.UTC):%H%M%S%f}"
+    target = folder / PREVIOUS_RUNS_DIR / f"{old_id}-{dt.datetime.now(dt.UTC):%H%M%S%f}"
     target.mkdir(parents=True)
     for item in folder.iterdir():
-        if item.name != ".previous":
+        if item.name != PREVIOUS_RUNS_DIR:
             shutil.move(str(item), target / item.name)
     logger.warning("%s held an earlier run: it was moved to %s", folder, target)
 
@@ -112,6 +127,8 @@ class RunFolder:
         self.folder = folder
         self.started_at: float | None = None
         self.ended_at: float | None = None
+        # run.json fields other rooms fill (lifecycle: emulator, runs, interrupted, shape, stages,
+        # capacity; metrics: llm, slo, budget, lost_workers, health_warnings), by RunInfo field name.
         self.extra: dict[str, Any] = {}
         self._csv_greenlet: gevent.Greenlet | None = None
         _set_aside_previous_run(folder)
@@ -130,9 +147,15 @@ class RunFolder:
     def run_id(self) -> str:
         return self.folder.name
 
-    def write_run_json(self, public_settings: dict[str, Any]) -> None:
+    def run_info(self, public_settings: dict[str, Any]) -> RunInfo:
+        """run.json as it stands: this folder's own fields plus what other rooms put into `extra`
+        (keyed by RunInfo's field names). A value that disagrees with the contract raises
+        core.results.ResultsFileError naming the field: a bug to fix."""
+        return RunInfo.from_document(self._run_document(public_settings))
+
+    def _run_document(self, public_settings: dict[str, Any]) -> dict[str, Any]:
         env = self.environment
-        document = {
+        return {
             "run_id": self.run_id,
             "started_at": _iso(self.started_at),
             "ended_at": _iso(self.ended_at),
@@ -142,9 +165,19 @@ class RunFolder:
             "versions": package_versions(),
             **self.extra,
         }
-        tmp = self.folder / "run.json.tmp"
-        tmp.write_text(json.dumps(document, indent=2, default=str))
-        tmp.replace(self.folder / "run.json")
+
+    def write_run_json(self, public_settings: dict[str, Any]) -> None:
+        """run.json, checked against the contract. A disagreement is a bug: it is logged as one line
+        naming the field and the document is written as it stands, so a finished run never loses
+        its record over it (the report's reader then warns about the same field)."""
+        try:
+            info = self.run_info(public_settings)
+        except ResultsFileError as exc:
+            logger.error("run.json does not follow the results contract (a bug, please report it): %s", exc)
+            document = self._run_document(public_settings)
+            write_atomically(self.folder / RUN_JSON, json.dumps(document, indent=2, default=str) + "\n")
+            return
+        info.write(self.folder)
 
     def write_final_csvs(self) -> None:
         """Locust rewrites its CSVs every second; write them once more with the final numbers."""
@@ -182,3 +215,57 @@ class RunFolder:
             logger.warning("could not save %s: %s", name, exc)
             return
         (self.folder / name).write_text(json.dumps(data, indent=2))
+
+
+class AppendedCsv:
+    """A CSV file of the results folder that grows while the run goes (llm_stats_history.csv,
+    health.csv, the request logs): the header once, also when a later run opens the same folder.
+    Rows are sequences in column order or mappings by column name (missing keys and None become
+    empty cells).
+
+    By default every write is flushed at once, so a killed run keeps what it wrote; a file written
+    on every request (the request log) passes flush_each_write=False and calls flush() on a timer
+    instead, which saves a system call per request."""
+
+    def __init__(self, spec: CsvFile, name: str | None = None, *, flush_each_write: bool = True) -> None:
+        self.name = name or spec.name
+        self.columns = spec.columns
+        self.flush_each_write = flush_each_write
+        self.path: Path | None = None
+        self._file: TextIO | None = None
+        self._writer: Any = None
+
+    @property
+    def is_open(self) -> bool:
+        return self._file is not None
+
+    def open(self, folder: Path) -> None:
+        if self._file is not None and self.path == folder / self.name:
+            return
+        self.close()
+        self.path = folder / self.name
+        is_new = not self.path.exists() or self.path.stat().st_size == 0
+        self._file = self.path.open("a", newline="", encoding="utf-8")
+        self._writer = csv.writer(self._file, lineterminator="\n")
+        if is_new:
+            self._writer.writerow(self.columns)
+            self._file.flush()
+
+    def write(self, rows: Sequence[Sequence[Any] | Mapping[str, Any]]) -> None:
+        if self._writer is None or self._file is None or not rows:
+            return
+        self._writer.writerows(
+            [row.get(name) for name in self.columns] if isinstance(row, Mapping) else row for row in rows
+        )
+        if self.flush_each_write:
+            self._file.flush()
+
+    def flush(self) -> None:
+        if self._file is not None and not self._file.closed:
+            self._file.flush()
+
+    def close(self) -> None:
+        if self._file is not None:
+            self._file.close()
+        self._file = None
+        self._writer = None

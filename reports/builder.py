@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from core.results import REPORT_HTML
 from reports import analysis, charts, llm_sections, load_sections, scenario_sections
 from reports import capacity as cap
 from reports import llm_analysis as la
@@ -14,8 +15,6 @@ from reports import scenario_analysis as scenarios
 from reports.html import Section, Table, fmt_number, render
 from reports.loading import RunData, load_results
 from reports.metadata import metadata_rows, stages
-
-REPORT_FILE = "report.html"
 
 
 def locust_sections(data: RunData, shading: list) -> list[Section]:
@@ -225,16 +224,16 @@ def write_report(data: RunData) -> Path:
         )
     if not overview.notes:
         sections.remove(overview)
-    run_id = data.run.get("run_id") or data.results_dir.name
+    run_id = data.run.run_id or data.results_dir.name
     html = render(
         "report.html.j2",
         title=f"Load test report: {run_id}",
-        subtitle=f"Host {data.run.get('host') or 'unknown'}",
+        subtitle=f"Host {data.run.host or 'unknown'}",
         warnings=warnings,
         sections=sections,
         metadata=metadata_rows(data),
         results_dir=str(data.results_dir),
     )
-    path = data.results_dir / REPORT_FILE
+    path = data.results_dir / REPORT_HTML
     path.write_text(html, encoding="utf-8")
     return path

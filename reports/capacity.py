@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from core.results import RunInfo
 from core.slo import SloGate, all_passed, evaluate
 from reports.charts import Stage
 from reports.slo import latency_sources, parse_slo, slo_rows, window_stats
@@ -96,7 +97,7 @@ class Capacity:
     best_window: str | None
 
 
-def criteria(run: dict[str, Any]) -> tuple[list[SloGate], list[str]]:
+def criteria(run: RunInfo) -> tuple[list[SloGate], list[str]]:
     """The run's SLOs that can be judged per window, plus a default failure-rate bound if none."""
     parsed, ignored = [], []
     for row in slo_rows(run):
@@ -121,7 +122,7 @@ def criteria(run: dict[str, Any]) -> tuple[list[SloGate], list[str]]:
     return parsed, ignored
 
 
-def capacity(requests: pd.DataFrame, origin: float, spans: Sequence[Stage], run: dict[str, Any]) -> Capacity:
+def capacity(requests: pd.DataFrame, origin: float, spans: Sequence[Stage], run: RunInfo) -> Capacity:
     """The highest sustained rps and output tokens/min among windows that met every SLO.
 
     Requests belong to the window they started in, so each window pairs the load offered in it with

@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from core.results import RunInfo
 from reports import analysis, charts
 from reports import capacity as cap
 from reports.charts import Stage
@@ -15,7 +16,7 @@ from reports.html import Section, Table, fmt_number
 from reports.slo import log_values, slo_rows
 
 
-def slo_section(run: dict[str, Any], requests: pd.DataFrame | None = None) -> Section | None:
+def slo_section(run: RunInfo, requests: pd.DataFrame | None = None) -> Section | None:
     rows = slo_rows(run)
     if not rows:
         return None

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 import os
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -19,39 +18,31 @@ from typing import Any
 
 import pandas as pd
 
-from core.outcome import OUTCOME_COLUMNS
+from core.results import (
+    EMULATOR_STATS_JSON,
+    HEALTH,
+    LOCUST_EXCEPTIONS,
+    LOCUST_FAILURES,
+    LOCUST_HISTORY,
+    LOCUST_STATS,
+    REQUEST_LOG,
+    REQUEST_LOG_GLOB,
+    RUN_JSON,
+    CsvFile,
+    ResultsFileError,
+    RunInfo,
+    read_json_object,
+)
 
 
 class ReportInputError(Exception):
     """Bad input for a report; str(error) is one line saying what is wrong and how to fix it."""
 
 
-STATS_FILE = "locust_stats.csv"
-HISTORY_FILE = "locust_stats_history.csv"
-FAILURES_FILE = "locust_failures.csv"
-EXCEPTIONS_FILE = "locust_exceptions.csv"
-RUN_FILE = "run.json"
-HEALTH_FILE = "health.csv"
-EMULATOR_STATS_FILE = "emulator_stats.json"
-REQUEST_LOG_GLOB = "requests-*.csv"
-
-PERCENTILE_COLUMNS = ("50%", "90%", "95%", "99%")
-STATS_NUMERIC = (
-    "Request Count",
-    "Failure Count",
-    "Average Response Time",
-    "Average Content Size",
-    "Requests/s",
-    "Failures/s",
-    *PERCENTILE_COLUMNS,
-)
-HISTORY_NUMERIC = ("Timestamp", "User Count", "Requests/s", "Failures/s", *PERCENTILE_COLUMNS)
-FAILURES_COLUMNS = ("Method", "Name", "Error", "Occurrences")
-HEALTH_COLUMNS = ("timestamp", "node", "cpu_percent", "loop_lag_ms")
-
-# Per-request log: the columns the analyses use, with their dtypes. Strings are read as categories:
-# they repeat (scenario, model, error kind), so a million rows cost a few MB instead of hundreds.
-REQUEST_FLOAT_COLUMNS = (
+# The request-log columns the analyses use, read with the log's own dtypes (REQUEST_LOG.numeric):
+# numbers as float64, text as categories. Text repeats (scenario, model, error kind), so a million
+# rows cost a few MB instead of hundreds.
+REQUEST_COLUMNS_USED = (
     "start_time",
     "e2e_ms",
     "ttft_ms",
@@ -63,8 +54,6 @@ REQUEST_FLOAT_COLUMNS = (
     "prep_ms",
     "request_bytes",
     "schedule_lag_ms",
-)
-REQUEST_TEXT_COLUMNS = (
     "scenario",
     "model",
     "error_kind",
@@ -74,7 +63,8 @@ REQUEST_TEXT_COLUMNS = (
     "verdict",
     "expected",
 )
-REQUEST_REQUIRED = ("scenario", "model", "start_time", "e2e_ms", "error_kind")
+REQUEST_FLOAT_COLUMNS = tuple(name for name in REQUEST_COLUMNS_USED if name in REQUEST_LOG.numeric)
+REQUEST_TEXT_COLUMNS = tuple(name for name in REQUEST_COLUMNS_USED if name not in REQUEST_LOG.numeric)
 
 
 @dataclass
@@ -88,14 +78,14 @@ class RunData:
     exceptions: pd.DataFrame | None = None
     requests: pd.DataFrame | None = None
     health: pd.DataFrame | None = None
-    run: dict[str, Any] = field(default_factory=dict)
+    run: RunInfo = field(default_factory=RunInfo)
     emulator_stats: dict[str, Any] | None = None
     warnings: list[str] = field(default_factory=list)
 
     @property
     def origin(self) -> float:
         """Epoch seconds that every time chart counts from: the run start, else the first sample."""
-        started = parse_time(self.run.get("started_at"))
+        started = self.run.started
         if started is not None:
             return started
         candidates = []
@@ -106,29 +96,9 @@ class RunData:
         return min(candidates) if candidates else 0.0
 
 
-def parse_time(value: Any) -> float | None:
-    """ISO-8601 string or epoch number -> epoch seconds; None when absent or unreadable."""
-    if isinstance(value, int | float) and not isinstance(value, bool):
-        return float(value)
-    if isinstance(value, str) and value:
-        try:
-            return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
-        except ValueError:
-            return None
-    return None
-
-
 def _header(path: Path) -> list[str]:
     with path.open(newline="", encoding="utf-8", errors="replace") as handle:
         return next(csv.reader(handle), [])
-
-
-def _check_columns(path: Path, header: list[str], required: tuple[str, ...]) -> None:
-    missing = [name for name in required if name not in header]
-    if missing:
-        raise ReportInputError(
-            f"{path.name}: missing column(s) {', '.join(missing)}; is it a file from this suite/Locust?"
-        )
 
 
 def _open_complete_lines(path: Path) -> tuple[io.BufferedIOBase, bool]:
@@ -196,17 +166,18 @@ def _parse_problem(path: Path, error: Exception, numeric: tuple[str, ...]) -> Re
     return ReportInputError(f"{path.name} could not be parsed: {first_line}")
 
 
-def _read_csv(path: Path, required: tuple[str, ...], numeric: tuple[str, ...], **kwargs: Any) -> pd.DataFrame:
+def _read_csv(path: Path, spec: CsvFile, **kwargs: Any) -> pd.DataFrame:
     """Read one CSV with checked columns; numbers as float64, 'N/A' and empty cells as NaN."""
     if path.stat().st_size == 0:
         raise ReportInputError(f"{path.name} is empty (0 bytes); the run probably stopped before writing it")
     header = _header(path)
     if not header:
         raise ReportInputError(f"{path.name} has no header line")
-    _check_columns(path, header, required)
-    na_values = {name: ["", "N/A", "nan", "NaN"] for name in numeric if name in header}
+    spec.check_header(header, path.name)
+    numeric = tuple(name for name in header if name in spec.numeric)
+    na_values = {name: ["", "N/A", "nan", "NaN"] for name in numeric}
     # Text columns stay text: a request named "007" or "1e3" must not turn into a number.
-    dtype = {name: ("float64" if name in numeric else "str") for name in header}
+    dtype = {name: ("float64" if name in spec.numeric else "str") for name in header}
     return _parse_complete_lines(path, numeric, dtype=dtype, na_values=na_values, **kwargs)
 
 
@@ -232,14 +203,14 @@ def _parse_complete_lines(path: Path, numeric: tuple[str, ...], **options: Any) 
 
 
 def read_locust_stats(path: Path) -> pd.DataFrame:
-    frame = _read_csv(path, ("Type", "Name", *STATS_NUMERIC), STATS_NUMERIC)
+    frame = _read_csv(path, LOCUST_STATS)
     if frame.empty:
         raise ReportInputError(f"{path.name} has a header but no rows; the run recorded no requests")
     return frame
 
 
 def read_stats_history(path: Path) -> pd.DataFrame:
-    frame = _read_csv(path, ("Type", "Name", *HISTORY_NUMERIC), HISTORY_NUMERIC)
+    frame = _read_csv(path, LOCUST_HISTORY)
     frame = frame.dropna(subset=["Timestamp"])
     if frame.empty:
         raise ReportInputError(f"{path.name} has a header but no rows; the run ended before the first sample")
@@ -247,15 +218,15 @@ def read_stats_history(path: Path) -> pd.DataFrame:
 
 
 def read_failures(path: Path) -> pd.DataFrame:
-    return _read_csv(path, FAILURES_COLUMNS, ("Occurrences",))
+    return _read_csv(path, LOCUST_FAILURES)
 
 
 def read_exceptions(path: Path) -> pd.DataFrame:
-    return _read_csv(path, ("Count", "Message"), ("Count",))
+    return _read_csv(path, LOCUST_EXCEPTIONS)
 
 
 def read_health(path: Path) -> pd.DataFrame:
-    frame = _read_csv(path, HEALTH_COLUMNS, ("timestamp", "cpu_percent", "loop_lag_ms"))
+    frame = _read_csv(path, HEALTH)
     return frame.dropna(subset=["timestamp"])
 
 
@@ -264,8 +235,8 @@ def read_request_log(path: Path) -> pd.DataFrame:
     if path.stat().st_size == 0:
         raise ReportInputError(f"{path.name} is empty (0 bytes); its process wrote no requests")
     header = _header(path)
-    _check_columns(path, header, REQUEST_REQUIRED)
-    wanted = [name for name in (*REQUEST_FLOAT_COLUMNS, *REQUEST_TEXT_COLUMNS) if name in header]
+    REQUEST_LOG.check_header(header, path.name)
+    wanted = [name for name in REQUEST_COLUMNS_USED if name in header]
     dtype: dict[str, str] = {name: "float64" for name in REQUEST_FLOAT_COLUMNS if name in header}
     dtype.update({name: "category" for name in REQUEST_TEXT_COLUMNS if name in header})
     na_values = {name: [""] for name in REQUEST_FLOAT_COLUMNS if name in header}
@@ -305,16 +276,6 @@ def _combine_request_logs(frames: list[pd.DataFrame]) -> pd.DataFrame:
     return combined.reset_index(drop=True)
 
 
-def _read_json(path: Path) -> dict[str, Any]:
-    try:
-        value = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
-        raise ReportInputError(f"{path.name} is not valid JSON ({type(error).__name__}: {error})") from None
-    if not isinstance(value, dict):
-        raise ReportInputError(f"{path.name} should hold a JSON object, found {type(value).__name__}")
-    return value
-
-
 def load_results(results_dir: str | os.PathLike[str]) -> RunData:
     """Read every known file of a results folder; raise ReportInputError only if nothing is usable."""
     folder = Path(results_dir)
@@ -333,7 +294,7 @@ def load_results(results_dir: str | os.PathLike[str]) -> RunData:
             return None
         try:
             result = reader(path)
-        except ReportInputError as error:
+        except (ReportInputError, ResultsFileError) as error:
             problems.append(str(error))
             return None
         except OSError as error:
@@ -343,13 +304,13 @@ def load_results(results_dir: str | os.PathLike[str]) -> RunData:
             data.warnings.append(f"{name} ends with a partial line (killed run?); that line was ignored")
         return result
 
-    data.run = attempt(RUN_FILE, _read_json, expected=False) or {}
-    data.emulator_stats = attempt(EMULATOR_STATS_FILE, _read_json, expected=False)
-    data.stats = attempt(STATS_FILE, read_locust_stats, expected=True)
-    data.history = attempt(HISTORY_FILE, read_stats_history, expected=True)
-    data.failures = attempt(FAILURES_FILE, read_failures, expected=False)
-    data.exceptions = attempt(EXCEPTIONS_FILE, read_exceptions, expected=False)
-    data.health = attempt(HEALTH_FILE, read_health, expected=False)
+    data.run = attempt(RUN_JSON, RunInfo.read, expected=False) or RunInfo()
+    data.emulator_stats = attempt(EMULATOR_STATS_JSON, read_json_object, expected=False)
+    data.stats = attempt(LOCUST_STATS.name, read_locust_stats, expected=True)
+    data.history = attempt(LOCUST_HISTORY.name, read_stats_history, expected=True)
+    data.failures = attempt(LOCUST_FAILURES.name, read_failures, expected=False)
+    data.exceptions = attempt(LOCUST_EXCEPTIONS.name, read_exceptions, expected=False)
+    data.health = attempt(HEALTH.name, read_health, expected=False)
 
     frames = []
     for path in sorted(folder.glob(REQUEST_LOG_GLOB)):
@@ -364,7 +325,7 @@ def load_results(results_dir: str | os.PathLike[str]) -> RunData:
     if data.stats is None and data.history is None and data.requests is None:
         found = "; ".join(problems) if problems else "no data files"
         raise ReportInputError(
-            f"nothing to report in {folder} (needs {STATS_FILE} or {REQUEST_LOG_GLOB}): {found}"
+            f"nothing to report in {folder} (needs {LOCUST_STATS.name} or {REQUEST_LOG_GLOB}): {found}"
         )
     data.warnings[:0] = problems
     _keep_last_run(data)
@@ -374,21 +335,21 @@ def load_results(results_dir: str | os.PathLike[str]) -> RunData:
 def _keep_last_run(data: RunData) -> None:
     """A folder where the web UI started several tests holds them all; Locust's and the LLM stats
     were reset at each start, so the report covers the last test and says so."""
-    runs = [r for r in data.run.get("runs") or () if isinstance(r, dict) and r.get("start")]
+    runs = data.run.runs
     if len(runs) < 2:
         return
-    cutoff = float(runs[-1]["start"])
+    cutoff = runs[-1].start
     if data.requests is not None:
         data.requests = data.requests[data.requests["start_time"] >= cutoff]
     if data.history is not None:
         data.history = data.history[data.history["Timestamp"] >= int(cutoff)]
     if data.health is not None and "timestamp" in data.health:
         data.health = data.health[data.health["timestamp"] >= cutoff]
-    data.run = {**data.run, "started_at": datetime.fromtimestamp(cutoff, UTC).isoformat()}
+    data.run = data.run.model_copy(update={"started_at": datetime.fromtimestamp(cutoff, UTC).isoformat()})
     data.warnings.append(
         f"this folder holds {len(runs)} tests started from the web UI; the report covers the last one "
         f"(the earlier tests' calls stay in the request logs)"
     )
 
 
-__all__ = ["OUTCOME_COLUMNS", "ReportInputError", "RunData", "load_results", "parse_time"]
+__all__ = ["ReportInputError", "RunData", "load_results"]

@@ -7,7 +7,7 @@ import re
 from typing import Any
 
 from reports.charts import Stage
-from reports.loading import RunData, parse_time
+from reports.loading import RunData
 
 # Options whose name suggests a secret are never shown, whatever their value.
 # Whole words of the name, so `api_key` or `web_auth` are hidden but `max_output_tokens` is shown.
@@ -36,16 +36,14 @@ def scrub(value: Any) -> Any:
 
 
 def stages(data: RunData) -> list[Stage]:
-    """run.json stages as elapsed seconds from the run origin; malformed entries are skipped."""
+    """run.json stages as elapsed seconds from the run origin; a stage without a positive span is
+    skipped."""
     found = []
     origin = data.origin
-    for entry in data.run.get("stages") or []:
-        if not isinstance(entry, dict):
+    for entry in data.run.stages:
+        if entry.end is None or entry.end <= entry.start:
             continue
-        start, end = parse_time(entry.get("start")), parse_time(entry.get("end"))
-        if start is None or end is None or end <= start:
-            continue
-        found.append(Stage(str(entry.get("name", "")), start - origin, end - origin))
+        found.append(Stage(entry.name, entry.start - origin, entry.end - origin))
     return found
 
 
@@ -59,12 +57,12 @@ def _text(value: Any) -> str:
 
 def metadata_rows(data: RunData) -> list[tuple[str, str]]:
     """(label, value) pairs for the metadata section, secrets hidden."""
-    run = scrub(data.run)
+    run = scrub(data.run.document())  # only the fields the run wrote: an absent one is not shown
     rows: list[tuple[str, str]] = [("Results folder", str(data.results_dir))]
     for label, key in (("Run id", "run_id"), ("Started (UTC)", "started_at"), ("Ended (UTC)", "ended_at")):
         if key in run:
             rows.append((label, _text(run[key])))
-    started, ended = parse_time(data.run.get("started_at")), parse_time(data.run.get("ended_at"))
+    started, ended = data.run.started, data.run.ended
     if started is not None and ended is not None:
         rows.append(("Duration", f"{ended - started:,.0f} s"))
     if "host" in run:

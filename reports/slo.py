@@ -14,8 +14,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from core.options import OptionError
 from core.outcome import BLOCKED
-from core.slo import TIME_METRIC, SloError, SloGate, WindowStats, metric_value
+from core.results import RunInfo
+from core.slo import TIME_METRIC, SloGate, WindowStats, metric_value
 from core.slo import parse_slo as parse_gates
 
 
@@ -23,7 +25,7 @@ def parse_slo(expr: str) -> SloGate | None:
     """One expression (`ttft_p95<=800ms`, `error_rate<=1%`, `rps>=50`...); None when not understood."""
     try:
         gates = parse_gates(expr)
-    except SloError:
+    except OptionError:
         return None
     # run.json holds one gate per entry; text with several gates in it is not one criterion.
     return gates[0] if len(gates) == 1 else None
@@ -68,20 +70,9 @@ def window_stats(part: pd.DataFrame, duration_s: float, latency: Iterable[str] |
     )
 
 
-def slo_rows(run: dict[str, Any]) -> list[dict[str, Any]]:
+def slo_rows(run: RunInfo) -> list[dict[str, Any]]:
     """run.json["slo"] entries as rows: the run's own verdict on the whole run."""
-    rows = []
-    for entry in run.get("slo") or []:
-        if isinstance(entry, dict):
-            rows.append(
-                {
-                    "expr": str(entry.get("expr", "")),
-                    "value": entry.get("value"),
-                    "unit": str(entry.get("unit") or ""),
-                    "passed": entry.get("passed"),
-                }
-            )
-    return rows
+    return [{"expr": e.expr, "value": e.value, "unit": e.unit, "passed": e.passed} for e in run.slo]
 
 
 def log_values(rows: list[dict[str, Any]], requests: pd.DataFrame | None) -> list[float | None]:

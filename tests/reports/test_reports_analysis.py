@@ -6,6 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from core.results import RunInfo
 from core.slo import metric_value, passes
 from reports import analysis, capacity, slo
 from reports import llm_analysis as la
@@ -182,14 +183,16 @@ def test_capacity_is_the_highest_window_that_met_every_slo():
             )
     requests = requests_frame(rows)
     spans = [capacity.Stage(f"w{i}", i * 10.0, (i + 1) * 10.0) for i in range(4)]
-    run = {"slo": [{"expr": "e2e_p95<=1s", "passed": False}, {"expr": "weird", "passed": True}]}
+    run = RunInfo.from_document(
+        {"slo": [{"expr": "e2e_p95<=1s", "passed": False}, {"expr": "weird", "passed": True}]}
+    )
     result = capacity.capacity(requests, 0.0, spans, run)
     assert result.table["met"].tolist() == [True, True, False, False]
     assert (result.best_rps, result.best_tokens_per_min, result.best_window) == (2.0, 720.0, "w1")
     assert result.ignored == ["weird"]
     assert [c.expr for c in result.criteria] == ["e2e_p95<=1s", "error_rate<1% (default)"]
     assert result.table["e2e_p95<=1s"].tolist() == [500.0, 900.0, 2500.0, 700.0]
-    default = capacity.capacity(requests, 0.0, spans, {})
+    default = capacity.capacity(requests, 0.0, spans, RunInfo())
     assert default.best_rps == 3.0, "without SLOs only the default failure-rate bound applies"
 
 
