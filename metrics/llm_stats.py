@@ -24,10 +24,10 @@ from typing import Any
 
 from locust.stats import RequestStats, StatsEntry
 
-from core.outcome import BLOCKED, ERROR_KINDS, Outcome
+from core.outcome import BLOCKED, Outcome
+from core.results import FAILURE_KIND_NAMES, LLM_STATS_COLUMNS
 
 TIMING_METRICS = ("e2e", "ttft", "tpot", "lag")
-FAILURE_KIND_NAMES = tuple(kind for kind in ERROR_KINDS if kind != BLOCKED)
 PUSD_PER_USD = 10**12  # cost is counted in integer pico-USD: exact, order-independent sums
 TPOT_SCALE = 1000.0  # TPOT ms -> µs in the histogram
 CURRENT_WINDOW_S = 10  # "current" rates: the last 10 whole seconds, ending 2 s ago (like Locust)
@@ -48,67 +48,6 @@ COUNTER_NAMES = (
     "cached_tokens",
     "cost_pusd",
 )
-
-LLM_STATS_COLUMNS = (
-    "model",
-    "scenario",
-    "requests",
-    "failures",
-    "failure_pct",
-    "blocked",
-    "blocked_pct",
-    *FAILURE_KIND_NAMES,
-    "attempts",
-    "e2e_avg_ms",
-    "e2e_min_ms",
-    "e2e_p50_ms",
-    "e2e_p90_ms",
-    "e2e_p95_ms",
-    "e2e_p99_ms",
-    "e2e_max_ms",
-    "ttft_avg_ms",
-    "ttft_p50_ms",
-    "ttft_p90_ms",
-    "ttft_p95_ms",
-    "ttft_p99_ms",
-    "ttft_max_ms",
-    "tpot_avg_ms",
-    "tpot_p50_ms",
-    "tpot_p95_ms",
-    "tpot_p99_ms",
-    "lag_p50_ms",
-    "lag_p95_ms",
-    "lag_max_ms",
-    "prompt_tokens",
-    "output_tokens",
-    "thoughts_tokens",
-    "cached_tokens",
-    "output_tokens_per_s",
-    "requests_per_s",
-    "cost_usd",
-    "cost_per_1k_usd",
-)
-
-LLM_HISTORY_COLUMNS = (
-    "timestamp",
-    "user_count",
-    "model",
-    "scenario",
-    "requests",
-    "failures",
-    "blocked",
-    "current_rps",
-    "current_fail_per_s",
-    "current_output_tokens_per_s",
-    "e2e_p50_ms",
-    "e2e_p95_ms",
-    "ttft_p50_ms",
-    "ttft_p95_ms",
-    "tpot_p50_ms",
-    "output_tokens",
-    "cost_usd",
-)
-
 
 class Counters:
     """Exact counts of one (scenario, model) or of the whole run."""
