@@ -49,6 +49,7 @@ COUNTER_NAMES = (
     "cost_pusd",
 )
 
+
 class Counters:
     """Exact counts of one (scenario, model) or of the whole run."""
 
