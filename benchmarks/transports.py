@@ -89,7 +89,7 @@ def _specs(model: str, stream: bool) -> list[Any]:
 
 def _bare(name: str, url: str) -> Any:
     """A user making bare calls: `call(spec, timer)` raises unless the reply was a 200 with text."""
-    from users.transports.raw_http import request_body
+    from users.call import rest_payload
 
     if name == "fasthttp":
         from geventhttpclient import HTTPClient
@@ -100,7 +100,7 @@ def _bare(name: str, url: str) -> Any:
 
         def post(spec: Any, timer: Any) -> None:
             response = client.post(
-                f"/v1beta/models/{spec.model}:generateContent", request_body(spec), headers
+                f"/v1beta/models/{spec.model}:generateContent", rest_payload(spec), headers
             )
             response.read()
             if response.status_code != 200:
@@ -136,12 +136,9 @@ def _users(name: str, url: str, count: int) -> list[Any]:
         return [_users("genai", url, 1)[0]] * count
     if name in ("fasthttp", "bare_genai", "bare_legacy"):
         return [_bare(name, url) for _ in range(count)]
-    from users.transports import genai_sdk, legacy_sdk, raw_http
+    from users.transports import make_transport
 
-    cls = dict(
-        http=raw_http.RawHttpTransport, genai=genai_sdk.GenaiTransport, legacy=legacy_sdk.LegacyTransport
-    )
-    return [cls[name](base_url=url, api_key=API_KEY, timeout_s=60) for _ in range(count)]
+    return [make_transport(name, base_url=url, api_key=API_KEY, timeout_s=60) for _ in range(count)]
 
 
 def _pct(values: list[float], q: float) -> float | None:

@@ -2,6 +2,10 @@
 
 Transports fill a CallResult; the GeminiUser base turns it into an Outcome. Keeping the raw reply
 facts apart from the Outcome lets every transport share one classification and costing path.
+
+`rest_body` is the one description of what a spec sends. Every transport encodes from it (the http
+transport sends it as is, the SDK transports read their request objects out of it), so a new
+CallSpec field that reaches the wire is added here twice: the field, and its line in `rest_body`.
 """
 
 from __future__ import annotations
@@ -12,7 +16,9 @@ import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,6 +48,22 @@ class CallSpec:
     expected: str = ""
     prep_ms: float = 0.0
     request_bytes: int = 0
+    # Each transport's encoding of this spec (REST bytes, SDK request objects), made on first use and
+    # shared by every user that sends the spec. Kept on the spec, not in a module-level table, so it
+    # lives and dies with the spec; dataclasses.replace() starts a fresh, empty one.
+    payloads: dict[str, Any] = field(default_factory=dict, init=False, repr=False, compare=False)
+
+    def payload(self, encoding: str, encode: Callable[[CallSpec], T]) -> T:
+        """This spec encoded by `encode`, built on the first call for `encoding` and reused after.
+
+        Two greenlets racing on a first use both build it and the last one is kept: harmless, as
+        the results are equal, and cheaper than a lock on every call.
+        """
+        try:
+            return self.payloads[encoding]
+        except KeyError:
+            value = self.payloads[encoding] = encode(self)
+            return value
 
 
 def rest_body(spec: CallSpec, image_data: Callable[[bytes], str] | None = None) -> dict[str, Any]:
@@ -80,6 +102,15 @@ def rest_body(spec: CallSpec, image_data: Callable[[bytes], str] | None = None) 
 
 def rest_json(body: dict[str, Any]) -> bytes:
     return json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+REST_JSON = "rest_json"  # the payloads key of the encoded REST body
+
+
+def rest_payload(spec: CallSpec) -> bytes:
+    """The spec's REST JSON body, images inline as base64: encoded once, kept on the spec, and
+    shared by every transport that sends REST JSON itself."""
+    return spec.payload(REST_JSON, lambda s: rest_json(rest_body(s)))
 
 
 def with_request_bytes(spec: CallSpec) -> CallSpec:

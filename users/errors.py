@@ -1,4 +1,10 @@
-"""The error taxonomy: every transport's exceptions map to one kind from core.outcome."""
+"""The error taxonomy: every transport's exceptions map to one kind from core.outcome.
+
+The one classification every transport shares: an API error (an HTTP status, or the code of a
+google.rpc.Status body) gets its kind from `api_error`; anything else from `classify`, told only
+which of the transport's own exception types mean a timeout and which a dropped connection. What
+is left (a reply that could not be read) is invalid_response.
+"""
 
 from __future__ import annotations
 
@@ -68,3 +74,46 @@ def retry_delay_from_details(details: object) -> float | None:
         if isinstance(item, dict) and str(item.get("@type", "")).endswith("google.rpc.RetryInfo"):
             return parse_retry_delay(item.get("retryDelay"))
     return None
+
+
+Secrets = tuple[str, ...]
+
+
+def api_error(
+    code: int | None, status: str | None, message: str | None, details: object, secrets: Secrets
+) -> CallError:
+    """An error the API answered with: the kind from its code, RetryInfo from its details.
+
+    No code (a body that says error but not which) is an unusable reply: invalid_response.
+    """
+    code = code if isinstance(code, int) and code > 0 else None
+    text = f"{code or ''} {status or ''} {message or ''}".strip()
+    return CallError(
+        kind_for_status(code) if code else outcome.INVALID_RESPONSE,
+        redact(text, secrets),
+        http_status=code,
+        retry_after_s=retry_delay_from_details(details),
+    )
+
+
+def timeout_error(detail: str, secrets: Secrets) -> CallError:
+    return CallError(outcome.TIMEOUT, redact(f"timeout: {detail}", secrets))
+
+
+def classify(
+    exc: BaseException,
+    secrets: Secrets,
+    *,
+    timeouts: tuple[type[BaseException], ...] = (),
+    connections: tuple[type[BaseException], ...] = (),
+) -> CallError:
+    """The kind of a failure that is not an API error. Timeouts are checked before connections:
+    HTTP clients make their timeouts subclasses of their transport errors."""
+    if isinstance(exc, CallError):
+        return exc
+    if isinstance(exc, timeouts):
+        return timeout_error(repr(exc), secrets)
+    if isinstance(exc, connections):
+        return CallError(outcome.CONNECTION, redact(f"{type(exc).__name__}: {exc}", secrets))
+    # Malformed JSON, a reply that fails the SDK's schema, anything else the client trips on.
+    return CallError(outcome.INVALID_RESPONSE, redact(f"{type(exc).__name__}: {exc}", secrets))

@@ -11,10 +11,10 @@ from transport_helpers import API_KEY, spec
 
 from core import outcome
 from tests.waiting import wait_until
-from users.call import CallSpec, CallTimer, InlineImage
+from users.call import CallSpec, CallTimer, InlineImage, rest_payload
 from users.errors import CallError
 from users.transports import raw_http
-from users.transports.raw_http import Connection, RawHttpTransport, encode_request, request_body
+from users.transports.raw_http import Connection, RawHttpTransport, encode_request
 
 
 class ScriptedSocket:
@@ -144,7 +144,7 @@ def test_request_body_is_rest_camel_case_and_encoded_once() -> None:
         },
         "safetySettings": [{"category": "HARM_CATEGORY_HATE_SPEECH", "threshold": "BLOCK_NONE"}],
     }
-    assert request_body(call) is request_body(call), "the body is built once and shared"
+    assert rest_payload(call) is rest_payload(call), "the body is built once and shared"
 
 
 def test_bad_base_url_and_key_get_one_line_errors() -> None:

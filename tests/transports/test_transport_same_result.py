@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import io
 
 import pytest
@@ -70,15 +71,11 @@ def results(emulator) -> dict[tuple[str, str, bool], CallResult]:  # noqa: ANN00
         try:
             for case, base in cases.items():
                 for stream in (False, True):
-                    call = CallSpec(**{**_fields(base), "stream": stream})
+                    call = dataclasses.replace(base, stream=stream)
                     out[(name, case, stream)] = transport.call(call, CallTimer())
         finally:
             transport.close()
     return out
-
-
-def _fields(call: CallSpec) -> dict[str, object]:
-    return {f: getattr(call, f) for f in CallSpec.__dataclass_fields__}
 
 
 def _facts(result: CallResult) -> tuple[object, ...]:

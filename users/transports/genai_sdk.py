@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import json
+import functools
 import ssl
 from typing import Any
 
@@ -11,30 +11,41 @@ from google import genai
 from google.genai import errors, types
 
 from core import outcome
-from users.call import CallResult, CallSpec, CallTimer, InlineImage
-from users.errors import CallError, kind_for_status, redact, retry_delay_from_details
+from users.call import CallResult, CallSpec, CallTimer, InlineImage, rest_body
+from users.errors import CallError, api_error, classify, redact
+from users.transports.replies import Reply, StreamReply, Usage, unary_result
+
+Payload = tuple[list[Any], types.GenerateContentConfig]
 
 
-def _enum_name(value: object) -> str:
-    if value is None:
-        return ""
-    return str(getattr(value, "name", value))
-
-
-# One SSL context per process: each genai.Client otherwise loads the CA bundle again, about 60 ms of
-# CPU (stalling every user in the process) and 2.5 MB per client (benchmarks/transports.py).
-_ssl_context: ssl.SSLContext | None = None
-# SDK request objects per spec, shared by every user in the process. Pydantic construction is CPU
-# kept out of the load loop; the cap keeps a stream of one-off specs from growing it without end.
-_built: dict[int, tuple[CallSpec, list[Any], types.GenerateContentConfig]] = {}
-BUILT_CACHE_MAX_ENTRIES = 4096
-
-
+@functools.cache
 def _shared_ssl_context() -> ssl.SSLContext:
-    global _ssl_context
-    if _ssl_context is None:
-        _ssl_context = httpx2.create_ssl_context()
-    return _ssl_context
+    """One SSL context per process: each genai.Client otherwise loads the CA bundle again, about
+    60 ms of CPU (stalling every user in the process) and 2.5 MB per client."""
+    return httpx2.create_ssl_context()
+
+
+def encode(spec: CallSpec) -> Payload:
+    """The SDK's contents and config for a spec, read out of its REST body (users.call.rest_body).
+
+    Built once per spec (pydantic construction is CPU kept out of the load loop). The config is
+    the REST body's generationConfig and other top-level fields, validated by the SDK's own
+    camelCase aliases: a field rest_body learns reaches this transport with no code here, and one
+    the SDK does not know fails loudly (its models forbid extra fields).
+    """
+    body = rest_body(spec, image_data=lambda data: "")  # images go in `contents` as bytes, below
+    del body["contents"]
+    fields = {**body.pop("generationConfig", {}), **body}
+    instruction = fields.get("systemInstruction")
+    if instruction is not None and instruction == {"parts": [{"text": spec.system_instruction}]}:
+        fields["systemInstruction"] = spec.system_instruction  # as apps write it (the SDK adds role user)
+    config = types.GenerateContentConfig.model_validate(fields)
+    # Plain strings for text: the SDK converts them faster than prebuilt Content objects.
+    contents: list[Any] = [
+        types.Part.from_bytes(data=p.data, mime_type=p.mime_type) if isinstance(p, InlineImage) else p
+        for p in spec.parts
+    ]
+    return contents, config
 
 
 class GenaiTransport:
@@ -44,7 +55,7 @@ class GenaiTransport:
     name = "genai"
 
     def __init__(self, *, base_url: str, api_key: str, timeout_s: float) -> None:
-        self._api_key = api_key
+        self._secrets = (api_key,)
         context = _shared_ssl_context()
         self._client = genai.Client(
             api_key=api_key,
@@ -56,49 +67,26 @@ class GenaiTransport:
             ),
         )
 
+    @staticmethod
+    def payload(spec: CallSpec) -> Payload:
+        return spec.payload(GenaiTransport.name, encode)
+
     def close(self) -> None:
         self._client.close()
 
-    def _build(self, spec: CallSpec) -> tuple[list[Any], types.GenerateContentConfig]:
-        cached = _built.get(id(spec))
-        if cached is not None and cached[0] is spec:
-            return cached[1], cached[2]
-        # Plain strings for text: the SDK converts them faster than prebuilt Content objects.
-        contents: list[Any] = [
-            types.Part.from_bytes(data=p.data, mime_type=p.mime_type) if isinstance(p, InlineImage) else p
-            for p in spec.parts
-        ]
-        config = types.GenerateContentConfig(
-            system_instruction=spec.system_instruction,
-            max_output_tokens=spec.max_output_tokens,
-            temperature=spec.temperature,
-            thinking_config=None
-            if spec.thinking_budget is None
-            else types.ThinkingConfig(thinking_budget=spec.thinking_budget),
-            response_mime_type=spec.response_mime_type,
-            response_json_schema=spec.response_schema,
-            safety_settings=[
-                types.SafetySetting(category=category, threshold=threshold)
-                for category, threshold in spec.safety_settings
-            ]
-            or None,
-        )
-        if len(_built) >= BUILT_CACHE_MAX_ENTRIES:
-            _built.clear()
-        _built[id(spec)] = (spec, contents, config)
-        return contents, config
-
     def call(self, spec: CallSpec, timer: CallTimer) -> CallResult:
-        contents, config = self._build(spec)
+        try:
+            contents, config = self.payload(spec)
+        except (ValueError, TypeError) as exc:  # pydantic's ValidationError is a ValueError
+            message = f"the google-genai SDK cannot encode this request ({type(exc).__name__}: {exc})"
+            raise CallError(outcome.CLIENT_ERROR, redact(message, self._secrets)) from exc
         try:
             if spec.stream:
                 return self._stream(spec, contents, config, timer)
             response = self._client.models.generate_content(
                 model=spec.model, contents=contents, config=config
             )
-            result = CallResult(http_status=200)
-            _absorb(result, response)
-            return result
+            return unary_result(_reply(response), response_bytes=_content_length(response))
         except CallError:
             raise
         except Exception as exc:  # noqa: BLE001 - every SDK failure becomes a classified CallError
@@ -111,65 +99,64 @@ class GenaiTransport:
         config: types.GenerateContentConfig,
         timer: CallTimer,
     ) -> CallResult:
-        result = CallResult(http_status=200)
-        texts: list[str] = []
+        stream = StreamReply(timer)
+        received = 0
         for chunk in self._client.models.generate_content_stream(
             model=spec.model, contents=contents, config=config
         ):
-            text, thought = _chunk_text(chunk)
-            timer.chunk(has_text=bool(text), has_thought=bool(thought))
-            texts.append(text)
-            _absorb(result, chunk, text_so_far=None)
-        result.text = "".join(texts)
-        return result
+            stream.add(_reply(chunk))
+            received += _content_length(chunk)
+        return stream.finish(response_bytes=received)
 
     def _classify(self, exc: Exception) -> CallError:
-        secrets = (self._api_key,)
         if isinstance(exc, errors.APIError):
             code = int(exc.code or 0)
-            return CallError(
-                kind_for_status(code) if code else outcome.INVALID_RESPONSE,
-                redact(f"{code} {exc.status or ''} {exc.message or ''}".strip(), secrets),
-                http_status=code or None,
-                retry_after_s=retry_delay_from_details(exc.details),
-            )
-        if isinstance(exc, httpx2.TimeoutException):
-            return CallError(outcome.TIMEOUT, redact(f"timeout: {exc!r}", secrets))
-        if isinstance(exc, httpx2.TransportError):
-            return CallError(outcome.CONNECTION, redact(f"{type(exc).__name__}: {exc}", secrets))
-        if isinstance(exc, errors.UnknownApiResponseError | json.JSONDecodeError | ValueError):
-            return CallError(outcome.INVALID_RESPONSE, redact(f"{type(exc).__name__}: {exc}", secrets))
-        return CallError(outcome.INVALID_RESPONSE, redact(f"{type(exc).__name__}: {exc}", secrets))
+            return api_error(code, exc.status, exc.message, exc.details, self._secrets)
+        return classify(
+            exc,
+            self._secrets,
+            timeouts=(httpx2.TimeoutException,),
+            connections=(httpx2.TransportError,),
+        )
 
 
-def _chunk_text(response: types.GenerateContentResponse) -> tuple[str, str]:
-    """Answer text and thought text of one response or chunk, without the SDK's .text warnings."""
+def _enum_name(value: object) -> str:
+    if value is None:
+        return ""
+    return str(getattr(value, "name", value))
+
+
+def _reply(response: types.GenerateContentResponse) -> Reply:
+    """A response or stream chunk in the shared terms, read without the SDK's .text (which warns
+    about thought parts and joins every candidate)."""
     text: list[str] = []
     thought: list[str] = []
-    for candidate in (response.candidates or ())[:1]:
+    finish = ""
+    if response.candidates:
+        candidate = response.candidates[0]
         for part in (candidate.content.parts if candidate.content else None) or ():
             if part.text:
                 (thought if part.thought else text).append(part.text)
-    return "".join(text), "".join(thought)
-
-
-def _absorb(result: CallResult, response: types.GenerateContentResponse, text_so_far: Any = "") -> None:
-    """Copy what the server said: usage (cumulative in streams, so last wins), finish and block."""
+        finish = _enum_name(candidate.finish_reason)
     usage = response.usage_metadata
-    if usage is not None:
-        result.prompt_tokens = usage.prompt_token_count
-        result.output_tokens = usage.candidates_token_count
-        result.thoughts_tokens = usage.thoughts_token_count
-        result.cached_tokens = usage.cached_content_token_count
-    if response.candidates:
-        reason = _enum_name(response.candidates[0].finish_reason)
-        if reason:
-            result.finish_reason = reason
-    if response.prompt_feedback is not None and response.prompt_feedback.block_reason is not None:
-        result.block_reason = _enum_name(response.prompt_feedback.block_reason)
-    if text_so_far is not None:
-        result.text = _chunk_text(response)[0]
+    feedback = response.prompt_feedback
+    return Reply(
+        "".join(text),
+        "".join(thought),
+        None
+        if usage is None
+        else Usage(
+            usage.prompt_token_count,
+            usage.candidates_token_count,
+            usage.thoughts_token_count,
+            usage.cached_content_token_count,
+        ),
+        finish,
+        _enum_name(feedback.block_reason) if feedback is not None else "",
+    )
+
+
+def _content_length(response: types.GenerateContentResponse) -> int:
     http = response.sdk_http_response
     length = (http.headers or {}).get("content-length") if http is not None else None
-    if length and length.isdigit():
-        result.response_bytes += int(length)
+    return int(length) if length and length.isdigit() else 0

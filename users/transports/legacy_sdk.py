@@ -15,7 +15,9 @@ How it is wired, and why:
   `.stream_generate_content`), which is what `GenerativeModel.generate_content` calls. The
   GenerativeModel wrapper adds nothing on the wire, but its stream iterator holds each chunk back
   until the next one has arrived (look-ahead, to know the stream is done): timed through it, TTFT
-  would be the second chunk's arrival. The request protos are built once per CallSpec and shared.
+  would be the second chunk's arrival. The request proto is read out of the spec's REST body
+  (users.call.rest_body: the REST JSON is the protos' own JSON mapping), built once per CallSpec
+  and kept on it, shared by every user.
 - Streaming is the SDK's own: a JSON array read from the HTTP body (not SSE).
 - A `{"error": ...}` element inside the streamed array is dropped by the SDK's parser (it ignores
   unknown fields and yields an empty chunk); a hook on the REST interceptor turns it back into the
@@ -42,8 +44,9 @@ from google.api_core import exceptions as core_exceptions
 from google.protobuf import json_format
 
 from core import outcome
-from users.call import CallResult, CallSpec, CallTimer, InlineImage
-from users.errors import CallError, kind_for_status, redact, retry_delay_from_details
+from users.call import CallResult, CallSpec, CallTimer, rest_body
+from users.errors import CallError, api_error, classify, redact, timeout_error
+from users.transports.replies import Reply, StreamReply, Usage, unary_result
 
 logger = logging.getLogger(__name__)
 
@@ -54,13 +57,13 @@ with warnings.catch_warnings():
     from google.generativeai import protos
 
 POOL_SIZE = 4096  # connections kept per host by the shared client (one per concurrent user)
-MAX_CACHED_REQUESTS = 16384
 _SCHEMA_KEYS = {"type", "format", "description", "nullable", "enum", "items", "properties", "required"}
 
+# The SDK's configuration is process-global (genai.configure), so its clients are too: one per
+# (base URL, key), made under the lock.
 _lock = threading.Lock()
 _clients: dict[tuple[str, str], Any] = {}
-_requests: dict[int, tuple[CallSpec, Any]] = {}  # id(spec) -> (spec, GenerateContentRequest)
-_reply = gevent.local.local()  # content-length of the last reply, per greenlet (set by a session hook)
+_last_reply = gevent.local.local()  # content-length of the last reply, per greenlet (a session hook)
 
 
 def _raise_error_frames(response: Any) -> Any:
@@ -95,7 +98,7 @@ def _exception_from_error_json(raw: str) -> Exception:
 
 
 def _note_reply_size(response: requests.Response, *args: Any, **kwargs: Any) -> None:
-    _reply.content_length = response.headers.get("content-length")
+    _last_reply.content_length = response.headers.get("content-length")
 
 
 def shared_client(base_url: str, api_key: str) -> Any:
@@ -127,7 +130,8 @@ def shared_client(base_url: str, api_key: str) -> Any:
 
 
 def _schema(schema: Any) -> Any:
-    """JSON Schema -> the OpenAPI subset protos.Schema knows (type names upper-cased by the SDK)."""
+    """JSON Schema -> the OpenAPI subset protos.Schema knows, in its JSON form (type names are
+    the enum's, upper case)."""
     if not isinstance(schema, dict):
         return schema
     out: dict[str, Any] = {k: v for k, v in schema.items() if k in _SCHEMA_KEYS}
@@ -136,9 +140,7 @@ def _schema(schema: Any) -> Any:
         out["nullable"] = len(types) < len(out["type"])
         out["type"] = types[0] if types else "string"
     if isinstance(out.get("type"), str):
-        out["type_"] = out.pop("type").upper()
-    if "format" in out:
-        out["format_"] = out.pop("format")
+        out["type"] = out["type"].upper()
     if "items" in out:
         out["items"] = _schema(out["items"])
     if isinstance(out.get("properties"), dict):
@@ -154,39 +156,24 @@ def _warn_no_thinking_config() -> None:
     )
 
 
-def build_request(spec: CallSpec) -> Any:
-    """The GenerateContentRequest proto of a spec, built once and shared by every user."""
-    cached = _requests.get(id(spec))
-    if cached is not None and cached[0] is spec:
-        return cached[1]
-    parts = [
-        protos.Part(inline_data=protos.Blob(mime_type=p.mime_type, data=p.data))
-        if isinstance(p, InlineImage)
-        else protos.Part(text=p)
-        for p in spec.parts
-    ]
-    config: dict[str, Any] = {}
-    if spec.max_output_tokens is not None:
-        config["max_output_tokens"] = spec.max_output_tokens
-    if spec.temperature is not None:
-        config["temperature"] = spec.temperature
-    if spec.thinking_budget is not None:
+def encode(spec: CallSpec) -> Any:
+    """The GenerateContentRequest proto of a spec, parsed from its REST body.
+
+    Only what the 2024 protos cannot say is translated: JSON Schema to the older responseSchema,
+    and thinkingConfig dropped with a warning. Any other field they lack, or an enum name they do
+    not know, fails to parse: a new CallSpec field is never dropped without a word.
+    """
+    body = rest_body(spec)
+    config = body.get("generationConfig", {})
+    if config.pop("thinkingConfig", None) is not None:
         _warn_no_thinking_config()
-    if spec.response_mime_type is not None:
-        config["response_mime_type"] = spec.response_mime_type
-    if spec.response_schema is not None:
-        config["response_schema"] = protos.Schema(_schema(spec.response_schema))
-    request = protos.GenerateContentRequest(
-        model=f"models/{spec.model.removeprefix('models/')}",
-        contents=[protos.Content(role="user", parts=parts)],
-        generation_config=protos.GenerationConfig(**config) if config else None,
-        safety_settings=[protos.SafetySetting(category=c, threshold=t) for c, t in spec.safety_settings],
-    )
-    if spec.system_instruction is not None:
-        request.system_instruction = protos.Content(parts=[protos.Part(text=spec.system_instruction)])
-    if len(_requests) >= MAX_CACHED_REQUESTS:
-        _requests.clear()  # specs made per call (not from a fixture set): start over, never grow unbounded
-    _requests[id(spec)] = (spec, request)
+    if "responseJsonSchema" in config:
+        config["responseSchema"] = _schema(config.pop("responseJsonSchema"))
+    if not config:
+        body.pop("generationConfig", None)
+    body["model"] = f"models/{spec.model.removeprefix('models/')}"
+    request = protos.GenerateContentRequest()
+    json_format.ParseDict(body, protos.GenerateContentRequest.pb(request))
     return request
 
 
@@ -194,73 +181,61 @@ class LegacyTransport:
     name = "legacy"
 
     def __init__(self, *, base_url: str, api_key: str, timeout_s: float) -> None:
-        self._api_key = api_key
+        self._secrets = (api_key,)
         self._timeout_s = timeout_s
         self._client = shared_client(base_url.rstrip("/"), api_key)
+
+    @staticmethod
+    def payload(spec: CallSpec) -> Any:
+        return spec.payload(LegacyTransport.name, encode)
 
     def close(self) -> None:
         """The client is shared by the process: nothing of ours to close."""
 
     def call(self, spec: CallSpec, timer: CallTimer) -> CallResult:
         try:
-            request = build_request(spec)
-        except (ValueError, TypeError, KeyError) as exc:  # e.g. an enum name the 2024 protos lack
+            request = self.payload(spec)
+        except (json_format.Error, ValueError, TypeError, KeyError) as exc:  # e.g. an enum the protos lack
             message = f"the legacy SDK cannot encode this request ({type(exc).__name__}: {exc})"
-            raise CallError(outcome.CLIENT_ERROR, redact(message, (self._api_key,))) from exc
+            raise CallError(outcome.CLIENT_ERROR, redact(message, self._secrets)) from exc
         try:
             if spec.stream:
                 return self._stream(request, timer)
-            _reply.content_length = None
+            _last_reply.content_length = None
             response = self._client.generate_content(request, retry=None, timeout=self._timeout_s)
-            result = CallResult(http_status=200)
-            result.text = _absorb(result, response)
-            length = _reply.content_length
-            if length and length.isdigit():
-                result.response_bytes = int(length)
-            return result
+            length = _last_reply.content_length
+            return unary_result(
+                _reply(response), response_bytes=int(length) if length and length.isdigit() else 0
+            )
         except CallError:
             raise
         except Exception as exc:  # noqa: BLE001 - every SDK failure becomes a classified CallError
             raise self._classify(exc) from exc
 
     def _stream(self, request: Any, timer: CallTimer) -> CallResult:
-        result = CallResult(http_status=200)
-        texts: list[str] = []
+        stream = StreamReply(timer)
         for chunk in self._client.stream_generate_content(request, retry=None, timeout=self._timeout_s):
-            text = _absorb(result, chunk)
-            timer.chunk(has_text=bool(text))
-            texts.append(text)
-        result.text = "".join(texts)
-        return result
+            stream.add(_reply(chunk))
+        return stream.finish()
 
     def _classify(self, exc: Exception) -> CallError:
-        secrets = (self._api_key,)
         if isinstance(exc, core_exceptions.GoogleAPICallError):
-            code = int(exc.code or 0)
             message = exc.message or ""
             if message.startswith(("POST ", "GET ")) and ": " in message:
                 message = message.split(": ", 1)[1]  # drop the "POST <url>: " prefix the SDK adds
-            return CallError(
-                kind_for_status(code) if code else outcome.INVALID_RESPONSE,
-                redact(f"{code} {_status_name(exc)} {message}".strip(), secrets),
-                http_status=code or None,
-                retry_after_s=retry_delay_from_details(list(exc.details or [])),
-            )
-        if isinstance(exc, requests.exceptions.Timeout):
-            return CallError(outcome.TIMEOUT, redact(f"timeout: {exc!r}", secrets))
+            code = int(exc.code or 0)
+            return api_error(code, _status_name(exc), message, list(exc.details or []), self._secrets)
         if isinstance(exc, requests.exceptions.ConnectionError) and "timed out" in str(exc).lower():
             # requests raises ConnectionError(ReadTimeoutError) for a read timeout inside a stream.
-            return CallError(outcome.TIMEOUT, redact(f"timeout: {exc!r}", secrets))
-        if isinstance(exc, requests.exceptions.RequestException):
-            return CallError(outcome.CONNECTION, redact(f"{type(exc).__name__}: {exc}", secrets))
-        if isinstance(exc, ConnectionError | TimeoutError):
-            kind = outcome.TIMEOUT if isinstance(exc, TimeoutError) else outcome.CONNECTION
-            return CallError(kind, redact(f"{type(exc).__name__}: {exc}", secrets))
+            return timeout_error(repr(exc), self._secrets)
         # json_format.ParseError (malformed JSON), ValueError ("Can only parse array of JSON
-        # objects", "Unfinished stream") and anything else the SDK trips on: the reply was unusable.
-        if isinstance(exc, json_format.Error | ValueError):
-            return CallError(outcome.INVALID_RESPONSE, redact(f"{type(exc).__name__}: {exc}", secrets))
-        return CallError(outcome.INVALID_RESPONSE, redact(f"{type(exc).__name__}: {exc}", secrets))
+        # objects", "Unfinished stream") and the rest fall through to invalid_response.
+        return classify(
+            exc,
+            self._secrets,
+            timeouts=(requests.exceptions.Timeout, TimeoutError),
+            connections=(requests.exceptions.RequestException, ConnectionError),
+        )
 
 
 def _status_name(exc: core_exceptions.GoogleAPICallError) -> str:
@@ -286,22 +261,22 @@ def _count(value: int) -> int | None:
     return value or None  # proto3 cannot tell 0 from absent; the real API omits zeros anyway
 
 
-def _absorb(result: CallResult, chunk: Any) -> str:
-    """Copy what the server said into result; return this chunk's answer text."""
-    if "usage_metadata" in chunk:
-        usage = chunk.usage_metadata
-        result.prompt_tokens = _count(usage.prompt_token_count)
-        result.output_tokens = _count(usage.candidates_token_count)
-        result.cached_tokens = _count(usage.cached_content_token_count)
-    text = ""
+def _reply(chunk: Any) -> Reply:
+    """A response or stream chunk proto in the shared terms. The 2024 protos have no thought flag
+    (thought text counts as answer text) and no thoughtsTokenCount (None: not said)."""
+    text = finish = block = ""
     if chunk.candidates:
         candidate = chunk.candidates[0]
         text = "".join(part.text for part in candidate.content.parts if part.text)
-        reason = _enum_name(candidate.finish_reason)
-        if reason:
-            result.finish_reason = reason
+        finish = _enum_name(candidate.finish_reason)
     if "prompt_feedback" in chunk:
-        reason = _enum_name(chunk.prompt_feedback.block_reason)
-        if reason:
-            result.block_reason = reason
-    return text
+        block = _enum_name(chunk.prompt_feedback.block_reason)
+    usage = None
+    if "usage_metadata" in chunk:
+        counts = chunk.usage_metadata
+        usage = Usage(
+            prompt=_count(counts.prompt_token_count),
+            output=_count(counts.candidates_token_count),
+            cached=_count(counts.cached_content_token_count),
+        )
+    return Reply(text, "", usage, finish, block)

@@ -5,8 +5,9 @@ seen holding back about 1 KB, so a short first SSE event arrived late and TTFT w
 SSE parser sees every byte the moment recv() returns it, so a chunk is timed when it arrives; and a
 call costs less CPU than a bare geventhttpclient POST (about 0.04 against 0.06 ms here).
 Why not an SDK: this is the transport for the highest request rate per core. The JSON body of a
-CallSpec is encoded once and shared by every user of the process (images are base64'd once, not per
-user); a call only formats a short header, sends, and parses the reply with the C json module.
+CallSpec is encoded once, kept on the spec and shared by every user of the process (images are
+base64'd once, not per user); a call only formats a short header, sends, and parses the reply with
+the C json module.
 
 Semantics kept equal to the SDK transports, so runs compare:
 - timeout_s bounds the connect and each socket read (as httpx and requests do), not the whole call;
@@ -17,47 +18,23 @@ Semantics kept equal to the SDK transports, so runs compare:
 
 from __future__ import annotations
 
-import json
 import time
-from typing import Any
 from urllib.parse import urlsplit
 
 from gevent import socket as gsocket
 
 from core import outcome
-from users.call import CallResult, CallSpec, CallTimer, rest_body, rest_json
-from users.errors import CallError, kind_for_status, redact, retry_delay_from_details
+from users.call import CallResult, CallSpec, CallTimer, rest_payload
+from users.errors import CallError, redact, timeout_error
 from users.transports.http11 import IDLE_CHECK_S, Connection, ProtocolError, tls_context
+from users.transports.replies import StreamReply, event_from_json, http_error, result_from_json
 
 API_VERSION = "v1beta"
-BODY_CACHE_MAX_BYTES = 256 * 1024 * 1024
-BODY_CACHE_MAX_ENTRIES = 16384
-
-# Encoded request bodies, shared by every transport instance in the process. Keyed by id(spec) with
-# the spec kept in the value, so an id is never reused while its entry lives. (CallSpec is a slots
-# dataclass, neither weak-referenceable nor always hashable.)
-_body_cache: dict[int, tuple[CallSpec, bytes]] = {}
-_body_cache_bytes = 0
 
 
 def encode_request(spec: CallSpec) -> bytes:
-    """The generateContent JSON body, as users.call.rest_body describes it."""
-    return rest_json(rest_body(spec))
-
-
-def request_body(spec: CallSpec) -> bytes:
-    """The cached encoded body of a spec; encodes it on first use."""
-    global _body_cache_bytes
-    cached = _body_cache.get(id(spec))
-    if cached is not None and cached[0] is spec:
-        return cached[1]
-    body = encode_request(spec)
-    if _body_cache_bytes + len(body) > BODY_CACHE_MAX_BYTES or len(_body_cache) >= BODY_CACHE_MAX_ENTRIES:
-        _body_cache.clear()  # beyond the caps (specs made per call?): start over, never grow unbounded
-        _body_cache_bytes = 0
-    _body_cache[id(spec)] = (spec, body)
-    _body_cache_bytes += len(body)
-    return body
+    """The generateContent JSON body this transport sends, as users.call.rest_body describes it."""
+    return rest_payload(spec)
 
 
 class RawHttpTransport:
@@ -69,7 +46,7 @@ class RawHttpTransport:
             raise ValueError(f"base URL {base_url!r} must look like http://HOST:PORT or https://HOST")
         if any(c in api_key for c in "\r\n"):
             raise ValueError("the API key contains a line break: check GEMINI_API_KEY / --api-key")
-        self._api_key = api_key
+        self._secrets = (api_key,)
         self._timeout_s = timeout_s
         self._tls = tls_context() if url.scheme == "https" else None
         self._address = (url.hostname, url.port or (443 if self._tls else 80))
@@ -83,6 +60,11 @@ class RawHttpTransport:
             "User-Agent: gemini-locust-http/1\r\nContent-Length: %d\r\n\r\n"
         )
         self._idle: list[Connection] = []
+
+    @staticmethod
+    def payload(spec: CallSpec) -> bytes:
+        """The spec's encoded body: built on first use, kept on the spec, shared by every user."""
+        return rest_payload(spec)
 
     def close(self) -> None:
         while self._idle:
@@ -102,7 +84,7 @@ class RawHttpTransport:
 
     def call(self, spec: CallSpec, timer: CallTimer) -> CallResult:
         try:
-            body = request_body(spec)
+            body = rest_payload(spec)
         except (TypeError, ValueError) as exc:  # e.g. a response schema that is not JSON
             raise CallError(outcome.CLIENT_ERROR, f"request cannot be encoded as JSON: {exc}") from exc
         model = spec.model.removeprefix("models/")
@@ -117,22 +99,20 @@ class RawHttpTransport:
             if status != 200:
                 error_body = conn.read_body(headers)
                 complete = True
-                raise _http_error(status, error_body, self._api_key)
+                raise http_error(status, error_body, self._secrets)
             if spec.stream:
                 result = self._read_stream(conn, headers, timer)
                 complete = True
                 return result
             reply = conn.read_body(headers)
             complete = True
-            return _parse_reply(reply, self._api_key)
+            return result_from_json(reply, self._secrets)
         except CallError:
             raise
         except TimeoutError as exc:
-            raise CallError(
-                outcome.TIMEOUT, f"timeout: no data from the server for {self._timeout_s:g} s"
-            ) from exc
+            raise timeout_error(f"no data from the server for {self._timeout_s:g} s", ()) from exc
         except (ProtocolError, OSError) as exc:
-            message = redact(f"{type(exc).__name__}: {exc}", (self._api_key,))
+            message = redact(f"{type(exc).__name__}: {exc}", self._secrets)
             raise CallError(outcome.CONNECTION, message) from exc
         finally:
             if conn is not None:
@@ -144,8 +124,7 @@ class RawHttpTransport:
 
     def _read_stream(self, conn: Connection, headers: dict[str, str], timer: CallTimer) -> CallResult:
         """Parse SSE incrementally: each complete event is parsed and timed as soon as it arrives."""
-        result = CallResult(http_status=200)
-        texts: list[str] = []
+        stream = StreamReply(timer)
         pending = b""
         data_lines: list[bytes] = []
         received = 0
@@ -160,7 +139,7 @@ class RawHttpTransport:
                     line = line[:-1]
                 if not line:  # a blank line ends an event
                     if data_lines:
-                        texts.append(_stream_event(b"\n".join(data_lines), result, timer, self._api_key))
+                        stream.add(event_from_json(b"\n".join(data_lines), self._secrets))
                         data_lines = []
                 elif line.startswith(b"data:"):
                     data_lines.append(line[6:] if line.startswith(b"data: ") else line[5:])
@@ -169,101 +148,5 @@ class RawHttpTransport:
         if pending.startswith(b"data:"):
             data_lines.append(pending[5:].strip())
         if data_lines:  # a last event without its blank line: still the server's answer
-            texts.append(_stream_event(b"\n".join(data_lines), result, timer, self._api_key))
-        result.text = "".join(texts)
-        result.response_bytes = received
-        return result
-
-
-def _stream_event(data: bytes, result: CallResult, timer: CallTimer, api_key: str) -> str:
-    try:
-        chunk = json.loads(data)
-    except ValueError:
-        raise CallError(
-            outcome.INVALID_RESPONSE, redact(f"stream event is not valid JSON: {data[:120]!r}", (api_key,))
-        ) from None
-    if not isinstance(chunk, dict):
-        raise CallError(
-            outcome.INVALID_RESPONSE, redact(f"stream event is not a JSON object: {data[:120]!r}", (api_key,))
-        )
-    if "error" in chunk:
-        raise _error_from_body(chunk, None, api_key)
-    text, thought = _texts(chunk)
-    timer.chunk(has_text=bool(text), has_thought=bool(thought))
-    _absorb(result, chunk)
-    return text
-
-
-def _parse_reply(body: bytes, api_key: str) -> CallResult:
-    try:
-        reply = json.loads(body)
-    except ValueError:
-        raise CallError(
-            outcome.INVALID_RESPONSE, redact(f"response is not valid JSON: {body[:120]!r}", (api_key,))
-        ) from None
-    if not isinstance(reply, dict):
-        raise CallError(
-            outcome.INVALID_RESPONSE, redact(f"response is not a JSON object: {body[:120]!r}", (api_key,))
-        )
-    if "error" in reply:
-        raise _error_from_body(reply, None, api_key)
-    result = CallResult(http_status=200, response_bytes=len(body))
-    result.text = _texts(reply)[0]
-    _absorb(result, reply)
-    return result
-
-
-def _http_error(status: int, body: bytes, api_key: str) -> CallError:
-    try:
-        reply = json.loads(body)
-    except ValueError:
-        reply = None
-    if isinstance(reply, dict) and isinstance(reply.get("error"), dict):
-        return _error_from_body(reply, status, api_key)
-    snippet = body[:200].decode("utf-8", errors="replace")
-    return CallError(kind_for_status(status), redact(f"{status} {snippet}", (api_key,)), http_status=status)
-
-
-def _error_from_body(reply: dict[str, Any], status: int | None, api_key: str) -> CallError:
-    """A google.rpc.Status body; `status` is the HTTP status, None for an error inside a 200 body."""
-    error = reply.get("error")
-    if not isinstance(error, dict):
-        return CallError(
-            outcome.INVALID_RESPONSE, redact(f"error field is not an object: {error!r}", (api_key,))
-        )
-    code = error.get("code")
-    code = code if isinstance(code, int) and code > 0 else status
-    message = f"{code or ''} {error.get('status') or ''} {error.get('message') or ''}"
-    return CallError(
-        kind_for_status(code) if code else outcome.INVALID_RESPONSE,
-        redact(message.strip(), (api_key,)),
-        http_status=code,
-        retry_after_s=retry_delay_from_details(error.get("details")),
-    )
-
-
-def _texts(chunk: dict[str, Any]) -> tuple[str, str]:
-    """Answer text and thought text of the first candidate, as the genai transport reads them."""
-    candidates = chunk.get("candidates")
-    if not candidates:
-        return "", ""
-    parts = (candidates[0].get("content") or {}).get("parts") or ()
-    text = [p["text"] for p in parts if p.get("text") and not p.get("thought")]
-    thought = [p["text"] for p in parts if p.get("text") and p.get("thought")]
-    return "".join(text), "".join(thought)
-
-
-def _absorb(result: CallResult, chunk: dict[str, Any]) -> None:
-    """Usage (cumulative in streams, so the last chunk wins), finish and block reasons."""
-    usage = chunk.get("usageMetadata")
-    if usage:
-        result.prompt_tokens = usage.get("promptTokenCount")
-        result.output_tokens = usage.get("candidatesTokenCount")
-        result.thoughts_tokens = usage.get("thoughtsTokenCount")
-        result.cached_tokens = usage.get("cachedContentTokenCount")
-    candidates = chunk.get("candidates")
-    if candidates and candidates[0].get("finishReason"):
-        result.finish_reason = candidates[0]["finishReason"]
-    feedback = chunk.get("promptFeedback")
-    if feedback and feedback.get("blockReason"):
-        result.block_reason = feedback["blockReason"]
+            stream.add(event_from_json(b"\n".join(data_lines), self._secrets))
+        return stream.finish(response_bytes=received)
