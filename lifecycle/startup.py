@@ -39,7 +39,7 @@ from users.preparation import Preparation, PreparationFailed, WorkerReadiness, a
 from users.pricing import PriceTable
 from users.settings import GeminiSettings
 from users.state import settings_of, use_settings, users_state
-from users.transports import transport_class
+from users.transports import prepare_payloads, transport_class
 
 logger = logging.getLogger("gemini_locust")
 WEB_START_WAIT_S = 300.0  # a start from the web UI waits this long for workers still preparing
@@ -142,9 +142,15 @@ def _import_what_calls_need(transport: str) -> None:
 
 def prepare(environment: Environment) -> None:
     """The slow part, off the event loop: the SDK imported, every scenario's requests built once."""
-    if not isinstance(environment.runner, MasterRunner):  # the master sends no requests
-        outside_loop(_import_what_calls_need, settings_of(environment).transport)
+    sends_calls = not isinstance(environment.runner, MasterRunner)  # the master sends no requests
+    transport = settings_of(environment).transport
+    if sends_calls:
+        outside_loop(_import_what_calls_need, transport)
     prepare_scenarios(environment)
+    if sends_calls:
+        # Each request encoded for the transport now, not on its first call inside the load.
+        specs = [spec for specs in users_state(environment).specs.values() for spec in specs]
+        outside_loop(prepare_payloads, transport, specs)
 
 
 def wait_until_ready(environment: Environment) -> None:

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from core.options import OptionError
-from users.transports import TRANSPORT_NAMES
+from users.transports import transport_help, transport_names
 
 DEFAULT_MODEL = "gemini-2.5-flash"
 EMULATOR_KEY = "emulator-key"  # what the suite sends to its own emulator: never a real key
@@ -18,8 +18,8 @@ def add_arguments(parser: Any) -> None:
     parser.add_argument(
         "--transport",
         default="genai",
-        choices=TRANSPORT_NAMES,
-        help="how calls are made: genai = google-genai SDK, legacy = google-generativeai over REST, http = raw HTTP (fastest)",
+        choices=transport_names(),
+        help=f"how calls are made: {transport_help()}",
         include_in_web_ui=True,
     )
     parser.add_argument(
@@ -78,9 +78,9 @@ class GeminiSettings:
         if not model:
             raise OptionError("--model is empty: give a model name such as gemini-2.5-flash")
         transport = str(getattr(options, "transport", "genai"))
-        if transport not in TRANSPORT_NAMES:
+        if transport not in transport_names():
             raise OptionError(
-                f"--transport {transport!r} is not known: choose one of {', '.join(TRANSPORT_NAMES)}"
+                f"--transport {transport!r} is not known: choose one of {', '.join(transport_names())}"
             )
         max_tokens = _number(options, "max_output_tokens", int, minimum=1)
         temperature = _number(options, "temperature", float, minimum=0.0)
