@@ -41,16 +41,17 @@ def on_quitting(environment: Environment, **_: Any) -> None:
     if run.finished:
         return
     run.finished = True
+    users_state(environment).quitting = True
     runner = environment.runner
-    interrupted = (
-        runner is not None
-        and not isinstance(runner, WorkerRunner)
-        and runner.state not in (STATE_INIT, STATE_STOPPED)
-    )
-    if interrupted:
+    local_or_master = runner is not None and not isinstance(runner, WorkerRunner)
+    mid_run = local_or_master and runner.state not in (STATE_INIT, STATE_STOPPED)
+    if mid_run:
         # Ctrl-C or SIGTERM mid-run: Locust fires quitting before it stops the users. Stop them
         # first, so nothing calls the emulator after it is gone and the final files are final.
         runner.stop()
+    # A Ctrl-C that lands as the run starts (runner still in init, its start already scheduled) is
+    # an interrupt too: the users Locust spawns after it make no call (users.state.quitting).
+    if mid_run or (local_or_master and run.signal is not None):
         signum = run.signal or signal.SIGTERM  # SIGINT is recorded by our handler; SIGTERM is Locust's
         name = signal.Signals(signum).name
         if run.folder is not None:

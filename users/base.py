@@ -9,6 +9,7 @@ import time
 from typing import ClassVar
 
 from locust import User, between, task
+from locust.exception import StopUser
 
 import shapes
 from core import outcome as kinds
@@ -61,6 +62,8 @@ class GeminiUser(User):
 
     @task
     def one_call(self) -> None:
+        if users_state(self.environment).quitting:
+            raise StopUser()
         # Open-model shapes (arrival, capacity) decide when a call starts; others leave it to wait_time.
         pacer = shapes.get_pacer(self.environment)
         lag_ms = pacer.wait_for_slot()[1] if pacer is not None else None

@@ -30,6 +30,9 @@ class UsersState:
     offered_classes: list[type] | None = None  # every class the locustfile offered, before a mix
     mix_applied: str | None = None
     preparation: Any = None  # users.preparation.Preparation, on nodes that prepare
+    # Set when the process starts to quit: a user Locust still spawns after that (a start racing a
+    # Ctrl-C) makes no call, since the emulator and the request log are already going away.
+    quitting: bool = False
     _user_numbers: dict[str, Iterator[int]] = field(default_factory=dict)
 
     def next_user_number(self, scenario: str) -> int:

@@ -114,3 +114,23 @@ def test_stream_ttft_counts_from_the_start_of_the_logical_call(start_emulator) -
     assert out.ok and out.attempts == 2, out.error_message
     assert out.ttft_ms is not None and out.ttft_ms >= out.backoff_ms > 0
     assert out.last_chunk_ms is not None and out.e2e_ms >= out.last_chunk_ms >= out.ttft_ms
+
+
+def test_a_user_spawned_after_the_process_began_to_quit_makes_no_call(start_emulator) -> None:
+    from locust.exception import StopUser
+
+    from users.state import users_state
+
+    emu = start_emulator("fast")
+    user = make_user(emu.url, "http", retries=0)
+    calls: list[object] = []
+    user.environment.events.request.add_listener(lambda **kw: calls.append(kw))
+    try:
+        user.one_call()
+        assert len(calls) == 1  # the user works: the next refusal is the flag's doing
+        users_state(user.environment).quitting = True
+        with pytest.raises(StopUser):
+            user.one_call()
+    finally:
+        user.on_stop()
+    assert len(calls) == 1
