@@ -117,6 +117,7 @@ def _requests(total: int, rng: np.random.Generator) -> tuple[pd.DataFrame, list[
             "error_message": message,
             "attempts": 1,
             "backoff_ms": 0.0,
+            "attempt_kinds": np.where(failed, kind, ""),
             "request_bytes": request_bytes,
             "response_bytes": 800,
             "prep_ms": np.where(vision & ~raw, rng.uniform(8, 25, total), 0.0),

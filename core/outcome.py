@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 # Error kinds (DESIGN.md). A blocked answer is an answer, not an API failure: it is counted apart.
+# A cancelled call is neither: the run stopped (its user was killed) while the call was in flight,
+# retrying or backing off. It says nothing about the service, so it is counted apart too.
 RATE_LIMITED = "rate_limited"
 SERVER_ERROR = "server_error"
 TIMEOUT = "timeout"
@@ -18,9 +20,15 @@ CONNECTION = "connection"
 CLIENT_ERROR = "client_error"
 BLOCKED = "blocked"
 INVALID_RESPONSE = "invalid_response"
-ERROR_KINDS = (RATE_LIMITED, SERVER_ERROR, TIMEOUT, CONNECTION, CLIENT_ERROR, BLOCKED, INVALID_RESPONSE)
-# Kinds that count as failures of the API in Locust's stats (everything but `blocked`).
-FAILURE_KINDS = frozenset(ERROR_KINDS) - {BLOCKED}
+CANCELLED = "cancelled"
+ERROR_KINDS = (
+    RATE_LIMITED, SERVER_ERROR, TIMEOUT, CONNECTION, CLIENT_ERROR, BLOCKED, INVALID_RESPONSE, CANCELLED,
+)  # fmt: skip
+# Kinds counted apart, never as failures of the API: an answer (blocked), or no verdict (cancelled).
+APART_KINDS = frozenset({BLOCKED, CANCELLED})
+# Kinds that count as failures of the API in Locust's stats (everything but `blocked` and `cancelled`).
+FAILURE_KINDS = frozenset(ERROR_KINDS) - APART_KINDS
+ATTEMPT_KINDS_SEPARATOR = ";"
 
 
 @dataclass(slots=True)
@@ -43,8 +51,12 @@ class Outcome:
     http_status: int | None = None
     error_kind: str = ""  # one of ERROR_KINDS, or "" for success
     error_message: str = ""  # redacted: never holds an API key
-    attempts: int = 1
+    attempts: int = 1  # requests sent for this call, the one in flight at a stop included
     backoff_ms: float = 0.0
+    # The error kind of every attempt that got no answer, in order, ";"-joined: each failed attempt's
+    # kind, then `cancelled` for an attempt the stop cut off in flight. A call that failed or was
+    # cancelled in flight lists one kind per attempt; an answered one lists those before its answer.
+    attempt_kinds: str = ""
     request_bytes: int = 0
     response_bytes: int = 0
     prep_ms: float = 0.0  # client-side preparation outside the timed call (image resizing...)
@@ -65,6 +77,10 @@ class Outcome:
     @property
     def failed(self) -> bool:
         return self.error_kind in FAILURE_KINDS
+
+    @property
+    def cancelled(self) -> bool:
+        return self.error_kind == CANCELLED
 
     @property
     def tpot_ms(self) -> float | None:

@@ -14,7 +14,8 @@ a column is renamed here and nowhere else. The folder holds:
     requests-<hostname>-<pid>.csv
                             the per-request log, one per process sending load: one Outcome a row
     run.json                RunInfo: run id, start and end, host, options, settings, versions, shape,
-                            stages and the verdicts (SLO, budget, lost workers, health warnings)
+                            stages and the verdicts (SLO, budget, lost or refused workers, the
+                            emulator's death, health warnings)
     emulator_stats.json     the bundled emulator's own counters, when it ran
     report.html             built from the files above by `python -m reports`
     .previous/<run-id>-<time>/  an earlier run found in the same folder, set aside whole
@@ -35,7 +36,7 @@ from typing import Annotated, Any
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, ValidationError
 
-from core.outcome import BLOCKED, ERROR_KINDS, OUTCOME_COLUMNS, Outcome
+from core.outcome import APART_KINDS, ERROR_KINDS, OUTCOME_COLUMNS, Outcome
 
 
 class ResultsFileError(ValueError):
@@ -134,14 +135,16 @@ HEALTH = _csv(
     ("timestamp", "cpu_percent", "loop_lag_ms"),
 )
 
-# The error kinds that count as failures, one counter column each (blocked is counted apart).
-FAILURE_KIND_NAMES = tuple(kind for kind in ERROR_KINDS if kind != BLOCKED)
+# The error kinds that count as failures, one counter column each (blocked and cancelled are
+# counted apart).
+FAILURE_KIND_NAMES = tuple(kind for kind in ERROR_KINDS if kind not in APART_KINDS)
 _LLM_TEXT = ("model", "scenario")
 # Grouped by kind, one group a line: the names stay greppable and the groups readable.
 # fmt: off
 LLM_STATS_COLUMNS = (
     *_LLM_TEXT,
-    "requests", "failures", "failure_pct", "blocked", "blocked_pct", *FAILURE_KIND_NAMES, "attempts",
+    "requests", "failures", "failure_pct", "blocked", "blocked_pct", "cancelled", *FAILURE_KIND_NAMES,
+    "attempts",
     "e2e_avg_ms", "e2e_min_ms", "e2e_p50_ms", "e2e_p90_ms", "e2e_p95_ms", "e2e_p99_ms", "e2e_max_ms",
     "ttft_avg_ms", "ttft_p50_ms", "ttft_p90_ms", "ttft_p95_ms", "ttft_p99_ms", "ttft_max_ms",
     "tpot_avg_ms", "tpot_p50_ms", "tpot_p95_ms", "tpot_p99_ms",
@@ -242,6 +245,7 @@ class LlmTotals(_Part):
     requests: int
     failures: int
     blocked: int
+    cancelled: int = 0  # cut off by the end of the run: neither an answer nor a failure
     output_tokens: int
     cost_usd: float
 
@@ -278,6 +282,24 @@ class LostWorker(_Part):
     logged_requests: int | None
     unreported_requests: int | None
     request_log: str | None
+    users: int | None = None  # the users it ran when it was lost: the load the run went without
+    total_users: int | None = None  # the users all workers ran then
+
+
+class RefusedWorker(_Part):
+    """A worker that refused to start (its preparation failed): its one-line reason."""
+
+    worker: str
+    reason: str
+    at: IsoTime
+
+
+class EmulatorDeath(_Part):
+    """The bundled emulator ended while the run needed it."""
+
+    at: IsoTime
+    how: str  # "killed by SIGKILL", "exited with code 1 (<its last stderr line>)"
+    pid: int | None = None
 
 
 class RunInfo(_Part):
@@ -302,6 +324,8 @@ class RunInfo(_Part):
     health_warnings: list[HealthWarning] = []
     budget: BudgetSummary | None = None
     lost_workers: list[LostWorker] = []
+    refused_workers: list[RefusedWorker] = []
+    emulator_died: EmulatorDeath | None = None
     slo: list[SloResult] = []
     slo_error: str | None = None  # --slo could not be judged
 

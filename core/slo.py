@@ -7,9 +7,9 @@ load window of a results folder. Metrics, in the unit the value is reported in:
   ttft_avg, e2e_avg, tpot_avg, ttft_max, e2e_max ...   ms
                                tpot: time per output token after the first (streaming calls);
                                e2e, ttft and tpot count answered calls (ok or blocked) only
-  error_rate                   % of calls that failed (every error kind except blocked)
-  rate_limited, server_error, timeout, connection, client_error, invalid_response, blocked
-                               % of calls with that error kind
+  error_rate                   % of calls that failed (every error kind except blocked and cancelled)
+  rate_limited, server_error, timeout, connection, client_error, invalid_response, blocked, cancelled
+                               % of calls with that error kind (cancelled: cut off by the run's stop)
   rps                          calls per second over the window
   cost_per_1k                  USD per 1,000 calls
   requests                     number of calls in the window
@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from core.options import OptionError
-from core.outcome import BLOCKED, ERROR_KINDS
+from core.outcome import BLOCKED, CANCELLED, ERROR_KINDS
 from core.quantiles import nearest_rank
 
 OPTION = "--slo"
@@ -68,8 +68,9 @@ class WindowStats:
     judged by error_rate, and a fast 429 must not make latency look better."""
 
     requests: int = 0
-    failures: dict[str, int] = field(default_factory=dict)  # error kind -> count, blocked excluded
+    failures: dict[str, int] = field(default_factory=dict)  # error kind -> count, blocked, cancelled out
     blocked: int = 0
+    cancelled: int = 0  # cut off by the run's stop: neither a failure nor an answer, never timed
     duration_s: float = 0.0
     e2e_ms: list[float] = field(default_factory=list)
     ttft_ms: list[float] = field(default_factory=list)
@@ -108,6 +109,9 @@ class WindowStats:
             self.lag_ms.append(float(lag_ms))
         if error_kind == BLOCKED:
             self.blocked += 1
+        elif error_kind == CANCELLED:
+            self.cancelled += 1
+            return
         elif error_kind:
             self.failures[error_kind] = self.failures.get(error_kind, 0) + 1
             return
@@ -237,6 +241,8 @@ def metric_value(metric: str, window: WindowStats) -> float | None:
         return 100.0 * sum(window.failures.values()) / window.requests
     if metric == BLOCKED:
         return 100.0 * window.blocked / window.requests
+    if metric == CANCELLED:
+        return 100.0 * window.cancelled / window.requests
     if metric in _KIND_METRICS:
         return 100.0 * window.failures.get(metric, 0) / window.requests
     if metric == "cost_per_1k":

@@ -5,6 +5,9 @@
         ...
         print(emu.stats())
 
+A dead child is noticed at once: watch(on_death) waits on it in a daemon thread (a greenlet under
+gevent) and calls on_death with one line saying how it ended, unless stop() ended it.
+
 No orphans: stop() on normal exit and at interpreter exit (atexit); if this process dies by
 SIGKILL, the kernel sends the child SIGTERM (PR_SET_PDEATHSIG, Linux), and the emulator's own
 parent-pid watchdog exits when it is re-parented (other platforms, or a race at start).
@@ -29,6 +32,7 @@ import time
 import urllib.error
 import urllib.request
 import weakref
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -243,6 +247,48 @@ class EmulatorProcess:
         )
         with urllib.request.urlopen(request, timeout=10.0) as reply:
             return json.loads(reply.read())
+
+    def watch(self, on_death: Callable[[str], None]) -> threading.Thread:
+        """Call `on_death(how)` as soon as the launched child ends without stop() having asked it to
+        ("killed by SIGKILL", "exited with code 1 (its last stderr line)"). It waits on the child in
+        a daemon thread, which under gevent's monkey-patching is a greenlet: on_death runs there.
+        Returns the thread, which ends with the child."""
+        proc = self._proc
+        if proc is None:
+            raise RuntimeError("the emulator is not launched; call launch() first")
+
+        def wait_for_death() -> None:
+            returncode = proc.wait()
+            if self._proc is not proc:
+                return  # stop() (or a new launch) ended it on purpose
+            on_death(self.describe_exit(returncode))
+
+        watcher = threading.Thread(target=wait_for_death, name="emulator-watch", daemon=True)
+        watcher.start()
+        return watcher
+
+    def describe_exit(self, returncode: int) -> str:
+        """How the child ended, in a few words."""
+        if returncode < 0:
+            try:
+                return f"killed by {signal.Signals(-returncode).name}"
+            except ValueError:
+                return f"killed by signal {-returncode}"
+        tail = self.stderr_tail(lines=1)  # a crash's last line names the exception
+        how = f"exited with code {returncode}"
+        return f"{how} ({tail})" if tail else how
+
+    @property
+    def ready(self) -> bool:
+        """wait_ready() saw it answer, and stop() has not been called since."""
+        return self._ready
+
+    def exit_description(self) -> str | None:
+        """How the launched child ended (describe_exit), or None while it runs or when never launched."""
+        proc = self._proc
+        if proc is None or proc.poll() is None:
+            return None
+        return self.describe_exit(proc.returncode)
 
     @property
     def pid(self) -> int | None:

@@ -22,9 +22,12 @@ from __future__ import annotations
 
 import copy
 import json
+import math
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, get_type_hints
+
+from core.textfile import UnreadableText, read_text_file
 
 
 @dataclass(slots=True)
@@ -236,6 +239,9 @@ class ConfigError(ValueError):
 
 
 _MODEL_FIELDS = {f.name for f in fields(ModelProfile)}
+# The real types behind the string annotations (`from __future__ import annotations`): str, int,
+# float, bool. A config value is checked against them before the emulator starts.
+_MODEL_TYPES: dict[str, type] = get_type_hints(ModelProfile)
 _TOP_KEYS = {
     "accepted_keys",
     "max_request_bytes",
@@ -248,28 +254,90 @@ _TOP_KEYS = {
 
 
 def load_profile(name: str | None = None, config: str | Path | dict[str, Any] | None = None) -> Profile:
-    """The named profile (default `default`) with a JSON config file or dict merged over it."""
+    """The named profile (default `default`) with a JSON config file or dict merged over it.
+
+    Every way a config can be wrong (unreadable, not UTF-8, not JSON, an unknown key, a value of
+    the wrong type or range) is a ConfigError with one line, before anything is served."""
+    if not isinstance(name, str | None):
+        raise ConfigError(f"emulator profile must be a name, got {name!r}")
     name = name or "default"
     if name not in PROFILES:
         raise ConfigError(f"unknown emulator profile {name!r}; choose one of: {', '.join(PROFILES)}")
     profile = PROFILES[name]()
     if config is None:
         return profile
-    if isinstance(config, dict):
+    if isinstance(config, str | Path):
+        source = str(config)
+        data: Any = _read_config(Path(config))
+    else:
         data = copy.deepcopy(config)
         source = "config"
-    else:
-        source = str(config)
-        try:
-            data = json.loads(Path(config).read_text())
-        except OSError as exc:
-            raise ConfigError(f"cannot read emulator config {source}: {exc.strerror}") from None
-        except json.JSONDecodeError as exc:
-            raise ConfigError(f"emulator config {source} is not valid JSON: {exc}") from None
     if not isinstance(data, dict):
-        raise ConfigError(f"emulator config {source} must be a JSON object")
+        raise ConfigError(f"emulator config {source} must be a JSON object, got {_json_type(data)}")
     apply_overrides(profile, data, source)
     return profile
+
+
+def _read_config(path: Path) -> Any:
+    source = str(path)
+    try:
+        text = read_text_file(path)
+    except UnreadableText as exc:
+        raise ConfigError(f"emulator config {source}: {exc.reason}: give a JSON file") from None
+    try:
+        return json.loads(text)
+    except (ValueError, RecursionError) as exc:
+        # ValueError covers JSONDecodeError and Python's limit on digits in an integer.
+        # Python's digit-limit message ends with advice for programmers: cut off.
+        reason = str(exc).partition("; use ")[0]
+        raise ConfigError(f"emulator config {source} is not valid JSON: {reason}") from None
+
+
+def _json_type(value: Any) -> str:
+    """What a JSON value is, in JSON's words (a message for the person who wrote the file)."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int | float):
+        return "a number"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, list):
+        return "a list"
+    return "an object" if isinstance(value, dict) else type(value).__name__
+
+
+def _whole_number(value: Any, where: str, *, minimum: int = 0) -> int:
+    """An integer >= minimum; 4.0 is 4, true and "4" are errors."""
+    if isinstance(value, float) and math.isfinite(value) and value.is_integer():
+        value = int(value)
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise ConfigError(f"emulator config {where} must be a whole number >= {minimum}, got {value!r}")
+    return value
+
+
+def _check_model_value(field_name: str, value: Any, where: str) -> Any:
+    """One ModelProfile field's value, of the field's type; numbers finite and >= 0 (the latency
+    model draws from them; a negative rate or a NaN would break it mid-run)."""
+    kind = _MODEL_TYPES[field_name]
+    at = f"{where}.{field_name}"
+    if kind is bool:
+        if not isinstance(value, bool):
+            raise ConfigError(f"emulator config {at} must be true or false, got {value!r}")
+        return value
+    if kind is str:
+        if not isinstance(value, str):
+            raise ConfigError(f"emulator config {at} must be a string, got {_json_type(value)}")
+        return value
+    if kind is int:
+        number = _whole_number(value, at)
+        if field_name == "queue_timeout_status" and number not in (503, 504):
+            raise ConfigError(f"emulator config {at} must be 503 or 504, got {number}")
+        return number
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value) or value < 0:
+        raise ConfigError(f"emulator config {at} must be a number >= 0, got {value!r}")
+    return float(value)
 
 
 def apply_overrides(profile: Profile, data: dict[str, Any], source: str = "config") -> None:
@@ -284,40 +352,53 @@ def apply_overrides(profile: Profile, data: dict[str, Any], source: str = "confi
             raise ConfigError(f"emulator config {source}: accepted_keys must be a list of non-empty strings")
         profile.accepted_keys = keys
     if "max_request_bytes" in data:
-        profile.max_request_bytes = int(data["max_request_bytes"])
+        profile.max_request_bytes = _whole_number(
+            data["max_request_bytes"], f"{source}: max_request_bytes", minimum=1
+        )
     if "quota_tier" in data:
-        if data["quota_tier"] not in QUOTA_TIERS:
+        tier = data["quota_tier"]
+        if not isinstance(tier, str) or tier not in QUOTA_TIERS:
             raise ConfigError(
-                f"emulator config {source}: quota_tier {data['quota_tier']!r} unknown; "
-                f"choose one of {list(QUOTA_TIERS)}"
+                f"emulator config {source}: quota_tier {tier!r} unknown; choose one of {list(QUOTA_TIERS)}"
             )
-        profile.quota_tier = data["quota_tier"]
-    for model, limits in (data.get("quotas") or {}).items():
+        profile.quota_tier = tier
+    quotas = data.get("quotas") or {}
+    if not isinstance(quotas, dict):
+        raise ConfigError(
+            f"emulator config {source}: quotas must be an object of model -> {{'rpm': N, 'tpm': N}}"
+        )
+    for model, limits in quotas.items():
         if not isinstance(limits, dict) or set(limits) - {"rpm", "tpm"}:
             raise ConfigError(
                 f"emulator config {source}: quotas.{model} must look like {{'rpm': N, 'tpm': N}}"
             )
-        profile.quotas[model] = {k: (None if v is None else int(v)) for k, v in limits.items()}
+        profile.quotas[model] = {
+            k: (None if v is None else _whole_number(v, f"{source}: quotas.{model}.{k}"))
+            for k, v in limits.items()
+        }
     if "faults" in data:
         profile.faults.update(check_faults(data["faults"], source))
-    defaults = data.get("model_defaults") or {}
-    _check_model_fields(defaults, f"{source}: model_defaults")
+    defaults = _checked_model_fields(data.get("model_defaults") or {}, f"{source}: model_defaults")
     if defaults:
         profile.models = {n: replace(m, **defaults) for n, m in profile.models.items()}
-    for model, changes in (data.get("models") or {}).items():
-        _check_model_fields(changes, f"{source}: models.{model}")
+    models = data.get("models") or {}
+    if not isinstance(models, dict):
+        raise ConfigError(f"emulator config {source}: models must be an object of model name -> fields")
+    for model, changes in models.items():
+        checked = _checked_model_fields(changes, f"{source}: models.{model}")
         base = profile.models.get(model) or replace(ModelProfile(display_name=model), **defaults)
-        profile.models[model] = replace(base, **changes)
+        profile.models[model] = replace(base, **checked)
 
 
-def _check_model_fields(changes: Any, where: str) -> None:
+def _checked_model_fields(changes: Any, where: str) -> dict[str, Any]:
     if not isinstance(changes, dict):
-        raise ConfigError(f"emulator config {where} must be an object")
+        raise ConfigError(f"emulator config {where} must be an object, got {_json_type(changes)}")
     unknown = set(changes) - _MODEL_FIELDS
     if unknown:
         raise ConfigError(
             f"emulator config {where}: unknown field(s) {sorted(unknown)}; allowed: {sorted(_MODEL_FIELDS)}"
         )
+    return {name: _check_model_value(name, value, where) for name, value in changes.items()}
 
 
 def check_faults(faults: Any, source: str = "faults") -> dict[str, float]:
@@ -330,7 +411,7 @@ def check_faults(faults: Any, source: str = "faults") -> dict[str, float]:
             raise ConfigError(
                 f"{source}: unknown fault {key!r}; faults are {list(FAULT_NAMES)}, parameters {list(FAULT_PARAMS)}"
             )
-        if isinstance(value, bool) or not isinstance(value, int | float):
+        if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
             raise ConfigError(f"{source}: fault {key!r} must be a number, got {value!r}")
         if key in FAULT_NAMES and not 0.0 <= value <= 1.0:
             raise ConfigError(f"{source}: fault rate {key!r} must be between 0 and 1, got {value}")

@@ -2,11 +2,17 @@
 
 quitting, not test_stop: in distributed runs the workers' last reports arrive after test_stop. A
 second Ctrl-C while this runs keeps what is written and says how to rebuild the report.
+
+What ends a run early also lives here: a worker that refuses to start once the test has begun
+(on_worker_refused, exit 2) and the bundled emulator's death (on_emulator_death, exit 6) each stop
+the run with one line and go into run.json, from which the report says what happened. A test that
+ran and measured nothing exits 5 (metrics/verdict.py has every code).
 """
 
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import logging
 import os
 import signal
@@ -16,8 +22,9 @@ import time
 from pathlib import Path
 from typing import Any
 
+import gevent
 from locust.env import Environment
-from locust.runners import STATE_INIT, STATE_STOPPED, WorkerRunner
+from locust.runners import STATE_RUNNING, STATE_SPAWNING, WorkerRunner
 
 import shapes
 from core.results import EMULATOR_STATS_JSON
@@ -44,14 +51,18 @@ def on_quitting(environment: Environment, **_: Any) -> None:
     users_state(environment).quitting = True
     runner = environment.runner
     local_or_master = runner is not None and not isinstance(runner, WorkerRunner)
-    mid_run = local_or_master and runner.state not in (STATE_INIT, STATE_STOPPED)
-    if mid_run:
+    # Spawning or running: nothing of ours or Locust's (--run-time, the budget, the last worker
+    # quitting) began stopping it, which leaves a master "stopping" until its workers answer.
+    mid_run = local_or_master and runner.state in (STATE_SPAWNING, STATE_RUNNING)
+    worker_mid_run = isinstance(runner, WorkerRunner) and runner.state in (STATE_SPAWNING, STATE_RUNNING)
+    if mid_run or worker_mid_run:
         # Ctrl-C or SIGTERM mid-run: Locust fires quitting before it stops the users. Stop them
-        # first, so nothing calls the emulator after it is gone and the final files are final.
+        # first, so nothing calls the emulator after it is gone, the calls they cut off are logged
+        # as cancelled before the request log closes, and the final files are final.
         runner.stop()
     # A Ctrl-C that lands as the run starts (runner still in init, its start already scheduled) is
     # an interrupt too: the users Locust spawns after it make no call (users.state.quitting).
-    if mid_run or (local_or_master and run.signal is not None):
+    if (mid_run and not run.stopped_by_suite) or (local_or_master and run.signal is not None):
         signum = run.signal or signal.SIGTERM  # SIGINT is recorded by our handler; SIGTERM is Locust's
         name = signal.Signals(signum).name
         if run.folder is not None:
@@ -97,13 +108,28 @@ def finish(environment: Environment, folder: results.RunFolder) -> None:
         capacity=shapes.capacity_result(environment),
     )
     if run.emulator is not None:
-        folder.save_json(EMULATOR_STATS_JSON, run.emulator.stats)
+        died = run.emulator.exit_description()
+        if died is None:
+            folder.save_json(EMULATOR_STATS_JSON, run.emulator.stats)
+        elif "emulator_died" not in folder.extra:
+            # It died as the run ended, before its watcher could say so.
+            _record_emulator_death(environment, died)
     run.stop_emulator()
+    measured = environment.stats.total.num_requests > 0
+    tested = bool(folder.extra.get("runs"))
+    if tested and not measured:
+        # The SLO verdict (llm.finalize) comes after: a failing gate still says 3.
+        environment.process_exit_code = verdict.exit_code(
+            environment.process_exit_code, nothing_measured=True
+        )
     llm.finalize(environment, folder)
     folder.write_run_json(users_state(environment).settings.public())
-    if environment.stats.total.num_requests == 0:
-        logger.warning("no requests were made: no report written (results in %s)", folder.folder)
-        return
+    if not measured:
+        if not tested or run.signal is not None or folder.extra.get("interrupted"):
+            logger.warning("no requests were made: no report written (results in %s)", folder.folder)
+            return
+        # The test ran and measured nothing: the report says why (refused workers, a dead emulator).
+        logger.error("nothing was measured: not one call completed (exit %s)", environment.process_exit_code)
     logger.info("writing the report (Ctrl-C skips it; python -m reports %s rebuilds it)", folder.folder)
     run.report = build_report_in_child(folder.folder)
 
@@ -138,6 +164,86 @@ def build_report_in_child(folder: Path) -> Path | None:
     if child.returncode != 0 or not lines:
         return None
     return Path(lines[-1])
+
+
+def _iso_now() -> str:
+    return dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds")
+
+
+def _test_running(environment: Environment) -> bool:
+    runner = environment.runner
+    return runner is not None and runner.state in (STATE_SPAWNING, STATE_RUNNING)
+
+
+def stop_run(environment: Environment) -> None:
+    """End the test as --run-time would: a headless run quits (the finish follows), the web UI
+    stops the test and stays up. Call from its own greenlet: stopping kills the runner's greenlets."""
+    runner = environment.runner
+    if runner is None:
+        return
+    run_of(environment).stopped_by_suite = True
+    if getattr(environment.parsed_options, "headless", False) or environment.web_ui is None:
+        runner.quit()
+    else:
+        runner.stop()
+
+
+def _stop_when_running(environment: Environment) -> None:
+    """Stop the test now, or as soon as it starts (a failure found before the start)."""
+    if _test_running(environment):
+        gevent.spawn(stop_run, environment)
+        return
+
+    def on_start(**_: Any) -> None:
+        environment.events.test_start.remove_listener(on_start)
+        gevent.spawn(stop_run, environment)
+
+    environment.events.test_start.add_listener(on_start)
+
+
+def on_worker_refused(environment: Environment, worker: str, reason: str) -> None:
+    """The master heard that a worker could not prepare its requests (users.preparation
+    WorkerReadiness, which logged the reason). Recorded for run.json and the report; once the test
+    runs (the master's options reached the worker with the spawn message), the run stops here and
+    exits 2. Before that, the wait for the workers raises instead (lifecycle/startup.py)."""
+    run = run_of(environment)
+    if run.folder is not None:
+        refused = run.folder.extra.setdefault("refused_workers", [])
+        refused.append({"worker": worker, "reason": reason, "at": _iso_now()})
+    if run.finished or not _test_running(environment):
+        return
+    logger.error("stopping the run: worker %s refused to start", worker)
+    environment.process_exit_code = verdict.exit_code(environment.process_exit_code, start_up_failed=True)
+    gevent.spawn(stop_run, environment)
+
+
+def _record_emulator_death(environment: Environment, how: str) -> None:
+    run = run_of(environment)
+    emulator = run.emulator
+    if run.folder is not None:
+        run.folder.extra["emulator_died"] = {
+            "at": _iso_now(),
+            "how": how,
+            "pid": emulator.pid if emulator is not None else None,
+        }
+    environment.process_exit_code = verdict.exit_code(environment.process_exit_code, run_broken=True)
+
+
+def on_emulator_death(environment: Environment, how: str) -> None:
+    """The bundled emulator ended by itself (emulator.launcher EmulatorProcess.watch): one line,
+    run.json's emulator_died, exit 6, and the test stops at once (or as it starts, when the emulator
+    died before it). A death before the emulator was ready is start-up's to report (exit 2)."""
+    run = run_of(environment)
+    emulator = run.emulator
+    if emulator is None or not emulator.ready or run.finished:
+        return
+    logger.error(
+        "the bundled emulator (pid %s) died: %s; stopping the run (calls in flight failed)",
+        emulator.pid,
+        how,
+    )
+    _record_emulator_death(environment, how)
+    _stop_when_running(environment)
 
 
 def announce_report(environment: Environment) -> None:

@@ -18,11 +18,12 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from locust.env import Environment
-from locust.runners import STATE_INIT, STATE_STOPPED
+from locust.runners import STATE_INIT, STATE_STOPPED, MasterRunner
 
 from core.options import OptionError
 from emulator.launcher import EmulatorStartError
 from fixtures.loading import FixtureError
+from lifecycle.reachable import check_reachable
 from metrics.options import check_form_options
 from shapes import select_shape
 from shapes.load_shapes import SuiteShape
@@ -66,10 +67,18 @@ def check_start(environment: Environment, options: argparse.Namespace) -> SuiteS
     """Every value a start can change, checked; the shape it asks for. Raises CONFIG_ERRORS."""
     check_form_options(options)  # the cost budget rule and --slo
     emulator_url = getattr(options, "emulator_url", None)
-    GeminiSettings.from_options(options, emulator=bool(emulator_url) and options.host == emulator_url)
+    to_emulator = bool(emulator_url) and options.host == emulator_url
+    GeminiSettings.from_options(options, emulator=to_emulator)
     ScenarioSettings.from_options(options)
     parse_mix(str(getattr(options, "mix", "") or ""))
-    return select_shape(environment, options)
+    shape = select_shape(environment, options)
+    if not to_emulator and not isinstance(environment.runner, MasterRunner):
+        # A host typed into the form is checked like one on the command line: a down or mistyped
+        # host is answered in the form, not found by a run of "connection refused". Last, so nothing
+        # reaches a host the budget rule refuses.
+        check_host(options.host)
+        check_reachable(options.host)
+    return shape
 
 
 def install_start_form_check(environment: Environment, wait_until_ready: Callable[[], None]) -> bool:

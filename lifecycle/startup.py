@@ -29,15 +29,23 @@ from emulator.launcher import EmulatorProcess, EmulatorStartError
 from emulator.profiles import ConfigError, load_profile
 from lifecycle import finish
 from lifecycle.form import CONFIG_ERRORS, check_host, install_start_form_check
+from lifecycle.reachable import check_reachable
 from lifecycle.state import RunState, run_of
 from metrics import llm, results, verdict
 from metrics.recorder import RequestLog
+from metrics.redaction import protect_outputs
 from metrics.webui import start_page_notices
 from users.images import outside_loop
 from users.mix import apply_mix, prepare_scenarios
-from users.preparation import Preparation, PreparationFailed, WorkerReadiness, announce_to_master
+from users.preparation import (
+    Preparation,
+    PreparationFailed,
+    WorkerReadiness,
+    announce_to_master,
+    tell_master_preparation_failed,
+)
 from users.pricing import PriceTable
-from users.settings import GeminiSettings
+from users.settings import GeminiSettings, known_secrets
 from users.state import settings_of, use_settings, users_state
 from users.transports import prepare_payloads, transport_class
 
@@ -129,6 +137,7 @@ def configure(environment: Environment) -> None:
     settings = GeminiSettings.from_options(
         options, emulator=bool(emulator_url) and environment.host == emulator_url
     )
+    protect_outputs(environment, settings.secrets())  # the web UI's form may bring another key
     use_settings(environment, settings, PriceTable.load(getattr(options, "pricing", "") or None))
     apply_mix(environment)
 
@@ -207,6 +216,8 @@ def on_init(environment: Environment, **_: Any) -> None:
 def start_up(environment: Environment) -> None:
     options = environment.parsed_options
     run = run_of(environment)
+    # Before anything can print: no log line, CSV or report of this run shows a key it knows of.
+    protect_outputs(environment, known_secrets(str(getattr(options, "api_key", "") or "")))
     try:
         # On every node: workers take part in open-model pacing and capacity sampling.
         shapes.setup(environment)
@@ -238,6 +249,8 @@ def start_up(environment: Environment) -> None:
         )
         # The URL is final at once (the port is bound here); readiness is awaited before any load.
         environment.host = run.emulator.launch()
+        # Its death mid-run stops the run with one line at once (exit 6), not a run of refusals.
+        run.emulator.watch(lambda how: finish.on_emulator_death(environment, how))
         # Custom attributes of parsed_options reach the workers with the spawn message.
         options.emulator_url = environment.host
         logger.info("no --host given: using the bundled Gemini emulator at %s", environment.host)
@@ -248,6 +261,14 @@ def start_up(environment: Environment) -> None:
     message = llm.check_options(environment)  # the cost budget rule and --slo
     if message:
         fail(environment, message)
+    if run.emulator is None and not isinstance(environment.runner, MasterRunner):
+        # A host given by the user, after the budget rule (nothing is sent to a host it refuses):
+        # one connect finds a wrong or down host now, not as a run of "connection refused". The
+        # master sends no calls, and its workers may sit in another network.
+        try:
+            check_reachable(environment.host)
+        except OptionError as exc:
+            fail(environment, str(exc))
     folder = Path(options.results_dir) if options.results_dir else results.default_results_dir()
     options.results_dir = str(folder)
     try:
@@ -260,6 +281,9 @@ def start_up(environment: Environment) -> None:
         run.request_log = RequestLog(environment)
     else:
         run.readiness = WorkerReadiness(environment)
+        run.readiness.on_failure.append(
+            lambda node, reason: finish.on_worker_refused(environment, node, reason)
+        )
     run.folder.write_run_json(settings_of(environment).public())
     preparation.start()
     if options.headless:
@@ -301,6 +325,7 @@ def on_test_start(environment: Environment, **_: Any) -> None:
         try:
             _prepare_for_this_test(environment)
         except CONFIG_ERRORS as exc:
+            tell_master_preparation_failed(environment, str(exc))  # the master prints it, exits 2
             fail(environment, str(exc))
         if run.request_log is None:
             run.request_log = RequestLog(environment)

@@ -27,6 +27,7 @@ class RunState:
     report: Path | None = None
     finished: bool = False
     signal: int | None = None  # the interrupt that ended the run, when our handler saw one
+    stopped_by_suite: bool = False  # the suite ended the test itself (a refusal, a death): no interrupt
 
     def stop_emulator(self) -> None:
         if self.emulator is not None:

@@ -9,8 +9,10 @@ same calls, even when a worker dies.
 A worker that dies loses what it gathered since its last report (up to 3 s). The master notices the
 loss two ways: the worker's last report was made while its users still ran ("stopped" false), or
 Locust marked it missing (no heartbeat for about 3 s). The lost window then goes into run.json
-["lost_workers"] with the calls the worker had logged in its per-request log (when that file is in
-the master's results folder: same host or a shared volume) but never reported.
+["lost_workers"] with the users the worker ran (the load the rest of the run went without) and
+the calls the worker had logged in its per-request log (when that file is in the master's results
+folder: same host or a shared volume) but never reported. A lost worker breaks the run: it exits 6
+(metrics/verdict.py) and the report says which worker, when and how much load went with it.
 
 Between reports, with a budget set, workers also send their running cost twice a second (MSG_COST),
 so the master's budget check lags by about 0.5 s rather than 3 s.
@@ -52,6 +54,7 @@ class WorkerState:
     live_cost_pusd: int = 0
     stopped: bool = False
     missing_at: float | None = None
+    users: int | None = None  # users it ran at its last report made while the test ran
 
 
 def _iso(ts: float | None) -> str | None:
@@ -99,7 +102,10 @@ class WorkerTracker:
         baseline = self.cost_baseline_pusd
         return sum(cost - baseline.get(cid, 0) for cid, cost in self.cumulative_cost_pusd().items())
 
-    def on_report(self, client_id: str, payload: dict[str, Any], now: float) -> None:
+    def on_report(
+        self, client_id: str, payload: dict[str, Any], now: float, users: int | None = None
+    ) -> None:
+        """A worker's report; `users` is the user count Locust's own part of the report carries."""
         state = self._state(client_id)
         state.node = str(payload.get("node", state.node))
         state.log_file = str(payload.get("log_file", state.log_file))
@@ -109,6 +115,8 @@ class WorkerTracker:
         state.reported_cost_pusd = int(payload.get("cum_cost_pusd", state.reported_cost_pusd))
         state.live_cost_pusd = max(state.live_cost_pusd, state.reported_cost_pusd)
         state.stopped = bool(payload.get("stopped", False))
+        if users is not None and not state.stopped:
+            state.users = int(users)
         if state.missing_at is not None:
             logger.info("worker %s reports again after going missing", client_id)
             state.missing_at = None
@@ -133,11 +141,15 @@ class WorkerTracker:
             since,
         )
 
-    def lost(self, folder: Path | None, ended_at: float) -> list[dict[str, Any]]:
-        """run.json["lost_workers"]: workers whose last data never reached the master."""
+    def lost(
+        self, folder: Path | None, ended_at: float, skip: frozenset[str] = frozenset()
+    ) -> list[dict[str, Any]]:
+        """run.json["lost_workers"]: workers whose last data never reached the master (`skip`: the
+        ids of workers accounted for otherwise, e.g. those that refused to start)."""
         found = []
+        total_users = sum(state.users or 0 for state in self.workers.values()) or None
         for state in self.workers.values():
-            if state.stopped and state.missing_at is None:
+            if (state.stopped and state.missing_at is None) or state.client_id in skip:
                 continue
             logged = count_log_rows(folder / state.log_file) if folder and state.log_file else None
             window_end = state.missing_at or ended_at
@@ -156,6 +168,8 @@ class WorkerTracker:
                     if logged is None
                     else max(0, logged - state.reported_requests),
                     "request_log": state.log_file or None,
+                    "users": state.users,
+                    "total_users": total_users,
                 }
             )
         return found
@@ -175,9 +189,17 @@ def warn_lost(lost: list[dict[str, Any]]) -> None:
     for item in lost:
         counted = item["unreported_requests"]
         logged = f"; {counted} of them are in its request log" if counted else ""
+        load = f" ({describe_load(item)})" if item.get("users") is not None else ""
         logger.warning(
-            "worker %s: its calls after its last report (%s) never reached the master%s",
+            "worker %s%s was lost: its calls after its last report (%s) never reached the master%s",
             item["node"] or item["worker"],
+            load,
             item["last_report_at"] or "none",
             logged,
         )
+
+
+def describe_load(item: dict[str, Any]) -> str:
+    """The load a lost worker carried, e.g. "3 of 6 users"."""
+    total = item.get("total_users")
+    return f"{item.get('users')} of {total} users" if total else f"{item.get('users')} users"

@@ -8,8 +8,9 @@ vanish from the master's stats, Locust's and the LLM ones alike (seen: 27 counte
 So when a test stops (test_stopping, before Locust sends stop or quit), the master asks every
 connected worker to stop its users and report now (MSG_FLUSH), and waits until each has answered
 (MSG_FLUSHED, sent after its report on the same connection, so the report is merged first), at
-most --stop-timeout plus FLUSH_MARGIN_S. A worker that does not answer in time is named in the log:
-its last calls may be missing, and the lost-worker tracking (metrics/distributed.py) says how many.
+most --stop-timeout plus FLUSH_MARGIN_S. A worker that leaves meanwhile (it quit, or Locust marked
+it missing) is waited for no longer. A worker that does not answer in time is named in the log: its
+last calls may be missing, and the lost-worker tracking (metrics/distributed.py) says how many.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ logger = logging.getLogger(__name__)
 MSG_FLUSH = "gemini_flush"  # master -> workers: stop your users and send your report now
 MSG_FLUSHED = "gemini_flushed"  # worker -> master: done (after the report, on the same socket)
 FLUSH_MARGIN_S = 15.0  # beyond --stop-timeout: a busy machine is slow to stop and serialize
+RECHECK_S = 0.5  # how often the wait looks again for workers that left (Locust has no event for it)
 
 
 def install(environment: Environment) -> None:
@@ -61,16 +63,23 @@ class _MasterSide:
         self.flushed.add(msg.node_id)
         self.changed.set()
 
+    def _connected(self) -> set[str]:
+        runner: Any = self.environment.runner
+        return {node.id for node in runner.clients.all if node.state != STATE_MISSING}
+
     def _on_test_stopping(self, **_: Any) -> None:
         runner: Any = self.environment.runner
-        waiting = {node.id for node in runner.clients.all if node.state != STATE_MISSING}
+        waiting = self._connected()
         if not waiting:
             return
         self.flushed.clear()
         runner.send_message(MSG_FLUSH)
         timeout = float(self.environment.stop_timeout or 0.0) + FLUSH_MARGIN_S
         deadline = time.monotonic() + timeout
-        while not waiting <= self.flushed:
+        while True:
+            waiting &= self._connected()  # a worker that quit or went missing will not answer
+            if waiting <= self.flushed:
+                return
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 late = ", ".join(sorted(waiting - self.flushed))
@@ -79,4 +88,4 @@ class _MasterSide:
                 )
                 return
             self.changed.clear()
-            self.changed.wait(remaining)
+            self.changed.wait(min(remaining, RECHECK_S))

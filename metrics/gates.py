@@ -58,6 +58,7 @@ def window_from_stats(stats: LlmStats) -> WindowStats:
         requests=counts["requests"],
         failures={kind: counts[kind] for kind in FAILURE_KIND_NAMES if counts.get(kind)},
         blocked=counts["blocked"],
+        cancelled=counts.get("cancelled", 0),
         duration_s=stats.duration_s(),
         cost_usd=stats.total.cost_usd,
     )

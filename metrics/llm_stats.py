@@ -6,9 +6,10 @@ Per (scenario, model) and for the whole run, one process keeps:
   digits (147 ms -> 150 ms); that rounding is the only approximation here. TPOT is stored in
   microseconds so a 5.55 ms/token figure keeps 0.1 ms resolution instead of rounding to whole ms.
   e2e and ttft time answered calls only (ok or blocked), like core/slo.py: a fast 429 must not
-  make latency look better. Locust's own stats still time every call.
-- Exact integer counters: calls, failures, blocked, each error kind, attempts, tokens, and cost in
-  integer pico-USD, so sums are exact and do not depend on the order workers report in.
+  make latency look better. Locust's own stats still time every call but a cancelled one.
+- Exact integer counters: calls, failures, blocked, cancelled (cut off by the run's stop), each
+  failure kind, attempts (requests sent, a cancelled call's included), tokens, and cost in integer
+  pico-USD, so sums are exact and do not depend on the order workers report in.
 - Per-second [calls, failures, output tokens] for the "current" rates of the history file.
 
 Percentiles are nearest-rank over the histogram (the smallest value with at least p% of calls at or
@@ -24,7 +25,7 @@ from typing import Any
 
 from locust.stats import RequestStats, StatsEntry
 
-from core.outcome import BLOCKED, Outcome
+from core.outcome import BLOCKED, CANCELLED, Outcome
 from core.results import FAILURE_KIND_NAMES, LLM_STATS_COLUMNS
 
 TIMING_METRICS = ("e2e", "ttft", "tpot", "lag")
@@ -38,6 +39,7 @@ COUNTER_NAMES = (
     "requests",
     "failures",
     "blocked",
+    "cancelled",
     "answered",
     *FAILURE_KIND_NAMES,
     "attempts",
@@ -65,13 +67,15 @@ class Counters:
         counts = self.counts
         counts["requests"] += 1
         counts["attempts"] += int(outcome.attempts or 1)
-        failed = outcome.failed  # the same test Locust's stats use: every kind but blocked
+        failed = outcome.failed  # the same test Locust's stats use: every kind but blocked, cancelled
         if failed:
             counts["failures"] += 1
             counts[outcome.error_kind] += 1
         elif outcome.error_kind == BLOCKED:
             counts["blocked"] += 1
             counts["answered"] += 1
+        elif outcome.error_kind == CANCELLED:
+            counts["cancelled"] += 1
         elif not outcome.error_kind:
             counts["answered"] += 1
         if outcome.prompt_tokens is not None or outcome.output_tokens is not None:
@@ -267,7 +271,12 @@ class LlmStats:
         requests = counts["requests"]
         scenario, model = (AGGREGATED, "") if key is None else key
         row: dict[str, Any] = {"model": model, "scenario": scenario}
-        row.update({name: counts.get(name, 0) for name in ("requests", "failures", "blocked", "attempts")})
+        row.update(
+            {
+                name: counts.get(name, 0)
+                for name in ("requests", "failures", "blocked", "cancelled", "attempts")
+            }
+        )
         row.update({name: counts.get(name, 0) for name in FAILURE_KIND_NAMES})
         row["failure_pct"] = _pct(counts["failures"], requests)
         row["blocked_pct"] = _pct(counts["blocked"], requests)

@@ -12,6 +12,7 @@ from locust.env import Environment
 
 from core import results as results_layout
 from core.outcome import Outcome
+from metrics.redaction import redactor_of
 from metrics.results import AppendedCsv
 
 FLUSH_INTERVAL_S = 1.0  # a killed run loses at most this much of its request log
@@ -26,12 +27,22 @@ class OutcomeFailure(Exception):
 
 
 def record_outcome(environment: Environment, outcome: Outcome) -> None:
-    """One request event per logical call: request_type is the model, name is the scenario."""
-    exception = OutcomeFailure(outcome.error_kind, outcome.error_message) if outcome.failed else None
+    """One request event per logical call: request_type is the model, name is the scenario.
+
+    A cancelled call (its user killed at the stop, mid-call) is recorded too, from the dying user's
+    greenlet, so its attempts are counted: neither a failure nor timed (response_time None, which
+    Locust counts as a request without a time), since it measured the stop rather than the API.
+    """
+    exception = (
+        # Redacted again here: this message reaches Locust's failures table, CSV and web UI.
+        OutcomeFailure(outcome.error_kind, redactor_of(environment)(outcome.error_message))
+        if outcome.failed
+        else None
+    )
     environment.events.request.fire(
         request_type=outcome.model,
         name=outcome.scenario,
-        response_time=outcome.e2e_ms,
+        response_time=None if outcome.cancelled else outcome.e2e_ms,
         response_length=outcome.response_bytes,
         exception=exception,
         context={"outcome": outcome},
@@ -52,7 +63,12 @@ class RequestLog:
     def __init__(self, environment: Environment) -> None:
         self.environment = environment
         # Flushed on a timer rather than per row: this file is written on every request.
-        self.csv = AppendedCsv(results_layout.REQUEST_LOG, request_log_name(), flush_each_write=False)
+        self.csv = AppendedCsv(
+            results_layout.REQUEST_LOG,
+            request_log_name(),
+            flush_each_write=False,
+            redactor=redactor_of(environment),
+        )
         self._flusher: gevent.Greenlet | None = None
         self.rows = 0
         self.closed = False

@@ -33,6 +33,8 @@ from core.results import (
     RunInfo,
     write_atomically,
 )
+from core.secrets import Redactor
+from metrics.redaction import RedactedRows, redactor_of
 
 logger = logging.getLogger(__name__)
 
@@ -139,6 +141,12 @@ class RunFolder:
             str(folder / LOCUST_CSV_PREFIX),
             full_history=True,
         )
+        # Locust's CSVs hold failure and exception messages: every row passes the run's Redactor.
+        self.redactor = redactor_of(environment)
+        writer = self.csv_writer
+        for name in ("requests", "stats_history", "failures", "exceptions"):
+            attribute = f"{name}_csv_writer"
+            setattr(writer, attribute, RedactedRows(getattr(writer, attribute), self.redactor))
 
     def start_csv_writer(self) -> None:
         self._csv_greenlet = gevent.spawn(self.csv_writer.stats_writer)
@@ -199,12 +207,12 @@ class RunFolder:
             if start is None:
                 handle.seek(0)
                 handle.truncate()
-                csv_writer = csv.writer(handle)
+                csv_writer = RedactedRows(csv.writer(handle), self.redactor)
                 csv_writer.writerow(writer.requests_csv_columns)
                 rows(csv_writer)
             else:
                 handle.seek(start)
-                rows(csv.writer(handle))
+                rows(RedactedRows(csv.writer(handle), self.redactor))
                 handle.truncate()
         writer.close_files()
 
@@ -227,8 +235,17 @@ class AppendedCsv:
     on every request (the request log) passes flush_each_write=False and calls flush() on a timer
     instead, which saves a system call per request."""
 
-    def __init__(self, spec: CsvFile, name: str | None = None, *, flush_each_write: bool = True) -> None:
+    def __init__(
+        self,
+        spec: CsvFile,
+        name: str | None = None,
+        *,
+        flush_each_write: bool = True,
+        redactor: Redactor | None = None,
+    ) -> None:
         self.name = name or spec.name
+        # Every text cell passes it: the run's secrets (given) or key-shaped strings (by default).
+        self.redactor = redactor or Redactor()
         self.columns = spec.columns
         self.flush_each_write = flush_each_write
         self.path: Path | None = None
@@ -254,8 +271,12 @@ class AppendedCsv:
     def write(self, rows: Sequence[Sequence[Any] | Mapping[str, Any]]) -> None:
         if self._writer is None or self._file is None or not rows:
             return
+        clean = self.redactor
         self._writer.writerows(
-            [row.get(name) for name in self.columns] if isinstance(row, Mapping) else row for row in rows
+            [clean(cell) if isinstance(cell, str) else cell for cell in cells]
+            for cells in (
+                [row.get(name) for name in self.columns] if isinstance(row, Mapping) else row for row in rows
+            )
         )
         if self.flush_each_write:
             self._file.flush()

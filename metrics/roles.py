@@ -242,6 +242,7 @@ class RunMetrics(LlmMetrics):
             "requests": counts["requests"],
             "failures": counts["failures"],
             "blocked": counts["blocked"],
+            "cancelled": counts["cancelled"],
             "output_tokens": counts["output_tokens"],
             "cost_usd": round(self.stats.total.cost_usd, 9),
         }
@@ -254,6 +255,7 @@ class RunMetrics(LlmMetrics):
         )
         self.environment.process_exit_code = verdict.exit_code(
             self.environment.process_exit_code,
+            run_broken=bool(extra.get("lost_workers")),  # the rest of the run went without its load
             slo_passed=judgement.slo_passed,
             capacity_found=judgement.capacity_found,
         )
@@ -300,7 +302,7 @@ class MasterMetrics(RunMetrics):
         payload = data.get(distributed.REPORT_KEY)
         if payload:
             self.stats.merge(payload.get("stats", {}))
-            self.tracker.on_report(client_id, payload, time.time())
+            self.tracker.on_report(client_id, payload, time.time(), users=data.get("user_count"))
             self._check_budget()
         for sample in data.get(distributed.HEALTH_KEY) or ():
             self._record_health(tuple(sample))
@@ -310,6 +312,8 @@ class MasterMetrics(RunMetrics):
         self._check_budget()
 
     def _summarize(self, extra: dict[str, Any], folder: Path | None, now: float) -> None:
-        lost = self.tracker.lost(folder, now)
+        # A worker that refused to start is reported as such (lifecycle puts it there), not as lost.
+        refused = frozenset(str(item.get("worker")) for item in extra.get("refused_workers") or ())
+        lost = self.tracker.lost(folder, now, skip=refused)
         extra["lost_workers"] = lost
         distributed.warn_lost(lost)

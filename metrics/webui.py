@@ -38,6 +38,7 @@ WEB_COLUMNS: tuple[tuple[str, str, str], ...] = (
     ("requests", "# Calls", "requests"),
     ("failures", "# Failures", "failures"),
     ("blocked", "# Blocked", "blocked"),
+    ("cancelled", "# Cancelled", "cancelled"),  # cut off by the stop: no verdict on the API
     ("ratelimited", "429", "rate_limited"),
     ("servererror", "5xx", "server_error"),
     ("timeouts", "Timeout", "timeout"),

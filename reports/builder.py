@@ -14,7 +14,7 @@ from reports import llm_analysis as la
 from reports import scenario_analysis as scenarios
 from reports.html import Section, Table, fmt_number, render
 from reports.loading import RunData, load_results
-from reports.metadata import metadata_rows, stages
+from reports.metadata import metadata_rows, run_events, stages
 
 
 def locust_sections(data: RunData, shading: list) -> list[Section]:
@@ -137,7 +137,7 @@ def _headline(summary: pd.DataFrame) -> str:
     row = summary[summary["scenario"] == la.ALL].iloc[0]
     text = (
         f"{row['requests']:,} requests at {row['rps']:,.2f} req/s: {row['failures']:,} failed "
-        f"({row['failure_rate'] * 100:.2f}%), {row['blocked']:,} blocked answers. "
+        f"({row['failure_rate'] * 100:.2f}%), {row['blocked']:,} blocked answers{_cut_off(row)}. "
         f"End-to-end p50 {fmt_number(row['e2e_ms_p50'], 0)} ms, p95 {fmt_number(row['e2e_ms_p95'], 0)} ms"
     )
     if row["ttft_ms_p95"] == row["ttft_ms_p95"]:
@@ -145,6 +145,17 @@ def _headline(summary: pd.DataFrame) -> str:
     if row["tokens_per_s"] == row["tokens_per_s"]:
         text += f"; {row['tokens_per_s']:,.1f} output tokens/s"
     return text + f". Cost {row['cost_usd']:,.4f} USD ({row['cost_per_1k']:,.4f} per 1,000 requests)."
+
+
+def _cut_off(row: pd.Series) -> str:
+    """What the headline adds when retries or the stop hid requests: the calls cancelled at the stop
+    and the attempts (requests sent) that retries and cancelled calls made, rate-limited ones named."""
+    cancelled, attempts = int(row.get("cancelled", 0)), int(row.get("attempts", row["requests"]))
+    if not cancelled and attempts <= row["requests"]:
+        return ""
+    text = f", {cancelled:,} cancelled at the stop" if cancelled else ""
+    limited = int(row.get("attempt_rate_limited", 0))
+    return text + f"; {attempts:,} attempts sent" + (f" ({limited:,} rate-limited)" if limited else "")
 
 
 def request_log_sections(data: RunData, shading: list, headlines: list[str]) -> list[Section]:
@@ -199,7 +210,7 @@ def build_report(results_dir: str | os.PathLike[str]) -> Path:
 def write_report(data: RunData) -> Path:
     """Analyse loaded data and write its report.html into the results folder."""
     shading = stages(data)
-    warnings = list(data.warnings)
+    warnings = run_events(data.run) + list(data.warnings)  # what broke the run comes first
     overview = Section("overview", "At a glance")
     sections = [overview, metadata_section()]
     if data.requests is not None and not data.requests.empty:

@@ -91,8 +91,8 @@ def _compare_groups(
     deltas = []
     scenario, model = key
     for column, label in (("e2e_ms", "e2e"), ("ttft_ms", "ttft"), ("tpot_ms", "tpot")):
-        base_values = np.sort(base.loc[~base["failed"], column].dropna().to_numpy())
-        cand_values = np.sort(cand.loc[~cand["failed"], column].dropna().to_numpy())
+        base_values = np.sort(base.loc[base["answered"], column].dropna().to_numpy())
+        cand_values = np.sort(cand.loc[cand["answered"], column].dropna().to_numpy())
         if base_values.size == 0 or cand_values.size == 0:
             continue
         for quantile in (0.5, 0.95, 0.99):

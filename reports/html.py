@@ -9,6 +9,7 @@ from typing import Any
 
 import jinja2
 
+from core.secrets import redact_key_shapes
 from reports.charts import Chart
 
 TEMPLATES = Path(__file__).parent / "templates"
@@ -50,7 +51,18 @@ def _environment() -> jinja2.Environment:
         undefined=jinja2.StrictUndefined,
         trim_blocks=True,
         lstrip_blocks=True,
+        finalize=_no_api_keys,
     )
+
+
+def _no_api_keys(value: Any) -> Any:
+    """Every value the page shows, a second line of defence: the report runs without the run's
+    key, so the files it reads were redacted with it; here anything shaped like an API key (a
+    Google key, whole or cut short, a `key=` or x-goog-api-key value) is hidden too. A chart's
+    data URI is left alone: it is base64, not text of the run."""
+    if isinstance(value, str) and not value.startswith("data:"):
+        return redact_key_shapes(value)
+    return value
 
 
 def render(template: str, **context: Any) -> str:

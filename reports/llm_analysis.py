@@ -3,7 +3,8 @@ Scenario figures (variants compared, moderation answers) are in reports/scenario
 
 Percentiles use numpy's default linear interpolation between order statistics. A request counts as
 a failure when its error kind is one of core.outcome.FAILURE_KINDS; `blocked` is an answer and is
-counted apart.
+counted apart; `cancelled` (cut off by the run's stop) is neither a failure nor an answer: counted
+apart and left out of latency, like failures.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from core.outcome import BLOCKED, ERROR_KINDS, FAILURE_KINDS
+from core.outcome import ATTEMPT_KINDS_SEPARATOR, BLOCKED, CANCELLED, ERROR_KINDS, FAILURE_KINDS
 from core.quantiles import NUMPY_METHOD, nearest_rank_quantiles
 
 QUANTILES = (0.5, 0.9, 0.95, 0.99)
@@ -28,10 +29,13 @@ def percentiles(values: pd.Series | np.ndarray, quantiles: tuple[float, ...] = Q
 
 
 def add_derived(requests: pd.DataFrame) -> pd.DataFrame:
-    """Columns every analysis uses: end time, failed/blocked flags. Changes the frame in place."""
+    """Columns every analysis uses: end time, failed/blocked/cancelled flags, and `answered` (the
+    calls latency is measured on: neither failed nor cancelled). Changes the frame in place."""
     kinds = requests["error_kind"].astype(str)
     requests["failed"] = kinds.isin(FAILURE_KINDS).to_numpy()
     requests["blocked"] = (kinds == BLOCKED).to_numpy()
+    requests["cancelled"] = (kinds == CANCELLED).to_numpy()
+    requests["answered"] = ~(requests["failed"].to_numpy() | requests["cancelled"].to_numpy())
     requests["end_time"] = requests["start_time"] + requests["e2e_ms"] / 1000.0
     return requests
 
@@ -53,6 +57,8 @@ def _group_row(group: pd.DataFrame, duration_s: float) -> dict[str, Any]:
         "requests": count,
         "failures": failures,
         "blocked": int(group["blocked"].sum()),
+        "cancelled": int(group["cancelled"].sum()),
+        "attempts": attempts_sent(group),
         "failure_rate": failures / count if count else float("nan"),
         "rps": count / duration_s if duration_s > 0 else float("nan"),
         "output_tokens": output_tokens,
@@ -62,12 +68,38 @@ def _group_row(group: pd.DataFrame, duration_s: float) -> dict[str, Any]:
     }
     for kind in ERROR_KINDS:
         row[f"kind_{kind}"] = int(kinds.get(kind, 0))
+    attempt_kinds = attempt_kind_counts(group)
+    for kind in ERROR_KINDS:
+        row[f"attempt_{kind}"] = attempt_kinds.get(kind, 0)
     # Latency of answers only: a timeout or a fast 429 would distort what a served user waits.
-    answered = group[~group["failed"]]
+    answered = group[group["answered"]]
     for column in LATENCY_METRICS:
         for quantile, value in zip(QUANTILES, percentiles(answered[column]), strict=True):
             row[f"{column}_p{round(quantile * 100)}"] = value
     return row
+
+
+def attempts_sent(group: pd.DataFrame) -> int:
+    """Requests sent for these calls, retries and a cancelled call's attempts included (a log
+    without the column: one per call)."""
+    if "attempts" not in group:
+        return len(group)
+    return int(group["attempts"].fillna(1).sum())
+
+
+def attempt_kind_counts(group: pd.DataFrame) -> dict[str, int]:
+    """Attempts that got no answer, by error kind (Outcome.attempt_kinds): every 429 a retry hid,
+    and `cancelled` for an attempt the stop cut off in flight."""
+    if "attempt_kinds" not in group:
+        return {}
+    counts: dict[str, int] = {}
+    for joined, calls in group["attempt_kinds"].astype(str).value_counts().items():
+        if not joined or joined == "nan":
+            continue
+        for kind in str(joined).split(ATTEMPT_KINDS_SEPARATOR):
+            if kind:
+                counts[kind] = counts.get(kind, 0) + int(calls)
+    return counts
 
 
 def summary(requests: pd.DataFrame) -> pd.DataFrame:
@@ -112,6 +144,7 @@ def time_series(requests: pd.DataFrame, origin: float, width_s: float, by: str =
             "bin": bins,
             "failed": requests["failed"].to_numpy(),
             "blocked": requests["blocked"].to_numpy(),
+            "answered": requests["answered"].to_numpy(),
             "kind": requests["error_kind"].astype(str).to_numpy(),
             "e2e_ms": requests["e2e_ms"].to_numpy(),
             "ttft_ms": requests["ttft_ms"].to_numpy(),
@@ -122,7 +155,7 @@ def time_series(requests: pd.DataFrame, origin: float, width_s: float, by: str =
     out["failed"] = grouped["failed"].sum()
     out["blocked"] = grouped["blocked"].sum()
     out["rps"] = out["requests"] / width_s
-    out["ok_rps"] = (out["requests"] - out["failed"] - out["blocked"]) / width_s
+    out["ok_rps"] = (grouped["answered"].sum() - out["blocked"]) / width_s
     out["failed_rps"] = out["failed"] / width_s
     out["blocked_rps"] = out["blocked"] / width_s
     kinds = frame[frame["kind"] != ""].groupby(["bin", "kind"]).size().unstack(fill_value=0)
@@ -130,7 +163,7 @@ def time_series(requests: pd.DataFrame, origin: float, width_s: float, by: str =
         out[f"rate_{kind}"] = (
             kinds[kind].reindex(out.index, fill_value=0) / out["requests"] * 100.0
         ).to_numpy()
-    answered = frame[~frame["failed"]]
+    answered = frame[frame["answered"]]
     for column in ("e2e_ms", "ttft_ms"):
         values = answered.dropna(subset=[column]).groupby("bin")[column]
         for quantile in (0.5, 0.95, 0.99):

@@ -24,12 +24,13 @@ def summary_section(table: pd.DataFrame) -> Section:
             "Failures",
             "Failure rate",
             "Blocked answers",
+            "Cancelled at stop",
             "Req/s",
             "Output tokens/s",
             "Cost (USD)",
             "Cost / 1,000 req (USD)",
         ),
-        numeric=(False, False, *([True] * 8)),
+        numeric=(False, False, *([True] * 9)),
         rows=[
             [
                 row.scenario,
@@ -38,6 +39,7 @@ def summary_section(table: pd.DataFrame) -> Section:
                 fmt_number(row.failures, 0),
                 fmt_share(row.failure_rate),
                 fmt_number(row.blocked, 0),
+                fmt_number(row.cancelled, 0),
                 fmt_number(row.rps, 2),
                 fmt_number(row.tokens_per_s, 1),
                 fmt_number(row.cost_usd, 4),
@@ -75,9 +77,15 @@ def summary_section(table: pd.DataFrame) -> Section:
                     for row in table.to_dict("records")
                 ],
                 row_classes=["aggregated" if s == la.ALL else "" for s in table["scenario"]],
-                caption="Errors by kind (blocked answers are answers, not failures)",
+                caption=(
+                    "Errors by kind (blocked answers are answers, and cancelled calls were cut off by "
+                    "the run's stop: neither is a failure)"
+                ),
             )
         )
+    attempts_table = _attempts_table(table)
+    if attempts_table is not None:
+        sections_tables.append(attempts_table)
     return Section(
         "llm-summary",
         "LLM summary (per-request logs)",
@@ -87,6 +95,36 @@ def summary_section(table: pd.DataFrame) -> Section:
             "text; time per output token is (last chunk - first chunk) / (output tokens - 1)."
         ],
         tables=sections_tables,
+    )
+
+
+def _attempts_table(table: pd.DataFrame) -> Table | None:
+    """Requests sent, by what came of each: shown when retries or the stop hid some of them
+    (every 429 a retry absorbed, every attempt of a cancelled call)."""
+    if "attempts" not in table or not (
+        table["attempts"].sum() > table["requests"].sum() or table["cancelled"].sum() > 0
+    ):
+        return None
+    kinds = [k for k in ERROR_KINDS if table[f"attempt_{k}"].sum() > 0]
+    return Table(
+        columns=("Scenario", "Model", "Calls", "Attempts", "Answered", *kinds),
+        numeric=(False, False, *([True] * (3 + len(kinds)))),
+        rows=[
+            [
+                row["scenario"],
+                row["model"],
+                fmt_number(row["requests"], 0),
+                fmt_number(row["attempts"], 0),
+                fmt_number(row["requests"] - row["failures"] - row["cancelled"], 0),
+                *(fmt_number(row[f"attempt_{k}"], 0) for k in kinds),
+            ]
+            for row in table.to_dict("records")
+        ],
+        row_classes=["aggregated" if s == la.ALL else "" for s in table["scenario"]],
+        caption=(
+            "Attempts (requests sent) by what came of each: retries and calls cancelled at the stop "
+            "included, so they add up to what the server was sent"
+        ),
     )
 
 

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import json
 import re
+from datetime import UTC, datetime
 from typing import Any
 
+from core.results import RunInfo
 from reports.charts import Stage
 from reports.loading import RunData
 
@@ -88,3 +90,58 @@ def metadata_rows(data: RunData) -> list[tuple[str, str]]:
     if data.emulator_stats:
         rows.append(("Emulator stats", _text(scrub(data.emulator_stats))))
     return rows
+
+
+def _moment(run: RunInfo, iso: str | None) -> str:
+    """'at 12:00:03 UTC, 12 s into the run' from an ISO time of run.json."""
+    if not iso:
+        return "at an unknown time"
+    when = datetime.fromisoformat(iso.replace("Z", "+00:00"))
+    text = f"at {when.astimezone(UTC):%H:%M:%S} UTC"
+    if run.started is not None and when.timestamp() >= run.started:
+        text += f", {when.timestamp() - run.started:,.0f} s into the run"
+    return text
+
+
+def run_events(run: RunInfo) -> list[str]:
+    """One line each for what broke the run (from run.json): a worker that refused to start, a
+    lost worker with the load it carried and its calls that never reached the master, the bundled
+    emulator's death, a test that measured nothing. Shown as warnings at the top of the report."""
+    lines = []
+    for refused in run.refused_workers:
+        lines.append(
+            f"Worker {refused.worker} refused to start {_moment(run, refused.at)}: {refused.reason}. "
+            "The run was stopped."
+        )
+    for lost in run.lost_workers:
+        name = lost.node or lost.worker
+        if lost.users is not None:
+            name += (
+                f" ({lost.users} of {lost.total_users} users)"
+                if lost.total_users
+                else f" ({lost.users} users)"
+            )
+        when = (
+            _moment(run, lost.missing_at)
+            if lost.missing_at
+            else f"after its last report ({_moment(run, lost.last_report_at)})"
+        )
+        if lost.unreported_requests:
+            calls = (
+                f"{lost.unreported_requests:,} calls in its request log ({lost.request_log}) never reached "
+                "the master and are missing from these figures"
+            )
+        elif lost.unreported_requests == 0:
+            calls = "every call in its request log reached the master"
+        else:
+            calls = "its calls after its last report never reached the master (its request log is not here)"
+        lines.append(f"Worker {name} was lost {when}: the rest of the run ran without its load, and {calls}.")
+    if run.emulator_died is not None:
+        died = run.emulator_died
+        lines.append(
+            f"The bundled emulator died {_moment(run, died.at)} ({died.how}): the run was stopped there, "
+            "and calls in flight then failed."
+        )
+    if run.llm is not None and run.llm.requests == 0:
+        lines.append("No call completed: nothing was measured.")
+    return lines

@@ -45,7 +45,7 @@ def variant_comparison(requests: pd.DataFrame) -> pd.DataFrame:
         # Items every variant answered (variants with no answer at all have nothing to pair).
         common = set.intersection(*(set(means.index) for means in per_item.values())) if per_item else set()
         for variant, part in group.groupby(variants, sort=True):
-            answered = part[~part["failed"]]
+            answered = part[part["answered"]]
             p50, p95 = percentiles(answered["e2e_ms"], (0.5, 0.95))
             mine = per_item.get(str(variant), pd.DataFrame(columns=list(SOURCES)))
             compared = mine[mine.index.isin(common)] if common else mine
@@ -67,7 +67,7 @@ def variant_comparison(requests: pd.DataFrame) -> pd.DataFrame:
 def _per_item_means(group: pd.DataFrame, variants: pd.Series) -> dict[str, pd.DataFrame]:
     """Per variant: the mean of each source column per item, over answered calls. NaN cells (the
     server did not report prompt tokens) are left out, not counted as 0."""
-    answered = ~group["failed"]
+    answered = group["answered"]
     frame = group.loc[answered, list(SOURCES)].astype(float)
     frame["variant"] = variants[answered].to_numpy()
     frame["item"] = group.loc[answered, "item_id"].astype(str).to_numpy()

@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 from core.options import OptionError
-from core.outcome import BLOCKED
+from core.outcome import BLOCKED, CANCELLED
 from core.results import RunInfo
 from core.slo import TIME_METRIC, SloGate, WindowStats, metric_value
 from core.slo import parse_slo as parse_gates
@@ -52,18 +52,21 @@ def window_stats(part: pd.DataFrame, duration_s: float, latency: Iterable[str] |
     `latency` names the lists to fill (None: all); they come sorted, which makes the percentile's
     own sort a single pass."""
     failed = part["failed"].to_numpy(dtype=bool)
+    # Latency of answered calls only: neither failed nor cancelled (cut off by the stop).
+    unanswered = ~part["answered"].to_numpy(dtype=bool) if "answered" in part else failed
     kinds = part["error_kind"].astype(str)
     lists: dict[str, list[float]] = {}
     for source in _LATENCY_COLUMNS if latency is None else latency:
         column, with_failed = _LATENCY_COLUMNS[source]
         if column in part:
             values = part[column].to_numpy(dtype=float)
-            values = values if with_failed else values[~failed]
+            values = values if with_failed else values[~unanswered]
             lists[f"{source}_ms"] = np.sort(values[~np.isnan(values)]).tolist()
     return WindowStats(
         requests=len(part),
         failures={str(kind): int(count) for kind, count in kinds[failed].value_counts().items() if count},
         blocked=int((kinds == BLOCKED).sum()),
+        cancelled=int((kinds == CANCELLED).sum()),
         duration_s=duration_s,
         cost_usd=float(part["cost_usd"].sum()) if "cost_usd" in part else 0.0,
         **lists,

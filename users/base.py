@@ -8,6 +8,8 @@ from __future__ import annotations
 import time
 from typing import ClassVar
 
+import gevent
+from gevent import GreenletExit
 from locust import User, between, task
 from locust.exception import StopUser
 
@@ -16,9 +18,9 @@ from core import outcome as kinds
 from core.outcome import Outcome
 from metrics.recorder import record_outcome
 from users.call import CallResult, CallSpec, CallTimer
-from users.errors import CallError
+from users.errors import CallCancelled, CallError
 from users.pricing import PriceTable
-from users.retry import RetryPolicy
+from users.retry import RetryPolicy, RetryProgress
 from users.settings import GeminiSettings
 from users.state import users_state
 from users.transports import Transport, make_transport
@@ -68,11 +70,27 @@ class GeminiUser(User):
         pacer = shapes.get_pacer(self.environment)
         lag_ms = pacer.wait_for_slot()[1] if pacer is not None else None
         spec = self.next_call()
-        outcome = self.execute(spec)
+        # Locust kills a user that waits (its stop) with a callback the hub runs later: one that is on
+        # its way lands here, before the call, not in the call's first request (which might not have
+        # reached the server: an attempt the client would count and the server never saw).
+        gevent.sleep(0)
+        try:
+            outcome = self.execute(spec)
+        except CallCancelled as stop:
+            # The run stopped mid-call (Locust killed this user): the call and its attempts are
+            # counted now, before the greenlet dies, and the kill goes on.
+            stop.outcome.schedule_lag_ms = lag_ms
+            record_outcome(self.environment, stop.outcome)
+            raise
         outcome.schedule_lag_ms = lag_ms
         record_outcome(self.environment, outcome)
 
     def execute(self, spec: CallSpec) -> Outcome:
+        """Make one logical call (retries included) and return its Outcome.
+
+        A GreenletExit (the run's stop killing this user) mid-call is raised on as CallCancelled,
+        carrying the call's Outcome with kind `cancelled`: the caller records it.
+        """
         out = Outcome(
             scenario=spec.scenario,
             model=spec.model,
@@ -87,17 +105,19 @@ class GeminiUser(User):
         )
         started = time.perf_counter()
         timers: list[CallTimer] = []
+        progress = RetryProgress()
 
         def attempt() -> CallResult:
             timers.append(CallTimer())
             return self.transport.call(spec, timers[-1])
 
         try:
-            result, out.attempts, out.backoff_ms = self.retry_policy.run(attempt)
+            result, out.attempts, out.backoff_ms = self.retry_policy.run(attempt, progress=progress)
             out.e2e_ms = (time.perf_counter() - started) * 1000.0
             # Chunk times count from the start of the logical call: what the caller waited,
             # earlier failed attempts and backoff included.
-            self._fill(out, result, timers[-1], offset_ms=(timers[-1].started - started) * 1000.0)
+            self._fill(out, result)
+            self._fill_timing(out, timers[-1], started)
             if result.block_reason or result.finish_reason == "SAFETY":
                 out.error_kind = kinds.BLOCKED
             else:
@@ -107,11 +127,43 @@ class GeminiUser(User):
             out.error_kind = err.kind
             out.error_message = err.message
             out.http_status = err.http_status or out.http_status
-            out.attempts = getattr(err, "attempts", None) or out.attempts or max(1, len(timers))
-            out.backoff_ms = getattr(err, "backoff_ms", None) or out.backoff_ms
+            out.attempts = max(1, progress.attempts)
+            out.backoff_ms = progress.backoff_ms
+            if timers and out.chunk_count == 0:
+                # A stream cut mid-way keeps the timing of the chunks that did arrive.
+                self._fill_timing(out, timers[-1], started)
+            if len(progress.errors) < out.attempts:  # the answer came, and judge() refused it
+                progress.errors.append(err)
+        except GreenletExit as kill:
+            raise CallCancelled(self._cancelled(out, progress, timers, started)) from kill
+        out.attempt_kinds = _joined_kinds(progress.errors)
         return out
 
-    def _fill(self, out: Outcome, result: CallResult, timer: CallTimer, offset_ms: float = 0.0) -> None:
+    def _cancelled(
+        self, out: Outcome, progress: RetryProgress, timers: list[CallTimer], started: float
+    ) -> Outcome:
+        """The Outcome of a call cut off by the run's stop: every attempt it made, the kinds of
+        those that failed, `cancelled` for one in flight, and the timing of chunks that arrived."""
+        now = time.perf_counter()
+        in_flight = progress.in_flight
+        out.error_kind = kinds.CANCELLED
+        out.e2e_ms = (now - started) * 1000.0
+        out.attempts = progress.attempts
+        out.backoff_ms = progress.waited_ms(now)
+        out.attempt_kinds = _joined_kinds(progress.errors, also=kinds.CANCELLED if in_flight else "")
+        if in_flight and timers:
+            self._fill_timing(out, timers[-1], started)
+        tried = f"{progress.attempts} attempt{'s' if progress.attempts != 1 else ''}"
+        where = "with an attempt in flight" if in_flight else "while backing off to retry"
+        message = f"the run stopped {where}, after {tried}"
+        if progress.errors:
+            last = progress.errors[-1]
+            status = f" (HTTP {last.http_status})" if last.http_status else ""
+            message += f"; the last that failed: {last.kind}{status}"
+        out.error_message = message  # kinds and counts only: nothing to redact
+        return out
+
+    def _fill(self, out: Outcome, result: CallResult) -> None:
         out.http_status = result.http_status
         out.prompt_tokens = result.prompt_tokens
         out.output_tokens = result.output_tokens
@@ -123,6 +175,11 @@ class GeminiUser(User):
         out.cost_usd = self.prices.cost_usd(
             out.model, out.prompt_tokens, out.output_tokens, out.thoughts_tokens
         )
+
+    @staticmethod
+    def _fill_timing(out: Outcome, timer: CallTimer, started: float) -> None:
+        """The chunk timing of one attempt (the last), counted from the start of the logical call."""
+        offset_ms = (timer.started - started) * 1000.0
         out.chunk_count = len(timer.chunk_offsets_ms)
         out.ttft_ms = _shifted(timer.first_text_ms, offset_ms)
         out.first_thought_ms = _shifted(timer.first_thought_ms, offset_ms)
@@ -132,3 +189,10 @@ class GeminiUser(User):
 
 def _shifted(value: float | None, offset_ms: float) -> float | None:
     return None if value is None else value + offset_ms
+
+
+def _joined_kinds(errors: list[CallError], also: str = "") -> str:
+    names = [err.kind for err in errors]
+    if also:
+        names.append(also)
+    return kinds.ATTEMPT_KINDS_SEPARATOR.join(names)

@@ -10,13 +10,12 @@ from __future__ import annotations
 
 import re
 
-from core import outcome
+from gevent import GreenletExit
 
-_KEY_PATTERNS = (
-    re.compile(r"AIza[0-9A-Za-z_\-]{20,}"),  # Google API key shape
-    re.compile(r"(?i)(key=)[^&\s'\"]+"),
-    re.compile(r"(?i)(x-goog-api-key['\"]?\s*[:=]\s*['\"]?)[^\s'\",}]+"),
-)
+from core import outcome
+from core.outcome import Outcome
+from core.secrets import redact as redact_secrets
+
 MAX_MESSAGE_CHARS = 300
 
 
@@ -33,22 +32,32 @@ class CallError(Exception):
         self.retry_after_s = retry_after_s
 
 
-def redact(text: str, secrets: tuple[str, ...] = ()) -> str:
-    """Remove API keys from a message, whether we know the key or only its shape."""
-    for secret in secrets:
-        if secret:
-            text = text.replace(secret, "***")
-    for pattern in _KEY_PATTERNS:
-        text = pattern.sub(lambda m: (m.group(1) if m.groups() else "") + "***", text)
-    text = " ".join(text.split())
+class CallCancelled(GreenletExit):
+    """The user was killed (Locust's stop) while a call was in flight, retrying or backing off.
+
+    Raised by GeminiUser.execute in place of the GreenletExit that killed it, carrying the call's
+    Outcome (kind `cancelled`, its attempts so far) so the caller records it before the greenlet
+    dies. A GreenletExit still: Locust and gevent treat it as the kill it is.
+    """
+
+    def __init__(self, call: Outcome) -> None:
+        super().__init__(f"cancelled: {call.error_message}")
+        self.outcome = call
+
+
+def redact(text: str, known: tuple[str, ...] = ()) -> str:
+    """Remove API keys from a message, whether we know the key or only its shape, in every form a
+    library prints it (core.secrets); then one line of at most MAX_MESSAGE_CHARS. Redacted before
+    the whitespace is folded, which would change an escaped or spaced key."""
+    text = " ".join(redact_secrets(text, known).split())
     return text if len(text) <= MAX_MESSAGE_CHARS else text[: MAX_MESSAGE_CHARS - 1] + "…"
 
 
 def kind_for_status(status: int) -> str:
+    # A 504 (DEADLINE_EXCEEDED) is the server's answer, a 5xx like any other: server_error. `timeout`
+    # is our own client giving up (--timeout), when no answer came at all.
     if status == 429:
         return outcome.RATE_LIMITED
-    if status == 504:
-        return outcome.TIMEOUT
     if status >= 500:
         return outcome.SERVER_ERROR
     return outcome.CLIENT_ERROR

@@ -37,6 +37,7 @@ from typing import Any, TypeVar
 from PIL import Image
 
 from fixtures.images import SourceImage, cache_root
+from fixtures.loading import FixtureError
 
 logger = logging.getLogger(__name__)
 PIPELINE_VERSION = 1  # raise when optimize_image changes its output: old cache entries are then ignored
@@ -198,7 +199,15 @@ def prepare(source: SourceImage, mode: str, *, max_side: int = MAX_SIDE_DEFAULT)
     prepared = _from_disk(source, digest, max_side)
     if prepared is None:
         started = time.thread_time()
-        data, width, height = optimize_image(source.data, max_side=max_side)
+        try:
+            data, width, height = optimize_image(source.data, max_side=max_side)
+        except (OSError, SyntaxError, ValueError, EOFError, Image.DecompressionBombError) as exc:
+            # fixtures.images decodes a user's files before they get here; this keeps any image
+            # Pillow still cannot decode one line naming the file (not a traceback, not a BytesIO).
+            raise FixtureError(
+                f"{source.path}: not a readable image ({type(exc).__name__}: {exc}); re-save it or "
+                "remove it from --images-dir"
+            ) from None
         prep_ms = (time.thread_time() - started) * 1000.0
         prepared = PreparedImage(
             source.name, "optimized", "image/jpeg", data, width, height, len(source.data), prep_ms

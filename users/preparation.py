@@ -12,7 +12,9 @@ measured window, and none of it may stall the event loop, or the web UI would no
 - A worker prepares from its own command line at init and tells the master when it is done, or why
   it could not (`MESSAGE_PREPARED`). The master (`WorkerReadiness`) starts no test until every
   connected worker has said so, and stops a run whose worker could not prepare with that worker's
-  one-line reason.
+  one-line reason. A worker that fails later, when the master's options arrive with the spawn
+  message, sends its reason the same way (`tell_master_preparation_failed`) before it exits, and
+  the master's `on_failure` callbacks end the run with it.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from typing import Any
 import gevent
 from gevent.event import Event
 from locust.env import Environment
+from locust.rpc import Message
 from locust.runners import STATE_MISSING
 
 logger = logging.getLogger(__name__)
@@ -140,6 +143,21 @@ def announce_to_master(environment: Environment, preparation: Preparation) -> No
     preparation.on_done.append(lambda _: send())
 
 
+def tell_master_preparation_failed(environment: Environment, message: str) -> None:
+    """On a worker whose preparation for a test failed (the master's options, which arrive with
+    the spawn message, asked for something this worker cannot do): send the one-line reason to
+    the master before the worker exits, so the master prints it and ends the run; then say "quit"
+    as Locust's worker does when it shuts down, so the master counts on it no longer (rather than
+    waiting for its heartbeat to lapse). The master reads both in order (_on_prepared is not
+    concurrent)."""
+    runner: Any = environment.runner
+    try:
+        runner.send_message(MESSAGE_PREPARED, {"error": message})
+        runner.client.send(Message("quit", None, runner.client_id))
+    except Exception:  # noqa: BLE001 - no master to tell: the worker still exits with its own line
+        logger.debug("could not tell the master why this worker stops", exc_info=True)
+
+
 class WorkerReadiness:
     """On the master: which connected workers have prepared their requests, and who failed to."""
 
@@ -147,9 +165,12 @@ class WorkerReadiness:
         self.environment = environment
         self.prepared: set[str] = set()
         self.failures: dict[str, str] = {}
+        # Called with (worker id, one-line reason) for each failure, also after the test started.
+        self.on_failure: list[Callable[[str, str], None]] = []
         self._changed = Event()
         runner: Any = environment.runner
-        runner.register_message(MESSAGE_PREPARED, self._on_prepared, concurrent=True)
+        # In order with Locust's own messages: a refusal is handled before the same worker's "quit".
+        runner.register_message(MESSAGE_PREPARED, self._on_prepared, concurrent=False)
         # Workers that finished before this handler existed say so again when asked.
         runner.send_message(MESSAGE_ASK_PREPARED)
 
@@ -157,10 +178,14 @@ class WorkerReadiness:
         error = (msg.data or {}).get("error")
         if error:
             self.failures[msg.node_id] = str(error)
+            self.prepared.discard(msg.node_id)
             logger.error("worker %s could not prepare its requests: %s", msg.node_id, error)
         else:
             self.prepared.add(msg.node_id)
         self._changed.set()
+        if error:
+            for callback in self.on_failure:
+                callback(msg.node_id, str(error))
 
     def connected(self) -> list[str]:
         clients = self.environment.runner.clients  # type: ignore[union-attr]

@@ -10,6 +10,7 @@ from importlib import resources
 from pathlib import Path
 
 from core.options import OptionError
+from core.textfile import UnreadableText, read_text_file
 
 logger = logging.getLogger(__name__)
 
@@ -41,6 +42,14 @@ def _model_price(source: str, model: str, fields: dict[str, object]) -> ModelPri
     return ModelPrice(**values)  # type: ignore[arg-type]
 
 
+def _read_price_file(path: Path) -> str:
+    """The file's text; a missing, unreadable, special or non-UTF-8 file is a PricingError."""
+    try:
+        return read_text_file(path)
+    except UnreadableText as exc:
+        raise PricingError(f"pricing file {path}: {exc.reason}: give --pricing a JSON file") from None
+
+
 class PriceTable:
     def __init__(self, models: dict[str, ModelPrice], as_of: str) -> None:
         self.models = models
@@ -49,22 +58,31 @@ class PriceTable:
 
     @classmethod
     def load(cls, path: str | Path | None = None) -> PriceTable:
+        """The built-in table, or a --pricing file; anything unusable in one is a PricingError."""
         if path is None:
-            text = resources.files("users").joinpath("pricing.json").read_text()
+            text = resources.files("users").joinpath("pricing.json").read_text(encoding="utf-8")
             source = "built-in pricing.json"
         else:
             source = str(path)
-            try:
-                text = Path(path).read_text()
-            except OSError as exc:
-                raise PricingError(f"cannot read pricing file {source}: {exc.strerror}") from None
+            text = _read_price_file(Path(path))
+        shape = "expected {'models': {name: {'input': USD, 'output': USD}}}"
         try:
             data = json.loads(text)
-            models = {name: _model_price(source, name, price) for name, price in data["models"].items()}
-        except (json.JSONDecodeError, KeyError, TypeError, AttributeError) as exc:
-            raise PricingError(
-                f"pricing file {source} is not valid: expected {{'models': {{name: {{'input': USD, 'output': USD}}}}}} ({exc})"
-            ) from None
+        except (ValueError, RecursionError) as exc:
+            # ValueError covers JSONDecodeError and Python's limit on digits in an integer.
+            # Python's digit-limit message ends with advice for programmers: cut off.
+            reason = str(exc).partition("; use ")[0]
+            raise PricingError(f"pricing file {source} is not valid JSON ({reason}); {shape}") from None
+        if not isinstance(data, dict) or not isinstance(data.get("models"), dict):
+            raise PricingError(f"pricing file {source} is not valid: {shape}")
+        models = {}
+        for name, price in data["models"].items():
+            if not isinstance(price, dict):
+                raise PricingError(
+                    f"pricing file {source}: {name} must be an object like {{'input': USD, 'output': USD}}, "
+                    f"got {type(price).__name__}"
+                )
+            models[name] = _model_price(source, name, price)
         return cls(models, str(data.get("as_of", "unknown")))
 
     def price_for(self, model: str) -> ModelPrice | None:

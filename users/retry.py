@@ -11,11 +11,16 @@ CallError.retry_after_s), that wins: wait retry_after_s, stretched by up to `ret
 (10 %) so users that hit the same quota window do not all come back in the same instant. A server
 that asks for more than `max_retry_after_s` is not waited for: the error is raised at once (a load
 test should record the 429, not sleep for minutes).
+
+`RetryProgress` says how far a call got at any moment: when the run stops and Locust kills the user
+in the middle of an attempt or a backoff, GeminiUser reads it to record the call as `cancelled`
+with every attempt it made.
 """
 
 from __future__ import annotations
 
 import random
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TypeVar
@@ -28,6 +33,28 @@ from users.errors import CallError
 T = TypeVar("T")
 
 RETRYABLE_KINDS = frozenset({outcome.RATE_LIMITED, outcome.SERVER_ERROR, outcome.TIMEOUT, outcome.CONNECTION})
+
+
+@dataclass(slots=True)
+class RetryProgress:
+    """How far one logical call has got, kept up to date by RetryPolicy.run as it goes."""
+
+    attempts: int = 0  # attempts started (the one under way included)
+    errors: list[CallError] = field(default_factory=list)  # each failed attempt's error, in order
+    backoff_ms: float = 0.0  # the backoffs completed
+    backing_off_since: float | None = None  # perf_counter() when the current backoff began
+
+    @property
+    def in_flight(self) -> bool:
+        """An attempt is under way: started, and neither failed nor waiting to be retried."""
+        return self.backing_off_since is None and len(self.errors) < self.attempts
+
+    def waited_ms(self, now: float | None = None) -> float:
+        """The backoff so far, a backoff under way counted up to `now`."""
+        if self.backing_off_since is None:
+            return self.backoff_ms
+        now = time.perf_counter() if now is None else now
+        return self.backoff_ms + max(0.0, now - self.backing_off_since) * 1000.0
 
 
 @dataclass(slots=True)
@@ -59,26 +86,32 @@ class RetryPolicy:
         return self.rng.uniform(0.0, ceiling)
 
     def run(
-        self, attempt: Callable[[], T], sleep: Callable[[float], object] = gevent.sleep
+        self,
+        attempt: Callable[[], T],
+        sleep: Callable[[float], object] = gevent.sleep,
+        progress: RetryProgress | None = None,
     ) -> tuple[T, int, float]:
         """Call `attempt` until it returns, retrying retryable CallErrors.
 
         Returns (result, attempts, backoff_ms). On final failure raises the last CallError with
         `.attempts` and `.backoff_ms` set, so the Outcome can still say how hard we tried.
+        `progress`, when given, follows every step, so a caller cut off mid-way knows them too.
         """
-        attempts = 0
-        backoff_ms = 0.0
+        progress = RetryProgress() if progress is None else progress
         while True:
-            attempts += 1
+            progress.attempts += 1
             try:
-                return attempt(), attempts, backoff_ms
+                return attempt(), progress.attempts, progress.backoff_ms
             except CallError as err:
+                progress.errors.append(err)
                 delay = None
-                if attempts <= self.retries and self.should_retry(err):
-                    delay = self.delay_s(attempts, err)
+                if progress.attempts <= self.retries and self.should_retry(err):
+                    delay = self.delay_s(progress.attempts, err)
                 if delay is None:
-                    err.attempts = attempts  # type: ignore[attr-defined]
-                    err.backoff_ms = backoff_ms  # type: ignore[attr-defined]
+                    err.attempts = progress.attempts  # type: ignore[attr-defined]
+                    err.backoff_ms = progress.backoff_ms  # type: ignore[attr-defined]
                     raise
+                progress.backing_off_since = time.perf_counter()
                 sleep(delay)
-                backoff_ms += delay * 1000.0
+                progress.backing_off_since = None
+                progress.backoff_ms += delay * 1000.0

@@ -7,10 +7,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from core.options import OptionError
+from core.secrets import key_problem
 from users.transports import transport_help, transport_names
 
 DEFAULT_MODEL = "gemini-2.5-flash"
 EMULATOR_KEY = "emulator-key"  # what the suite sends to its own emulator: never a real key
+KEY_VARIABLES = ("GEMINI_API_KEY", "GOOGLE_API_KEY")  # where the key comes from without --api-key
 
 
 def add_arguments(parser: Any) -> None:
@@ -105,6 +107,7 @@ class GeminiSettings:
                     "no API key for the real API: set GEMINI_API_KEY (or pass --api-key), "
                     "or drop --host to run against the bundled emulator"
                 )
+        _check_key(api_key, explicit=bool(explicit_key))
         return cls(
             model,
             transport,
@@ -115,6 +118,10 @@ class GeminiSettings:
             retries,
             None if thinking < 0 else thinking,
         )
+
+    def secrets(self) -> tuple[str, ...]:
+        """What this process must never write: the key in use and any key it could have used."""
+        return known_secrets(self.api_key)
 
     def public(self) -> dict[str, Any]:
         """For run.json and logs: everything but the key."""
@@ -127,6 +134,25 @@ class GeminiSettings:
             "retries": self.retries,
             "thinking_budget": self.thinking_budget,
         }
+
+
+def known_secrets(*keys: str) -> tuple[str, ...]:
+    """These keys and every key in the environment, used or not (the emulator's public key aside)."""
+    found = [*keys, *(os.environ.get(name, "") for name in KEY_VARIABLES)]
+    return tuple(dict.fromkeys(key for key in found if key and key != EMULATOR_KEY))
+
+
+def _check_key(api_key: str, *, explicit: bool) -> None:
+    """A key with whitespace or control characters breaks each HTTP client differently (and some
+    print it in their error): refused here with one line that never shows the key."""
+    problem = key_problem(api_key)
+    if problem is None:
+        return
+    source = "--api-key" if explicit else next((n for n in KEY_VARIABLES if os.environ.get(n)), "the key")
+    raise OptionError(
+        f"{source} {problem}: an API key is printable ASCII without spaces; set it again without "
+        "that character (the key is not shown here)"
+    )
 
 
 def _number(options: Any, name: str, kind: type, *, minimum: float) -> Any:

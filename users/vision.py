@@ -91,9 +91,10 @@ class VisionUser(PreparedCalls, GeminiUser):
 
     @staticmethod
     def check_inputs(scenario: ScenarioSettings) -> None:
-        """List the user's own images folder, if any (raises FixtureError naming it)."""
+        """Read and decode the user's own images, if any (raises FixtureError naming the file)."""
         if scenario.images_dir:
-            folder_images(scenario.images_dir)
+            # Decoding a folder of large photos takes seconds: off the event loop, as in build_specs.
+            outside_loop(folder_images, scenario.images_dir)
 
     def start_index(self) -> int:
         # Each user starts one image further on (all modes of an image stay together), so several

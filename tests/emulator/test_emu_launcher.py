@@ -87,7 +87,7 @@ def test_cli_bad_config_is_one_line(tmp_path) -> None:
         cwd=REPO,
     )
     assert done.returncode == 2 and done.stdout == ""
-    assert done.stderr.strip().count("\n") == 0 and "cannot read emulator config" in done.stderr
+    assert done.stderr.strip().count("\n") == 0 and "nope.json: file not found" in done.stderr
 
 
 def test_workers_share_port_stats_and_faults() -> None:

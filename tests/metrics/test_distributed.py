@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import contextlib
+import html
+import re
 import signal
 import socket
 import subprocess
@@ -21,8 +23,17 @@ from llm_helpers import (
     read_rows,
     run_json,
 )
+from PIL import Image
 
+from metrics.verdict import RUN_BROKEN_EXIT_CODE, START_UP_EXIT_CODE
 from tests.waiting import wait_until
+
+
+def report_warnings(folder: Path) -> list[str]:
+    """The warning lines at the top of report.html, as text."""
+    page = (folder / "report.html").read_text()
+    found = re.findall(r'<p class="warning" role="alert">Warning: (.*?)</p>', page, flags=re.S)
+    return [html.unescape(text) for text in found]
 
 
 def test_processes_2_merge_exactly(run_headless, tmp_path: Path) -> None:
@@ -122,8 +133,10 @@ def test_a_killed_worker_is_reported_and_the_master_finishes(
         master.wait(timeout=60)
         workers[1].wait(timeout=20)
     output = (tmp_path / "logs" / "master.log").read_text()
-    assert master.returncode == 0, output[-3000:]
-    assert "never reached the master" in output
+    # The rest of the run went without the victim's load: the run broke, whatever else it measured.
+    assert master.returncode == RUN_BROKEN_EXIT_CODE, output[-3000:]
+    assert "was lost" in output and "never reached the master" in output
+    assert "Traceback" not in output
     for name in ("llm_stats.csv", "locust_stats.csv", "run.json", "report.html", "emulator_stats.json"):
         assert (out / name).exists(), name
 
@@ -133,6 +146,7 @@ def test_a_killed_worker_is_reported_and_the_master_finishes(
     assert lost["request_log"] == victim_log
     assert lost["last_report_at"] and lost["lost_window_s"] > 0
     assert lost["reported_requests"] > 0 and lost["logged_requests"] > 0
+    assert (lost["users"], lost["total_users"]) == (3, 6), "the load it carried: 3 of the 6 users"
     # Locust marks it missing after ~3 s without a heartbeat; when that happened before the end, it is
     # the end of the lost window.
     assert lost["missing_at"] is None or "went missing" in output
@@ -141,6 +155,14 @@ def test_a_killed_worker_is_reported_and_the_master_finishes(
     merged = llm_requests(out)
     assert merged == locust_requests(out)
     assert merged + lost["unreported_requests"] <= emulator_served(out)
+
+    # The report says which worker, when, with what load, and what never reached the master.
+    (line,) = [w for w in report_warnings(out) if "was lost" in w]
+    assert f"Worker {lost['node']} (3 of 6 users) was lost" in line and "into the run" in line, line
+    if lost["unreported_requests"]:
+        assert f"{lost['unreported_requests']:,} calls in its request log ({victim_log})" in line, line
+    else:
+        assert "every call in its request log reached the master" in line, line
 
 
 def test_a_worker_that_cannot_prepare_stops_the_master_with_its_reason(
@@ -190,3 +212,60 @@ def test_calls_in_flight_at_the_end_reach_the_master(run_headless, tmp_path: Pat
     served = emulator_served(out)
     assert served > 0
     assert llm_requests(out) == locust_requests(out) == served
+
+
+def test_workers_that_refuse_the_masters_options_stop_the_run_with_their_reason(
+    repo_root: Path, clean_env: dict, tmp_path: Path
+) -> None:
+    # The master's --images-dir is relative and exists only where the master runs (as on another
+    # host): every worker prepares its own command line at init, then refuses when the master's
+    # options arrive with the spawn message.
+    out = tmp_path / "run"
+    master_dir, worker_dir = tmp_path / "master", tmp_path / "worker"
+    (master_dir / "imgs").mkdir(parents=True)
+    worker_dir.mkdir()
+    Image.new("RGB", (64, 48), (200, 30, 30)).save(master_dir / "imgs" / "red.png")
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    port = free_port()
+
+    def popen(cmd: list[str], cwd: Path, name: str) -> subprocess.Popen:
+        with (logs / name).open("w") as log:
+            return subprocess.Popen(cmd, cwd=cwd, env=clean_env, stdout=log, stderr=subprocess.STDOUT)
+
+    master = popen(
+        locust_cmd(
+            "--headless", "--master", "--master-bind-host", "127.0.0.1", "--master-bind-port", str(port),
+            "--expect-workers", "2", "-u", "4", "-r", "4", "-t", "600s", "--results-dir", str(out),
+            "--mix", "vision=1", "--images-dir", "imgs", *FAST,
+        ),
+        master_dir, "master.log",
+    )  # fmt: skip
+    worker_cmd = locust_cmd("--worker", "--master-host", "127.0.0.1", "--master-port", str(port))
+    workers = [popen(worker_cmd, worker_dir, f"worker-{index}.log") for index in range(2)]
+    try:
+        master.wait(timeout=120)  # -t 600s: only the refusal can end this run in time
+        for worker in workers:
+            worker.wait(timeout=30)
+    finally:
+        for proc in (master, *workers):
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+    output = (logs / "master.log").read_text()
+    assert master.returncode == START_UP_EXIT_CODE, output[-3000:]
+    # Each worker's one-line reason reached the master and is printed there.
+    reason = "imgs: not a folder"
+    assert output.count(f"could not prepare its requests: {reason}") == 2, output[-3000:]
+    assert "refused to start" in output
+    for index, worker in enumerate(workers):
+        worker_output = (logs / f"worker-{index}.log").read_text()
+        assert worker.returncode == START_UP_EXIT_CODE and reason in worker_output, worker_output[-2000:]
+    assert "Traceback" not in output
+
+    run = run_json(out)
+    refused = run["refused_workers"]
+    assert len(refused) == 2 and all(reason in item["reason"] for item in refused), refused
+    assert run["lost_workers"] == [], "a worker that refused is not reported as lost"
+    lines = [w for w in report_warnings(out) if "refused to start" in w]
+    assert len(lines) == 2 and all(reason in line for line in lines), lines

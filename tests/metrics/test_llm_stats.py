@@ -104,6 +104,31 @@ def test_latency_counts_answered_calls_only_and_uses_nearest_rank() -> None:
     assert row["e2e_p50_ms"] == 50.0 and row["e2e_min_ms"] == 1.0 and row["e2e_max_ms"] == 100.0
 
 
+def test_cancelled_calls_are_counted_apart_with_their_attempts_and_never_timed() -> None:
+    from core.outcome import CANCELLED
+    from core.slo import WindowStats, metric_value
+    from metrics.gates import window_from_stats
+
+    stats = LlmStats(keep_current_window=False)
+    answered = Outcome("s", "m", "genai", 0.0, e2e_ms=100.0, attempts=2, attempt_kinds=RATE_LIMITED)
+    failed = Outcome("s", "m", "genai", 0.0, e2e_ms=5.0, error_kind=SERVER_ERROR, attempt_kinds=SERVER_ERROR)
+    # Cut off by the stop while backing off after two 429s: 2 attempts, not a failure, not timed.
+    cancelled = Outcome(
+        "s", "m", "genai", 0.0, e2e_ms=9_000.0, ttft_ms=50.0, error_kind=CANCELLED, attempts=2,
+        attempt_kinds="rate_limited;rate_limited",
+    )  # fmt: skip
+    for outcome in (answered, failed, cancelled):
+        stats.log(outcome)
+    row = stats.rows()[-1]
+    assert (row["requests"], row["failures"], row["cancelled"], row["attempts"]) == (3, 1, 1, 5)
+    assert row["e2e_max_ms"] == 100.0 and row["ttft_p50_ms"] is None, "only the answer is timed"
+    # The SLO language counts it apart too: not in error_rate, a metric of its own.
+    for window in (window_from_stats(stats), WindowStats.from_outcomes([answered, failed, cancelled], 1.0)):
+        assert metric_value("error_rate", window) == pytest.approx(100 / 3)
+        assert metric_value("cancelled", window) == pytest.approx(100 / 3)
+    assert WindowStats.from_outcomes([cancelled], 1.0).e2e_ms == []
+
+
 def test_time_per_output_token_keeps_sub_millisecond_resolution() -> None:
     stats = LlmStats(keep_current_window=False)
     # (last - first) / (tokens - 1) = (1000 - 100) / 180 = 5.0 ms/token; then 5.55 ms/token.

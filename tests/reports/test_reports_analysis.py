@@ -29,7 +29,9 @@ def requests_frame(rows: list[dict]) -> pd.DataFrame:
         "cost_usd": 0.0,
         "prep_ms": 0.0,
         "request_bytes": 0.0,
+        "attempts": 1.0,
         "error_kind": "",
+        "attempt_kinds": "",
         "error_message": "",
         "variant": "",
         "item_id": "",
@@ -68,6 +70,22 @@ def test_summary_counts_failures_by_kind_blocked_apart_rates_and_cost():
     assert everything["tokens_per_s"] == pytest.approx(50 / 52.0)
     assert everything["cost_per_1k"] == pytest.approx(2.0)
     assert everything["e2e_ms_p99"] == pytest.approx(1000.0), "failed calls are left out of latency"
+
+
+def test_cancelled_calls_are_counted_apart_and_their_attempts_by_kind():
+    rows = [{"start_time": float(i), "e2e_ms": 100.0} for i in range(4)]
+    rows[1] |= {"attempts": 3.0, "attempt_kinds": "rate_limited;rate_limited"}  # answered on the 3rd
+    rows[2] |= {"error_kind": "server_error", "attempts": 2.0, "attempt_kinds": "server_error;server_error"}
+    # Cut off by the stop: one 429, then the retry in flight; its long e2e is the stop's, not latency.
+    rows[3] |= {"error_kind": "cancelled", "e2e_ms": 60_000.0, "attempts": 2.0,
+                "attempt_kinds": "rate_limited;cancelled"}  # fmt: skip
+    everything = la.summary(requests_frame(rows)).iloc[-1]
+    assert (everything["requests"], everything["failures"], everything["cancelled"]) == (4, 1, 1)
+    assert everything["kind_cancelled"] == 1 and everything["failure_rate"] == pytest.approx(0.25)
+    assert everything["attempts"] == 8
+    assert (everything["attempt_rate_limited"], everything["attempt_server_error"]) == (3, 2)
+    assert everything["attempt_cancelled"] == 1
+    assert everything["e2e_ms_p99"] == pytest.approx(100.0), "a cancelled call is left out of latency"
 
 
 def test_time_series_rates_and_error_share_per_bin():

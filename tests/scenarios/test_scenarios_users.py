@@ -145,6 +145,8 @@ def test_all_three_users_under_a_local_runner(make_env: Callable[..., Environmen
     assert names == {"moderation", "vision", "stream"}
     assert env.stats.total.num_failures == 0, [o.error_message for o in outcomes if o.failed]
     assert {o.variant for o in outcomes if o.scenario == "vision"} == {"raw", "optimized"}
-    moderated = [o for o in outcomes if o.scenario == "moderation"]
+    # runner.quit() cuts off the calls under way: those are cancelled, with no answer to check.
+    answered = [o for o in outcomes if not o.cancelled]
+    moderated = [o for o in answered if o.scenario == "moderation"]
     assert moderated and all(o.verdict in ("benign", "violating") for o in moderated)
-    assert all(o.ttft_ms is not None for o in outcomes if o.scenario == "stream")
+    assert all(o.ttft_ms is not None for o in answered if o.scenario == "stream")

@@ -7,6 +7,7 @@ waits for Locust to reach that state instead of sleeping until it probably has.
 from __future__ import annotations
 
 import argparse
+import socket
 import sys
 
 import pytest
@@ -110,3 +111,13 @@ def test_choosing_none_goes_back_to_users_and_spawn_rate(web_env) -> None:
     wait_until(lambda: web_env.runner.user_count == 2, what="the form's 2 users")
     # Locust's own -u/-r run, not a shape that happens to pass through 2 users
     assert web_env.runner.shape_greenlet is None and web_env.runner.target_user_count == 2
+
+
+def test_a_host_typed_into_the_form_that_refuses_connections_is_answered_in_the_form(web_env) -> None:
+    with socket.socket() as probe:  # a loopback port that was just free: nothing listens there
+        probe.bind(("127.0.0.1", 0))
+        closed = f"http://127.0.0.1:{probe.getsockname()[1]}"
+    client = web_env.web_ui.app.test_client()
+    reply = client.post("/swarm", data={**FORM, "host": closed, "api_key": "test-key-not-real"}).get_json()
+    assert reply["success"] is False and reply["message"].startswith(f"--host {closed}: cannot connect")
+    assert web_env.shape_class is None and web_env.runner.state == "ready"

@@ -23,8 +23,8 @@ CASES = [
     ("server_500", True, outcome.SERVER_ERROR, 500),
     ("server_503", False, outcome.SERVER_ERROR, 503),
     ("server_503", True, outcome.SERVER_ERROR, 503),
-    ("server_504", False, outcome.TIMEOUT, 504),
-    ("server_504", True, outcome.TIMEOUT, 504),
+    ("server_504", False, outcome.SERVER_ERROR, 504),  # the server answered: a 5xx, not our timeout
+    ("server_504", True, outcome.SERVER_ERROR, 504),
     ("connection_reset", False, outcome.CONNECTION, None),
     ("connection_reset", True, outcome.CONNECTION, None),
     ("malformed_json", False, outcome.INVALID_RESPONSE, None),

@@ -118,7 +118,9 @@ def test_http_errors_take_code_details_and_redaction_from_the_body() -> None:
         "502 <html>bad gateway</html>",
     )
     assert api_error(0, "", "odd", None, ()).kind == outcome.INVALID_RESPONSE
-    assert api_error(504, "DEADLINE_EXCEEDED", "", None, ()).kind == outcome.TIMEOUT
+    # A 504 is the server's answer, a 5xx: server_error (timeout is our own client giving up).
+    deadline = api_error(504, "DEADLINE_EXCEEDED", "", None, ())
+    assert (deadline.kind, deadline.message) == (outcome.SERVER_ERROR, "504 DEADLINE_EXCEEDED")
 
 
 class ReadTimeout(TimeoutError):

@@ -42,7 +42,14 @@ FULL_RUN = {
     "shape": {"name": "StepShape", "params": {"steps": 3}},
     "stages": [{"name": "warm-up", "start": 1714564800.0, "end": None}],
     "capacity": {"capacity_rps": 4.0, "stop_reason": "slo_breached", "slo": [], "steps": []},
-    "llm": {"requests": 10, "failures": 1, "blocked": 0, "output_tokens": 99, "cost_usd": 0.001},
+    "llm": {
+        "requests": 10,
+        "failures": 1,
+        "blocked": 0,
+        "cancelled": 2,
+        "output_tokens": 99,
+        "cost_usd": 0.001,
+    },
     "health_warnings": [
         {
             "node": "local-h-1",
@@ -74,6 +81,10 @@ FULL_RUN = {
             "request_log": "requests-h-2.csv",
         }
     ],
+    "refused_workers": [
+        {"worker": "w2", "reason": "--images-dir imgs: no such folder", "at": "2024-05-01T12:00:01+00:00"}
+    ],
+    "emulator_died": {"at": "2024-05-01T12:00:40+00:00", "how": "killed by SIGKILL", "pid": 1234},
     "slo": [
         {
             "expr": "e2e_p95<=1s",

@@ -53,10 +53,12 @@ class RawHttpTransport:
         host_header = url.hostname if url.port is None else f"{url.hostname}:{url.port}"
         if ":" in url.hostname:  # IPv6 literal
             host_header = f"[{url.hostname}]" + (f":{url.port}" if url.port else "")
-        # Everything but the target and length is fixed per transport: format it once.
+        # Everything but the target and length is fixed per transport: format it once. What comes
+        # from outside (a key may hold a "%") is escaped for the % formatting of each call.
+        path, key = url.path.rstrip("/").replace("%", "%%"), api_key.replace("%", "%%")
         self._head_format = (
-            f"POST {url.path.rstrip('/')}/{API_VERSION}/models/%s HTTP/1.1\r\n"
-            f"Host: {host_header}\r\nx-goog-api-key: {api_key}\r\nContent-Type: application/json\r\n"
+            f"POST {path}/{API_VERSION}/models/%s HTTP/1.1\r\n"
+            f"Host: {host_header}\r\nx-goog-api-key: {key}\r\nContent-Type: application/json\r\n"
             "User-Agent: gemini-locust-http/1\r\nContent-Length: %d\r\n\r\n"
         )
         self._idle: list[Connection] = []
