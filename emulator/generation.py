@@ -71,8 +71,8 @@ class Prepared:
     def wire_frames(self, model: str, profile: ModelProfile, sse: bool) -> list[bytes]:
         """The chunks as sent (SSE events, or pieces of one JSON array), RID_PLACEHOLDER inside.
 
-        The profile is fixed per model for the emulator's life and the cache key holds the model,
-        so the frames of one Prepared never change."""
+        The profile is fixed per model for the emulator's life and the cache key holds the whole
+        model id, so the frames of one Prepared never change."""
         wire = self._wire.get(sse)
         if wire is None:
             frames = self.frames(model, profile)
@@ -93,12 +93,15 @@ class Generator:
         self.faults = Faults(profile.faults, seed)
         self.quotas = Quotas(profile, clock.time_scale)
         self.slots = {name: Slots(m.capacity, m.queue_limit) for name, m in profile.models.items()}
-        self._cache: OrderedDict[bytes, Prepared] = OrderedDict()
+        self._cache: OrderedDict[tuple[str, bytes], Prepared] = OrderedDict()
 
     def prepare(self, raw: bytes, model: str, profile: ModelProfile) -> Prepared:
         """The checked request and its answer (cached by body); raises the 400 the real API sends."""
-        # The model is part of the key: the same body to another model is another answer.
-        key = hashlib.blake2b(raw, digest_size=16, person=model.encode()[:16]).digest()
+        # The whole model id is part of the key: the same body to another model is another answer
+        # (another modelVersion, thinking count and text). Not blake2b's `person`, which holds only
+        # 16 bytes: gemini-2.5-flash-lite cut to 16 bytes is gemini-2.5-flash. The body, the model,
+        # its profile (fixed per model for the emulator's life) and the seed decide an answer.
+        key = (model, hashlib.blake2b(raw, digest_size=16).digest())
         cached = self._cache.get(key)
         if cached is not None:
             self._cache.move_to_end(key)

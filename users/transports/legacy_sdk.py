@@ -23,10 +23,11 @@ How it is wired, and why:
   unknown fields and yields an empty chunk); a hook on the REST interceptor turns it back into the
   google.api_core exception of its code, so mid-stream errors count as on the other transports.
 
-Known blind spots of the old protos (v1beta as of 2024): no `thoughtsTokenCount` (reported None),
-no `thought` flag on parts (thought text would count as answer text), JSON Schema is sent as the
-older OpenAPI-subset `responseSchema` with the keywords it cannot express dropped, and proto3 drops
-zero counts, so a 0 reads as "not said" (None) as it does from the real API's JSON.
+Known blind spots of the old protos (v1beta as of 2024): no `thoughtsTokenCount`, so thinking
+tokens are recovered from the counts they do have (see `_thoughts`); no `thought` flag on parts
+(thought text would count as answer text); JSON Schema is sent as the older OpenAPI-subset
+`responseSchema` with the keywords it cannot express dropped; and proto3 drops zero counts, so a 0
+reads as "not said" (None) as it does from the real API's JSON.
 """
 
 from __future__ import annotations
@@ -261,9 +262,31 @@ def _count(value: int) -> int | None:
     return value or None  # proto3 cannot tell 0 from absent; the real API omits zeros anyway
 
 
+_USAGE_FIELDS = frozenset(f.name for f in protos.GenerateContentResponse.UsageMetadata.pb().DESCRIPTOR.fields)
+_HAS_THOUGHTS = "thoughts_token_count" in _USAGE_FIELDS
+_HAS_TOOL_USE = "tool_use_prompt_token_count" in _USAGE_FIELDS
+
+
+def _thoughts(counts: Any) -> int | None:
+    """thoughtsTokenCount: read when the protos have it, else recovered from the total.
+
+    The REST API's totalTokenCount is prompt + candidates + thoughts + toolUsePrompt;
+    cachedContentTokenCount is already inside promptTokenCount (not subtracted again). The 2024
+    protos also lack toolUsePromptTokenCount, which the API only sends for tool calls (the suite
+    sends no tools), so there the remainder is the thoughts. Zero or less means "not said" (None),
+    as from the real API's JSON, which omits thoughtsTokenCount when the model did not think.
+    """
+    if _HAS_THOUGHTS:
+        return _count(counts.thoughts_token_count)
+    rest = counts.total_token_count - counts.prompt_token_count - counts.candidates_token_count
+    if _HAS_TOOL_USE:
+        rest -= counts.tool_use_prompt_token_count
+    return rest if rest > 0 else None
+
+
 def _reply(chunk: Any) -> Reply:
     """A response or stream chunk proto in the shared terms. The 2024 protos have no thought flag
-    (thought text counts as answer text) and no thoughtsTokenCount (None: not said)."""
+    (thought text counts as answer text) and no thoughtsTokenCount (recovered: `_thoughts`)."""
     text = finish = block = ""
     if chunk.candidates:
         candidate = chunk.candidates[0]
@@ -277,6 +300,7 @@ def _reply(chunk: Any) -> Reply:
         usage = Usage(
             prompt=_count(counts.prompt_token_count),
             output=_count(counts.candidates_token_count),
+            thoughts=_thoughts(counts),
             cached=_count(counts.cached_content_token_count),
         )
     return Reply(text, "", usage, finish, block)
