@@ -30,7 +30,7 @@ from shapes.load_shapes import SuiteShape
 from users.images import ImageLimitError
 from users.mix import parse_mix
 from users.preparation import PreparationFailed
-from users.pricing import PricingError
+from users.pricing import PriceTable, PricingError
 from users.scenario_options import ScenarioSettings
 from users.settings import GeminiSettings
 
@@ -68,7 +68,10 @@ def check_start(environment: Environment, options: argparse.Namespace) -> SuiteS
     check_form_options(options)  # the cost budget rule and --slo
     emulator_url = getattr(options, "emulator_url", None)
     to_emulator = bool(emulator_url) and options.host == emulator_url
-    GeminiSettings.from_options(options, emulator=to_emulator)
+    settings = GeminiSettings.from_options(options, emulator=to_emulator)
+    if not to_emulator:
+        # The budget fails closed: a model with no price would cost money --max-cost never sees.
+        PriceTable.load(getattr(options, "pricing", "") or None).require_price(settings.model)
     ScenarioSettings.from_options(options)
     parse_mix(str(getattr(options, "mix", "") or ""))
     shape = select_shape(environment, options)

@@ -134,11 +134,14 @@ def configure(environment: Environment) -> None:
     options = environment.parsed_options
     emulator_url = getattr(options, "emulator_url", None)
     check_host(environment.host)
-    settings = GeminiSettings.from_options(
-        options, emulator=bool(emulator_url) and environment.host == emulator_url
-    )
+    bundled_emulator = bool(emulator_url) and environment.host == emulator_url
+    settings = GeminiSettings.from_options(options, emulator=bundled_emulator)
     protect_outputs(environment, settings.secrets())  # the web UI's form may bring another key
-    use_settings(environment, settings, PriceTable.load(getattr(options, "pricing", "") or None))
+    prices = PriceTable.load(getattr(options, "pricing", "") or None)
+    if not bundled_emulator:
+        # The budget fails closed: a model with no price would cost real money --max-cost never sees.
+        prices.require_price(settings.model)
+    use_settings(environment, settings, prices)
     apply_mix(environment)
 
 

@@ -3,8 +3,12 @@
 The spend is estimated from the server's token counts and the price table (Outcome.cost_usd), and is
 judged where the whole run is known: the master in distributed runs, the only process otherwise.
 Against any host that is not loopback a budget is required, so a mistyped --host cannot run up a
-bill unbounded. Calls still in flight when the budget stops the run finish and are billed, so the
-final spend can exceed the budget by about (users x cost of one call).
+bill unbounded. The budget fails closed: against any host but the bundled emulator, a model with no
+price (built-in table or --pricing) refuses to start (users.pricing.PriceTable.require_price, checked
+at start-up), since its calls would count as 0 USD. Thinking tokens count at the output price, cached
+prompt tokens at the cached-input price (full input price when the table has none). Calls still in
+flight when the budget stops the run finish and are billed, so the final spend can exceed the budget
+by about (users x cost of one call).
 """
 
 from __future__ import annotations

@@ -173,7 +173,7 @@ class GeminiUser(User):
         out.block_reason = result.block_reason
         out.response_bytes = result.response_bytes
         out.cost_usd = self.prices.cost_usd(
-            out.model, out.prompt_tokens, out.output_tokens, out.thoughts_tokens
+            out.model, out.prompt_tokens, out.output_tokens, out.thoughts_tokens, out.cached_tokens
         )
 
     @staticmethod

@@ -26,6 +26,10 @@ class ModelPrice:
     long_context_threshold: int | None = None
     input_long: float | None = None
     output_long: float | None = None
+    # Cached prompt tokens (cachedContentTokenCount); absent: priced as full input, an over-estimate
+    # that keeps the budget closed.
+    cached_input: float | None = None
+    cached_input_long: float | None = None
 
 
 def _model_price(source: str, model: str, fields: dict[str, object]) -> ModelPrice:
@@ -50,10 +54,19 @@ def _read_price_file(path: Path) -> str:
         raise PricingError(f"pricing file {path}: {exc.reason}: give --pricing a JSON file") from None
 
 
+def pricing_example(model: str) -> str:
+    """The --pricing JSON shape, with `model` as its one entry (prices in USD per 1M tokens)."""
+    entry = {"input": "USD", "output": "USD", "cached_input": "USD (optional)"}
+    return json.dumps({"models": {model: entry}})
+
+
 class PriceTable:
-    def __init__(self, models: dict[str, ModelPrice], as_of: str) -> None:
+    def __init__(
+        self, models: dict[str, ModelPrice], as_of: str, source: str = "built-in pricing.json"
+    ) -> None:
         self.models = models
         self.as_of = as_of
+        self.source = source
         self._warned: set[str] = set()
 
     @classmethod
@@ -65,7 +78,7 @@ class PriceTable:
         else:
             source = str(path)
             text = _read_price_file(Path(path))
-        shape = "expected {'models': {name: {'input': USD, 'output': USD}}}"
+        shape = "expected {'models': {name: {'input': USD, 'output': USD, 'cached_input': USD (optional)}}}"
         try:
             data = json.loads(text)
         except (ValueError, RecursionError) as exc:
@@ -83,7 +96,7 @@ class PriceTable:
                     f"got {type(price).__name__}"
                 )
             models[name] = _model_price(source, name, price)
-        return cls(models, str(data.get("as_of", "unknown")))
+        return cls(models, str(data.get("as_of", "unknown")), source)
 
     def price_for(self, model: str) -> ModelPrice | None:
         name = model.removeprefix("models/")
@@ -95,9 +108,30 @@ class PriceTable:
                 return self.models[known]
         return None
 
+    def require_price(self, model: str) -> None:
+        """Raises PricingError when `model` has no price: its spend could not count toward --max-cost.
+
+        For any host but the bundled emulator, where an unpriced call costs real money the budget
+        would not see (the budget fails closed)."""
+        if self.price_for(model) is not None:
+            return
+        name = model.removeprefix("models/")
+        raise PricingError(
+            f"no price known for model {name!r} in {self.source} (as of {self.as_of}): its spend could not "
+            f"count toward --max-cost, so the run does not start against a host other than the bundled emulator. Give --pricing FILE "
+            f"with its prices in USD per 1M tokens, e.g. {pricing_example(name)}"
+        )
+
     def cost_usd(
-        self, model: str, prompt_tokens: int | None, output_tokens: int | None, thoughts: int | None
+        self,
+        model: str,
+        prompt_tokens: int | None,
+        output_tokens: int | None,
+        thoughts: int | None,
+        cached_tokens: int | None = None,
     ) -> float:
+        """USD of one call. Thinking tokens are billed as output; cached prompt tokens (part of
+        promptTokenCount) at the cached-input price when the table has one, else as full input."""
         price = self.price_for(model)
         if price is None:
             if model not in self._warned:
@@ -105,9 +139,14 @@ class PriceTable:
                 logger.warning("no price known for model %r: its calls are costed at 0 USD", model)
             return 0.0
         prompt = prompt_tokens or 0
+        cached = min(max(cached_tokens or 0, 0), prompt)
         output = (output_tokens or 0) + (thoughts or 0)
         rate_in, rate_out = price.input, price.output
+        rate_cached = price.cached_input
         if price.long_context_threshold and prompt > price.long_context_threshold:
             rate_in = price.input_long or rate_in
             rate_out = price.output_long or rate_out
-        return (prompt * rate_in + output * rate_out) / 1_000_000
+            rate_cached = price.cached_input_long
+        if rate_cached is None:
+            rate_cached = rate_in
+        return ((prompt - cached) * rate_in + cached * rate_cached + output * rate_out) / 1_000_000

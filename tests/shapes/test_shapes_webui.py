@@ -121,3 +121,15 @@ def test_a_host_typed_into_the_form_that_refuses_connections_is_answered_in_the_
     reply = client.post("/swarm", data={**FORM, "host": closed, "api_key": "test-key-not-real"}).get_json()
     assert reply["success"] is False and reply["message"].startswith(f"--host {closed}: cannot connect")
     assert web_env.shape_class is None and web_env.runner.state == "ready"
+
+
+def test_a_model_without_a_price_is_refused_in_the_form_against_another_host(web_env) -> None:
+    with socket.socket() as server:  # something listens: the host is reachable, only the price is missing
+        server.bind(("127.0.0.1", 0))
+        server.listen()
+        host = f"http://127.0.0.1:{server.getsockname()[1]}"
+        client = web_env.web_ui.app.test_client()
+        form = {**FORM, "host": host, "api_key": "test-key-not-real", "model": "some-unpriced-model"}
+        reply = client.post("/swarm", data=form).get_json()
+    assert reply["success"] is False and "no price known for model 'some-unpriced-model'" in reply["message"]
+    assert web_env.shape_class is None and web_env.runner.state == "ready"
