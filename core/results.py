@@ -30,7 +30,7 @@ import types
 import typing
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -202,6 +202,11 @@ def _iso_time(value: str) -> str:
 
 
 IsoTime = Annotated[str, AfterValidator(_iso_time)]
+
+
+def iso_time(epoch: float | None, timespec: str = "milliseconds") -> str | None:
+    """An epoch time as run.json writes it: ISO-8601 in UTC; None (not known) for None or 0."""
+    return datetime.fromtimestamp(epoch, UTC).isoformat(timespec=timespec) if epoch else None
 
 
 class _Part(BaseModel):

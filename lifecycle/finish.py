@@ -12,7 +12,6 @@ ran and measured nothing exits 5 (metrics/verdict.py has every code).
 from __future__ import annotations
 
 import contextlib
-import datetime as dt
 import logging
 import os
 import signal
@@ -27,7 +26,7 @@ from locust.env import Environment
 from locust.runners import STATE_RUNNING, STATE_SPAWNING, WorkerRunner
 
 import shapes
-from core.results import EMULATOR_STATS_JSON
+from core.results import EMULATOR_STATS_JSON, iso_time
 from lifecycle.state import run_of
 from metrics import llm, results, verdict
 from users.state import users_state
@@ -53,16 +52,15 @@ def on_quitting(environment: Environment, **_: Any) -> None:
     local_or_master = runner is not None and not isinstance(runner, WorkerRunner)
     # Spawning or running: nothing of ours or Locust's (--run-time, the budget, the last worker
     # quitting) began stopping it, which leaves a master "stopping" until its workers answer.
-    mid_run = local_or_master and runner.state in (STATE_SPAWNING, STATE_RUNNING)
-    worker_mid_run = isinstance(runner, WorkerRunner) and runner.state in (STATE_SPAWNING, STATE_RUNNING)
-    if mid_run or worker_mid_run:
-        # Ctrl-C or SIGTERM mid-run: Locust fires quitting before it stops the users. Stop them
-        # first, so nothing calls the emulator after it is gone, the calls they cut off are logged
-        # as cancelled before the request log closes, and the final files are final.
+    mid_run = _test_running(environment)
+    if mid_run:
+        # Ctrl-C or SIGTERM mid-run (on any node): Locust fires quitting before it stops the users.
+        # Stop them first, so nothing calls the emulator after it is gone, the calls they cut off
+        # are logged as cancelled before the request log closes, and the final files are final.
         runner.stop()
     # A Ctrl-C that lands as the run starts (runner still in init, its start already scheduled) is
     # an interrupt too: the users Locust spawns after it make no call (users.state.quitting).
-    if (mid_run and not run.stopped_by_suite) or (local_or_master and run.signal is not None):
+    if local_or_master and ((mid_run and not run.stopped_by_suite) or run.signal is not None):
         signum = run.signal or signal.SIGTERM  # SIGINT is recorded by our handler; SIGTERM is Locust's
         name = signal.Signals(signum).name
         if run.folder is not None:
@@ -166,10 +164,6 @@ def build_report_in_child(folder: Path) -> Path | None:
     return Path(lines[-1])
 
 
-def _iso_now() -> str:
-    return dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds")
-
-
 def _test_running(environment: Environment) -> bool:
     runner = environment.runner
     return runner is not None and runner.state in (STATE_SPAWNING, STATE_RUNNING)
@@ -209,7 +203,7 @@ def on_worker_refused(environment: Environment, worker: str, reason: str) -> Non
     run = run_of(environment)
     if run.folder is not None:
         refused = run.folder.extra.setdefault("refused_workers", [])
-        refused.append({"worker": worker, "reason": reason, "at": _iso_now()})
+        refused.append({"worker": worker, "reason": reason, "at": iso_time(time.time())})
     if run.finished or not _test_running(environment):
         return
     logger.error("stopping the run: worker %s refused to start", worker)
@@ -222,7 +216,7 @@ def _record_emulator_death(environment: Environment, how: str) -> None:
     emulator = run.emulator
     if run.folder is not None:
         run.folder.extra["emulator_died"] = {
-            "at": _iso_now(),
+            "at": iso_time(time.time()),
             "how": how,
             "pid": emulator.pid if emulator is not None else None,
         }

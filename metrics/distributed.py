@@ -23,7 +23,6 @@ WorkerTracker and runs watch_missing_forever.
 
 from __future__ import annotations
 
-import datetime as dt
 import logging
 import time
 from dataclasses import dataclass
@@ -32,6 +31,8 @@ from typing import Any
 
 import gevent
 from locust.runners import STATE_MISSING
+
+from core.results import iso_time
 
 logger = logging.getLogger(__name__)
 
@@ -55,10 +56,6 @@ class WorkerState:
     stopped: bool = False
     missing_at: float | None = None
     users: int | None = None  # users it ran at its last report made while the test ran
-
-
-def _iso(ts: float | None) -> str | None:
-    return dt.datetime.fromtimestamp(ts, dt.UTC).isoformat(timespec="milliseconds") if ts else None
 
 
 def count_log_rows(path: Path) -> int | None:
@@ -131,7 +128,7 @@ class WorkerTracker:
             return
         state.missing_at = now
         since = (
-            f"since its last report at {_iso(state.last_report_at)}"
+            f"since its last report at {iso_time(state.last_report_at)}"
             if state.last_report_at
             else "(no report)"
         )
@@ -157,8 +154,8 @@ class WorkerTracker:
                 {
                     "worker": state.client_id,
                     "node": state.node or None,
-                    "last_report_at": _iso(state.last_report_at),
-                    "missing_at": _iso(state.missing_at),
+                    "last_report_at": iso_time(state.last_report_at),
+                    "missing_at": iso_time(state.missing_at),
                     "lost_window_s": round(window_end - state.last_report_at, 3)
                     if state.last_report_at
                     else None,

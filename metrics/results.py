@@ -31,6 +31,7 @@ from core.results import (
     CsvFile,
     ResultsFileError,
     RunInfo,
+    iso_time,
     write_atomically,
 )
 from core.secrets import Redactor
@@ -67,10 +68,6 @@ def add_arguments(parser: Any) -> None:
 def default_results_dir(now: dt.datetime | None = None) -> Path:
     now = now or dt.datetime.now(dt.UTC)
     return Path("results") / now.strftime("%Y%m%dT%H%M%SZ")
-
-
-def _iso(ts: float | None) -> str | None:
-    return dt.datetime.fromtimestamp(ts, dt.UTC).isoformat(timespec="seconds") if ts else None
 
 
 def public_options(options: Any) -> dict[str, Any]:
@@ -165,8 +162,8 @@ class RunFolder:
         env = self.environment
         return {
             "run_id": self.run_id,
-            "started_at": _iso(self.started_at),
-            "ended_at": _iso(self.ended_at),
+            "started_at": iso_time(self.started_at, "seconds"),
+            "ended_at": iso_time(self.ended_at, "seconds"),
             "host": public_host(env.host),
             "options": public_options(env.parsed_options),
             "settings": public_settings,
