@@ -8,56 +8,11 @@ waits for an event of the run (the first logged call), never for a fixed time.
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
-import threading
 from pathlib import Path
 
-import psutil
-
 from metrics.verdict import NOTHING_MEASURED_EXIT_CODE, RUN_BROKEN_EXIT_CODE
+from tests.e2e.locust_child import LocustRun, emulators_of
 from tests.waiting import wait_until
-
-
-def emulators_of(pid: int) -> list[psutil.Process]:
-    """The bundled emulators Locust process `pid` started (they carry --parent-pid <pid>)."""
-    found = []
-    for proc in psutil.process_iter(["pid", "cmdline"]):
-        cmdline = proc.info.get("cmdline") or []
-        if "--parent-pid" in cmdline and cmdline[cmdline.index("--parent-pid") + 1] == str(pid):
-            found.append(proc)
-    return found
-
-
-def calls_logged(folder: Path) -> int:
-    return sum(max(0, len(p.read_bytes().splitlines()) - 1) for p in folder.glob("requests-*.csv"))
-
-
-class Run:
-    """A headless Locust child whose output is collected by a thread (a full pipe would block it)."""
-
-    def __init__(self, repo_root: Path, env: dict, out: Path, *args: str) -> None:
-        self.lines: list[str] = []
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "locust", "--headless", "--results-dir", str(out), *args],
-            cwd=repo_root, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-        )  # fmt: skip
-        self._reader = threading.Thread(target=self._read, daemon=True)
-        self._reader.start()
-
-    def _read(self) -> None:
-        assert self.proc.stdout is not None
-        self.lines.extend(self.proc.stdout)
-
-    def wait(self, timeout: float) -> tuple[int, str]:
-        try:
-            code = self.proc.wait(timeout=timeout)
-        finally:
-            if self.proc.poll() is None:
-                self.proc.kill()
-                self.proc.wait()
-        self._reader.join(timeout=10)
-        return code, "".join(self.lines)
 
 
 def test_a_killed_emulator_stops_the_run_at_once_and_exits_6(
@@ -65,15 +20,18 @@ def test_a_killed_emulator_stops_the_run_at_once_and_exits_6(
 ) -> None:
     out = tmp_path / "run"
     # -t far beyond the test: only the emulator's death can end this run in time.
-    run = Run(repo_root, clean_env, out, "-u", "2", "-r", "2", "-t", "600s", "--emulator-profile", "fast")
+    run = LocustRun(
+        repo_root, clean_env, out, "-u", "2", "-r", "2", "-t", "600s", "--emulator-profile", "fast"
+    )
     try:
-        wait_until(lambda: calls_logged(out) >= 1 or run.proc.poll() is not None, 90, "a logged call")
+        run.wait_for(run.logged_a_call, "a logged call")
         (emulator,) = wait_until(lambda: emulators_of(run.proc.pid), 10, "the bundled emulator")
         emulator.kill()
-        code, output = run.wait(timeout=120)
+        code = run.wait(timeout=120)
     finally:
         if run.proc.poll() is None:
             run.proc.kill()
+    output = run.output()
     assert code == RUN_BROKEN_EXIT_CODE, output[-4000:]
     assert "Traceback" not in output, output[-4000:]
     died_lines = [line for line in output.splitlines() if "the bundled emulator" in line and "died" in line]
@@ -96,8 +54,9 @@ def test_a_test_that_measures_nothing_exits_5_and_says_so(
     repo_root: Path, clean_env: dict, tmp_path: Path
 ) -> None:
     out = tmp_path / "run"
-    run = Run(repo_root, clean_env, out, "-u", "0", "-r", "1", "-t", "1s", "--emulator-profile", "fast")
-    code, output = run.wait(timeout=120)
+    run = LocustRun(repo_root, clean_env, out, "-u", "0", "-r", "1", "-t", "1s", "--emulator-profile", "fast")
+    code = run.wait(timeout=120)
+    output = run.output()
     assert code == NOTHING_MEASURED_EXIT_CODE, output[-4000:]
     assert "nothing was measured: not one call completed" in output
     assert "Traceback" not in output
