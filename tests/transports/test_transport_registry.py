@@ -91,7 +91,7 @@ def _facts(result: CallResult) -> tuple[object, ...]:
 @pytest.mark.parametrize("stream", [False, True], ids=["unary", "stream"])
 def test_a_toy_transport_from_outside_the_package_is_one_call_away(start_emulator, stream: bool) -> None:
     register_transport("toy", f"{__name__}:ToyTransport", help="the standard library's http.client")
-    assert transport_names()[-1] == "toy" and "toy" in transports.TRANSPORT_NAMES
+    assert transport_names()[-1] == "toy"
     assert "toy = the standard library's http.client" in transport_help()
 
     emu = start_emulator("fast", seed=3)

@@ -14,7 +14,7 @@ import importlib
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Protocol
 
 from users.call import CallResult, CallSpec, CallTimer
 
@@ -109,13 +109,6 @@ def prepare_payloads(name: str, specs: Iterable[CallSpec]) -> int:
             continue
         count += 1
     return count
-
-
-def __getattr__(attribute: str) -> Any:
-    # TRANSPORT_NAMES, for importers of the old constant: the names registered so far.
-    if attribute == "TRANSPORT_NAMES":
-        return transport_names()
-    raise AttributeError(f"module {__name__!r} has no attribute {attribute!r}")
 
 
 register_transport("genai", "users.transports.genai_sdk:GenaiTransport", help="google-genai SDK")
