@@ -14,9 +14,10 @@ from __future__ import annotations
 
 import functools
 import math
+from collections.abc import Mapping
 from datetime import date
 from importlib import resources
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, TypeVar
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
 
@@ -33,6 +34,21 @@ MEDIA_RESOLUTIONS = (
 # Headroom the suite leaves for thinking on a model the catalogue does not know: enough for the
 # default thinking of every model listed, so an automatic maxOutputTokens does not end in MAX_TOKENS.
 UNKNOWN_MODEL_THINKING_HEADROOM = 8192
+
+
+T = TypeVar("T")
+
+
+def lookup(table: Mapping[str, T], model: str) -> T | None:
+    """The value for a model id in a table keyed by model ids, the `models/` prefix and version
+    suffixes (gemini-3.8-flash-001, -preview-06-17) aside: the longest listed id that is a prefix."""
+    name = model.removeprefix("models/")
+    if name in table:
+        return table[name]
+    for known in sorted(table, key=len, reverse=True):
+        if name.startswith(known + "-"):
+            return table[known]
+    return None
 
 
 class CatalogueError(ValueError):
@@ -70,7 +86,7 @@ class Thinking(_Strict):
     # 3.5 on the API answers it with 400 INVALID_ARGUMENT.
     accepts_budget: bool = False
     # Tokens the suite leaves for thinking when it picks a scenario's maxOutputTokens (thinking and
-    # answer share that cap): per level, or "dynamic" for a budget model left to decide.
+    # answer share that cap): per level, or "default" for a budget model sent no budget.
     headroom: dict[str, int] = Field(default_factory=dict)
 
     def headroom_for(self, level: str | None, budget: int | None) -> int:
@@ -78,7 +94,7 @@ class Thinking(_Strict):
             return 0
         if budget is not None and budget > 0:
             return budget
-        key = (level or self.default_level) if self.control == "level" else "dynamic"
+        key = (level or self.default_level) if self.control == "level" else "default"
         return self.headroom.get(key, UNKNOWN_MODEL_THINKING_HEADROOM)
 
 
@@ -183,14 +199,7 @@ class Catalogue(_Strict):
     models: dict[str, ModelEntry]
 
     def get(self, model: str) -> ModelEntry | None:
-        """The entry of a model id, `models/` prefix and version suffixes (-001, -preview-06-17) aside."""
-        name = model.removeprefix("models/")
-        if name in self.models:
-            return self.models[name]
-        for known in sorted(self.models, key=len, reverse=True):
-            if name.startswith(known + "-"):
-                return self.models[known]
-        return None
+        return lookup(self.models, model)
 
     def served_on(self, day: date) -> dict[str, ModelEntry]:
         """The models the API serves on `day`: every entry not retired."""
@@ -250,3 +259,30 @@ def check_model_status(model: str, today: date) -> str | None:
         when = f"shuts down on {entry.shutdown.isoformat()}" if entry.shutdown else "has no shutdown date yet"
         return f"--model {model} is deprecated and {when}{successor}"
     return None
+
+
+def describe(day: date) -> str:
+    """The catalogue as a table, each model's status on `day`: `python -m core.catalogue`."""
+    models = catalogue()
+    lines = [f"Gemini models known to the suite (catalogue as of {models.as_of}; status on {day}):"]
+    for entry in models.models.values():
+        status = entry.status_on(day)
+        if entry.shutdown and status != "retired":
+            status += f" until {entry.shutdown}"
+        if entry.successor and status != "stable":
+            status += f", use {entry.successor}"
+        thinking = entry.thinking
+        control = {
+            "level": f"--thinking-level {'/'.join(thinking.levels)} (default {thinking.default_level})",
+            "budget": f"--thinking-budget {thinking.budget_min}..{thinking.budget_max}",
+            "none": "no thinking",
+        }[thinking.control]
+        prices = entry.prices_on(day)
+        price = f"${prices.input:g} in / ${prices.output:g} out per 1M" if prices else "no price: --pricing"
+        default = "  (default)" if entry.id == models.default_model else ""
+        lines.append(f"  {entry.id:<24} {status:<45} {control:<48} {price}{default}")
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    print(describe(date.today()))

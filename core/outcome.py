@@ -61,6 +61,7 @@ class Outcome:
     response_bytes: int = 0
     prep_ms: float = 0.0  # client-side preparation outside the timed call (image resizing...)
     cost_usd: float = 0.0
+    thoughts_cost_usd: float = 0.0  # the part of cost_usd paid for thinking tokens
     # Scenario context, so reports can split by lever and check moderation answers.
     variant: str = ""  # e.g. image mode raw|optimized, prompt size bucket
     item_id: str = ""  # which fixture item was sent

@@ -23,7 +23,7 @@ from locust.runners import STATE_INIT, STATE_STOPPED, MasterRunner
 from core.options import OptionError
 from emulator.launcher import EmulatorStartError
 from fixtures.loading import FixtureError
-from lifecycle.reachable import check_reachable
+from lifecycle.reachable import check_model_served, check_reachable
 from metrics.options import check_form_options
 from shapes import select_shape
 from shapes.load_shapes import SuiteShape
@@ -69,6 +69,9 @@ def check_start(environment: Environment, options: argparse.Namespace) -> SuiteS
     emulator_url = getattr(options, "emulator_url", None)
     to_emulator = bool(emulator_url) and options.host == emulator_url
     settings = GeminiSettings.from_options(options, emulator=to_emulator)
+    notice = settings.model_notice()
+    if notice:
+        logger.warning("%s", notice)
     if not to_emulator:
         # The budget fails closed: a model with no price would cost money --max-cost never sees.
         PriceTable.load(getattr(options, "pricing", "") or None).require_price(settings.model)
@@ -81,6 +84,9 @@ def check_start(environment: Environment, options: argparse.Namespace) -> SuiteS
         # reaches a host the budget rule refuses.
         check_host(options.host)
         check_reachable(options.host)
+        warning = check_model_served(options.host, settings.model, settings.api_key)
+        if warning:
+            logger.warning("%s", warning)
     return shape
 
 

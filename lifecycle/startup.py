@@ -29,7 +29,7 @@ from emulator.launcher import EmulatorProcess, EmulatorStartError
 from emulator.profiles import ConfigError, load_profile
 from lifecycle import finish
 from lifecycle.form import CONFIG_ERRORS, check_host, install_start_form_check
-from lifecycle.reachable import check_reachable
+from lifecycle.reachable import check_model_served, check_reachable
 from lifecycle.state import RunState, run_of
 from metrics import llm, results, verdict
 from metrics.recorder import RequestLog
@@ -137,6 +137,9 @@ def configure(environment: Environment) -> None:
     bundled_emulator = bool(emulator_url) and environment.host == emulator_url
     settings = GeminiSettings.from_options(options, emulator=bundled_emulator)
     protect_outputs(environment, settings.secrets())  # the web UI's form may bring another key
+    notice = settings.model_notice()
+    if notice:
+        logger.warning("%s", notice)
     prices = PriceTable.load(getattr(options, "pricing", "") or None)
     if not bundled_emulator:
         # The budget fails closed: a model with no price would cost real money --max-cost never sees.
@@ -270,8 +273,12 @@ def start_up(environment: Environment) -> None:
         # master sends no calls, and its workers may sit in another network.
         try:
             check_reachable(environment.host)
+            settings = settings_of(environment)
+            warning = check_model_served(environment.host, settings.model, settings.api_key)
         except OptionError as exc:
             fail(environment, str(exc))
+        if warning:
+            logger.warning("%s", warning)
     folder = Path(options.results_dir) if options.results_dir else results.default_results_dir()
     options.results_dir = str(folder)
     try:

@@ -134,6 +134,7 @@ def prepare_scenarios(environment: Environment) -> None:
         settings.max_output_tokens,
         settings.temperature,
         settings.thinking_budget,
+        settings.thinking_level,
     )
     if state.specs_key == key:
         return

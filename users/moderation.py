@@ -66,12 +66,9 @@ def build_moderation_specs(settings: GeminiSettings, scenario: ScenarioSettings)
 def _spec(settings: GeminiSettings, schema: dict, post: Post) -> CallSpec:
     spec = CallSpec(
         scenario=TextModerationUser.scenario,
-        model=settings.model,
         parts=(post.text,),
         system_instruction=INSTRUCTION,
-        max_output_tokens=settings.max_output_tokens,
-        temperature=settings.temperature,
-        thinking_budget=settings.thinking_budget,
+        **settings.call_fields(),
         response_mime_type="application/json",
         response_schema=schema,
         safety_settings=SAFETY_SETTINGS,

@@ -5,10 +5,10 @@ from __future__ import annotations
 import json
 import logging
 import math
-from dataclasses import dataclass
-from importlib import resources
+from datetime import date
 from pathlib import Path
 
+from core.catalogue import Prices, catalogue, lookup
 from core.options import OptionError
 from core.textfile import UnreadableText, read_text_file
 
@@ -19,23 +19,15 @@ class PricingError(OptionError):
     """A --pricing file that cannot be used; the message names the file and what is wrong in it."""
 
 
-@dataclass(frozen=True, slots=True)
-class ModelPrice:
-    input: float
-    output: float
-    long_context_threshold: int | None = None
-    input_long: float | None = None
-    output_long: float | None = None
-    # Cached prompt tokens (cachedContentTokenCount); absent: priced as full input, an over-estimate
-    # that keeps the budget closed.
-    cached_input: float | None = None
-    cached_input_long: float | None = None
+# One price shape for the catalogue and a --pricing file.
+ModelPrice = Prices
+BUILT_IN = "the model catalogue (core/models.json)"
 
 
 def _model_price(source: str, model: str, fields: dict[str, object]) -> ModelPrice:
     """Every price a finite number >= 0, so a bad file fails at start-up and never mid-run."""
     values: dict[str, float | int | None] = {}
-    for name in ModelPrice.__slots__:
+    for name in ModelPrice.model_fields:
         raw = fields.get(name)
         if raw is None and name not in ("input", "output"):
             values[name] = None
@@ -61,23 +53,23 @@ def pricing_example(model: str) -> str:
 
 
 class PriceTable:
-    def __init__(
-        self, models: dict[str, ModelPrice], as_of: str, source: str = "built-in pricing.json"
-    ) -> None:
+    def __init__(self, models: dict[str, ModelPrice], as_of: str, source: str = BUILT_IN) -> None:
         self.models = models
         self.as_of = as_of
         self.source = source
         self._warned: set[str] = set()
 
     @classmethod
-    def load(cls, path: str | Path | None = None) -> PriceTable:
-        """The built-in table, or a --pricing file; anything unusable in one is a PricingError."""
+    def load(cls, path: str | Path | None = None, day: date | None = None) -> PriceTable:
+        """The catalogue's prices in force on `day` (default today), or a --pricing file's instead;
+        anything unusable in the file is a PricingError."""
         if path is None:
-            text = resources.files("users").joinpath("pricing.json").read_text(encoding="utf-8")
-            source = "built-in pricing.json"
-        else:
-            source = str(path)
-            text = _read_price_file(Path(path))
+            models = catalogue()
+            on = day or date.today()
+            prices = {name: entry.prices_on(on) for name, entry in models.models.items()}
+            return cls({name: p for name, p in prices.items() if p is not None}, models.as_of.isoformat())
+        source = str(path)
+        text = _read_price_file(Path(path))
         shape = "expected {'models': {name: {'input': USD, 'output': USD, 'cached_input': USD (optional)}}}"
         try:
             data = json.loads(text)
@@ -99,14 +91,7 @@ class PriceTable:
         return cls(models, str(data.get("as_of", "unknown")), source)
 
     def price_for(self, model: str) -> ModelPrice | None:
-        name = model.removeprefix("models/")
-        if name in self.models:
-            return self.models[name]
-        # Versioned names (gemini-2.5-flash-001, -preview-...) price like their base model.
-        for known in sorted(self.models, key=len, reverse=True):
-            if name.startswith(known + "-"):
-                return self.models[known]
-        return None
+        return lookup(self.models, model)
 
     def require_price(self, model: str) -> None:
         """Raises PricingError when `model` has no price: its spend could not count toward --max-cost.
@@ -130,17 +115,29 @@ class PriceTable:
         thoughts: int | None,
         cached_tokens: int | None = None,
     ) -> float:
-        """USD of one call. Thinking tokens are billed as output; cached prompt tokens (part of
-        promptTokenCount) at the cached-input price when the table has one, else as full input."""
+        return self.cost_parts(model, prompt_tokens, output_tokens, thoughts, cached_tokens)[0]
+
+    def cost_parts(
+        self,
+        model: str,
+        prompt_tokens: int | None,
+        output_tokens: int | None,
+        thoughts: int | None,
+        cached_tokens: int | None = None,
+    ) -> tuple[float, float]:
+        """(USD of one call, the part of it paid for thinking). Thinking tokens are billed as
+        output; cached prompt tokens (part of promptTokenCount) at the cached-input price when the
+        table has one, else as full input."""
         price = self.price_for(model)
         if price is None:
             if model not in self._warned:
                 self._warned.add(model)
                 logger.warning("no price known for model %r: its calls are costed at 0 USD", model)
-            return 0.0
+            return 0.0, 0.0
         prompt = prompt_tokens or 0
         cached = min(max(cached_tokens or 0, 0), prompt)
-        output = (output_tokens or 0) + (thoughts or 0)
+        thinking = thoughts or 0
+        output = (output_tokens or 0) + thinking
         rate_in, rate_out = price.input, price.output
         rate_cached = price.cached_input
         if price.long_context_threshold and prompt > price.long_context_threshold:
@@ -149,4 +146,5 @@ class PriceTable:
             rate_cached = price.cached_input_long
         if rate_cached is None:
             rate_cached = rate_in
-        return ((prompt - cached) * rate_in + cached * rate_cached + output * rate_out) / 1_000_000
+        total = ((prompt - cached) * rate_in + cached * rate_cached + output * rate_out) / 1_000_000
+        return total, thinking * rate_out / 1_000_000

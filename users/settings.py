@@ -4,13 +4,17 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
+from datetime import date
 from typing import Any
 
+from core.catalogue import UNKNOWN_MODEL_THINKING_HEADROOM, catalogue, check_model_status, default_model
 from core.options import OptionError
 from core.secrets import key_problem
 from users.transports import transport_help, transport_names
 
-DEFAULT_MODEL = "gemini-2.5-flash"
+DEFAULT_MODEL = default_model()  # the catalogue's current stable Flash
+# The answer a moderation or vision call needs (a JSON verdict); thinking gets room on top of it.
+ANSWER_TOKENS = 256
 EMULATOR_KEY = "emulator-key"  # what the suite sends to its own emulator: never a real key
 KEY_VARIABLES = ("GEMINI_API_KEY", "GOOGLE_API_KEY")  # where the key comes from without --api-key
 
@@ -33,9 +37,11 @@ def add_arguments(parser: Any) -> None:
     )
     parser.add_argument(
         "--max-output-tokens",
-        default=256,
+        default=0,
         type=int,
-        help="generationConfig.maxOutputTokens",
+        help="generationConfig.maxOutputTokens, shared by thinking and answer on thinking models. 0 (default): "
+        "each scenario's answer length plus room for the model's thinking at the chosen level, so calls do "
+        "not end in MAX_TOKENS",
         include_in_web_ui=True,
     )
     parser.add_argument("--temperature", default=0.0, type=float, help="generationConfig.temperature")
@@ -43,8 +49,15 @@ def add_arguments(parser: Any) -> None:
         "--thinking-budget",
         default=-1,
         type=int,
-        help="generationConfig.thinkingConfig.thinkingBudget: -1 = the model's default (not sent), 0 = off. "
-        "On 2.5 models thinking tokens count against --max-output-tokens",
+        help="thinkingConfig.thinkingBudget, for models that take a budget (2.5): -1 = the model's default "
+        "(not sent), 0 = off. Gemini 3.5 and later take --thinking-level instead",
+        include_in_web_ui=True,
+    )
+    parser.add_argument(
+        "--thinking-level",
+        default="",
+        help="thinkingConfig.thinkingLevel, for models that take a level (Gemini 3): MINIMAL, LOW, MEDIUM or "
+        "HIGH as the model accepts; empty = the model's default (not sent)",
         include_in_web_ui=True,
     )
     parser.add_argument("--timeout", default=60.0, type=float, help="seconds before one attempt is abandoned")
@@ -68,23 +81,25 @@ class GeminiSettings:
     model: str
     transport: str
     api_key: str = field(repr=False)  # never in a repr, a log line or a traceback's locals
-    max_output_tokens: int
+    max_output_tokens: int | None  # None: automatic, see output_cap
     temperature: float
     timeout_s: float
     retries: int
     thinking_budget: int | None = None  # None: the model's default, nothing sent
+    thinking_level: str | None = None  # None: the model's default, nothing sent
 
     @classmethod
     def from_options(cls, options: Any, *, emulator: bool) -> GeminiSettings:
         model = str(getattr(options, "model", DEFAULT_MODEL) or "").strip().removeprefix("models/")
         if not model:
-            raise OptionError("--model is empty: give a model name such as gemini-2.5-flash")
+            raise OptionError(f"--model is empty: give a model name such as {DEFAULT_MODEL}")
+        check_model_status(model, date.today())  # a retired model: one line naming its successor
         transport = str(getattr(options, "transport", "genai"))
         if transport not in transport_names():
             raise OptionError(
                 f"--transport {transport!r} is not known: choose one of {', '.join(transport_names())}"
             )
-        max_tokens = _number(options, "max_output_tokens", int, minimum=1)
+        max_tokens = _number(options, "max_output_tokens", int, minimum=0)
         temperature = _number(options, "temperature", float, minimum=0.0)
         if temperature > 2.0:
             raise OptionError(f"--temperature {temperature} is out of range: use 0 to 2")
@@ -95,6 +110,8 @@ class GeminiSettings:
             if hasattr(options, "thinking_budget")
             else -1
         )
+        level = str(getattr(options, "thinking_level", "") or "").strip().upper() or None
+        check_thinking(model, level, None if thinking < 0 else thinking)
         explicit_key = str(getattr(options, "api_key", "") or "")
         if emulator:
             api_key = explicit_key or EMULATOR_KEY
@@ -112,11 +129,12 @@ class GeminiSettings:
             model,
             transport,
             api_key,
-            max_tokens,
+            max_tokens or None,
             temperature,
             timeout_s,
             retries,
             None if thinking < 0 else thinking,
+            level,
         )
 
     def secrets(self) -> tuple[str, ...]:
@@ -133,7 +151,88 @@ class GeminiSettings:
             "timeout_s": self.timeout_s,
             "retries": self.retries,
             "thinking_budget": self.thinking_budget,
+            "thinking_level": self.thinking_level,
         }
+
+    def call_fields(self, answer_tokens: int | None = None) -> dict[str, Any]:
+        """The CallSpec fields every scenario takes from the settings: model, caps, thinking."""
+        return {
+            "model": self.model,
+            "max_output_tokens": self.output_cap(answer_tokens),
+            "temperature": self.temperature,
+            "thinking_budget": self.thinking_budget,
+            "thinking_level": self.thinking_level,
+        }
+
+    def output_cap(self, answer_tokens: int | None = None) -> int:
+        """maxOutputTokens for a call whose answer needs `answer_tokens` (default ANSWER_TOKENS).
+
+        Thinking and answer share the cap on thinking models, so the automatic cap is the answer
+        plus the thinking headroom of the model at this level or budget (core/models.json). A
+        --max-output-tokens given is the cap for fixed-length answers, and caps a call that asks for
+        a given answer length (a streamed prompt's short, medium or long answer)."""
+        wanted = (answer_tokens or ANSWER_TOKENS) + self.thinking_headroom()
+        entry = catalogue().get(self.model)
+        if entry is not None:
+            wanted = min(wanted, entry.output_token_limit)
+        if self.max_output_tokens is None:
+            return wanted
+        return self.max_output_tokens if answer_tokens is None else min(wanted, self.max_output_tokens)
+
+    def thinking_headroom(self) -> int:
+        entry = catalogue().get(self.model)
+        if entry is None:
+            return (
+                0 if self.thinking_budget == 0 else (self.thinking_budget or UNKNOWN_MODEL_THINKING_HEADROOM)
+            )
+        return entry.thinking.headroom_for(self.thinking_level, self.thinking_budget)
+
+    def model_notice(self) -> str | None:
+        """A warning line for a deprecated model (its shutdown date and successor), else None."""
+        return check_model_status(self.model, date.today())
+
+
+def check_thinking(model: str, level: str | None, budget: int | None) -> None:
+    """The thinking options the model takes (core/models.json): the API answers the other one with
+    400 INVALID_ARGUMENT, so a run of it would measure nothing. A model the catalogue does not
+    know gets what was given, except both at once (refused by every model)."""
+    if level is not None and budget is not None:
+        raise OptionError(
+            "--thinking-level and --thinking-budget were both given: the API takes only one of them; drop one"
+        )
+    entry = catalogue().get(model)
+    if entry is None:
+        return
+    thinking = entry.thinking
+    if level is not None and thinking.control != "level":
+        fix = "give --thinking-budget instead" if thinking.control == "budget" else "drop it"
+        raise OptionError(f"--thinking-level: {model} takes no thinking level; {fix}")
+    if level is not None and level not in thinking.levels:
+        raise OptionError(
+            f"--thinking-level {level} is not accepted by {model}: use one of {', '.join(thinking.levels)} "
+            f"(default {thinking.default_level})"
+        )
+    if budget is None:
+        return
+    if thinking.control == "level" and not thinking.accepts_budget:
+        raise OptionError(
+            f"--thinking-budget: {model} takes --thinking-level ({', '.join(thinking.levels)}), not a "
+            "thinking budget; the API refuses a budget with 400 INVALID_ARGUMENT"
+        )
+    if thinking.control == "none":
+        raise OptionError(f"--thinking-budget: {model} does not think; drop the option")
+    if thinking.control == "budget":
+        if budget == 0 and not thinking.can_disable:
+            raise OptionError(
+                f"--thinking-budget 0: {model} cannot turn thinking off; give a budget of "
+                f"{thinking.budget_min} to {thinking.budget_max}, or -1 for its default"
+            )
+        if budget != 0 and not thinking.budget_min <= budget <= thinking.budget_max:
+            low = "0 (off) or " if thinking.can_disable else ""
+            raise OptionError(
+                f"--thinking-budget {budget} is out of range for {model}: use {low}{thinking.budget_min} "
+                f"to {thinking.budget_max}, or -1 for its default"
+            )
 
 
 def known_secrets(*keys: str) -> tuple[str, ...]:

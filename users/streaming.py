@@ -1,8 +1,9 @@
 """StreamingUser: chat answers streamed back, for time to first token and time per output token.
 
 Prompts come from --prompts-file or the bundled set, filtered by --prompt-size (Outcome.variant is
-the prompt's length bucket). Each prompt asks for a short, medium or long answer; that becomes its
-maxOutputTokens budget (fixtures.chat.OUTPUT_BUDGETS), capped by --max-output-tokens. The base user
+the prompt's length bucket). Each prompt asks for a short, medium or long answer
+(fixtures.chat.OUTPUT_BUDGETS); its maxOutputTokens is that plus room for the model's thinking,
+capped by --max-output-tokens (GeminiSettings.output_cap). The base user
 and the transport time every chunk (ttft_ms, gaps_ms, tpot_ms). A stream that ends without any
 answer text is an invalid_response: there was nothing to time.
 """
@@ -38,15 +39,11 @@ def build_stream_specs(settings: GeminiSettings, scenario: ScenarioSettings) -> 
 
 
 def _spec(settings: GeminiSettings, prompt: ChatPrompt) -> CallSpec:
-    budget = min(prompt.output_budget, settings.max_output_tokens)
     spec = CallSpec(
         scenario=StreamingUser.scenario,
-        model=settings.model,
         parts=(prompt.text,),
         stream=True,
-        max_output_tokens=budget,
-        temperature=settings.temperature,
-        thinking_budget=settings.thinking_budget,
+        **settings.call_fields(prompt.output_budget),
         variant=prompt.size,
         item_id=prompt.id,
     )

@@ -65,13 +65,10 @@ def _spec(settings: GeminiSettings, image: PreparedImage) -> CallSpec:
     schema = inventory_schema()
     spec = CallSpec(
         scenario=VisionUser.scenario,
-        model=settings.model,
         # Image first, then the question: the order Google's prompting guide recommends.
         parts=(InlineImage(image.mime_type, image.data), PROMPT),
         system_instruction=INSTRUCTION,
-        max_output_tokens=settings.max_output_tokens,
-        temperature=settings.temperature,
-        thinking_budget=settings.thinking_budget,
+        **settings.call_fields(),
         response_mime_type="application/json",
         response_schema=schema,
         variant=image.mode,

@@ -16,7 +16,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-USERS = 10  # the free tier's requests per minute for gemini-2.5-flash: one answered call per user
+USERS = 10  # the free tier's requests per minute for the default Flash: one answered call per user
 FAKE_KEY = "AIzaSyFAKE-fault-matrix-key-0123456789ab"
 
 

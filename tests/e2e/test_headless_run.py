@@ -11,6 +11,8 @@ from pathlib import Path
 import psutil
 import pytest
 
+from core.catalogue import default_model
+
 FAKE_KEY = "AIzaSyFAKE-e2e-test-key-0123456789abcdef"
 
 
@@ -73,7 +75,7 @@ def test_headless_run_writes_results_and_report(
     assert len(logs) == 1
     logged = list(csv.DictReader(logs[0].open()))
     assert len(logged) == int(total["Request Count"])
-    assert all(r["model"] == "gemini-2.5-flash" for r in logged)
+    assert all(r["model"] == default_model() for r in logged)
     assert {r["scenario"] for r in logged} <= {"moderation", "vision", "stream"}
     # Calls in flight when -t ended (--stop-timeout 0) are logged as cancelled, with no answer.
     answered = [r for r in logged if r["error_kind"] != "cancelled"]

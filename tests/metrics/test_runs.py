@@ -94,7 +94,7 @@ def test_bad_slo_is_refused_in_one_line(run_headless, tmp_path: Path) -> None:
 
 def test_budget_stops_the_run(run_headless, tmp_path: Path) -> None:
     out = tmp_path / "run"
-    budget = 0.01  # about 20 calls of the emulator's moderation answers at gemini-2.5-flash prices
+    budget = 0.01  # a few calls of the emulator's moderation answers at the default model's prices
     # -t far beyond what the budget allows: only the budget can end this run in time.
     proc, log = run_headless(
         out, "-u", "5", "-r", "5", "-t", "600s", *FAST, "--max-cost", str(budget), timeout=300

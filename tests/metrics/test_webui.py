@@ -11,6 +11,7 @@ from typing import Any
 import psutil
 from llm_helpers import FAST, NOT_LOOPBACK, free_port, locust_cmd, read_rows
 
+from core.catalogue import default_model
 from tests.waiting import wait_until
 
 
@@ -84,9 +85,9 @@ def test_llm_tab_shows_live_rows_in_a_real_browser(
         calls = total.locator("td").nth(2)
         expect(calls).not_to_have_text("0", timeout=30_000)
         assert int(calls.inner_text()) > 0
-        scenario_row = page.locator("tr", has_text="gemini-2.5-flash").first
+        scenario_row = page.locator("tr", has_text=default_model()).first
         cells = scenario_row.locator("td").all_inner_texts()
-        assert cells[0] == "gemini-2.5-flash" and cells[1] and int(cells[2]) > 0
+        assert cells[0] == default_model() and cells[1] and int(cells[2]) > 0
 
         page.get_by_role("tab", name="Download Data").click()
         link = page.get_by_role("link", name="Download LLM stats CSV")

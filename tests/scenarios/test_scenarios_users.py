@@ -13,12 +13,14 @@ from scenario_helpers import request_log_frame, write_image
 
 from core import outcome as kinds
 from core.outcome import Outcome
+from fixtures.chat import OUTPUT_BUDGETS
 from reports.scenario_analysis import variant_comparison
 from tests.waiting import wait_until
 from users.call import CallResult
 from users.errors import CallError
 from users.mix import apply_mix, prepare_scenarios
 from users.moderation import TextModerationUser
+from users.state import settings_of
 from users.streaming import StreamingUser
 from users.vision import VisionUser
 
@@ -40,7 +42,7 @@ def test_moderation_outcomes_record_verdict_label_and_blocks(make_env: Callable[
         high = next(s for s in specs if s.expected == "violating" and ":low]]" not in s.parts[0])
 
         out = user.execute(benign)
-        assert out.ok and out.verdict == "benign" and out.expected == "benign"
+        assert out.ok and out.verdict == "benign" and out.expected == "benign", out
         assert out.item_id == benign.item_id and out.variant in ("short", "medium", "long")
         assert out.prompt_tokens and out.prompt_tokens > 0 and out.cost_usd > 0 and out.request_bytes > 0
 
@@ -97,21 +99,38 @@ def test_vision_outcomes_compare_raw_and_optimized(
 
 
 def test_stream_outcome_has_first_token_and_per_token_times(make_env: Callable[..., Environment]) -> None:
-    env = make_env([StreamingUser], max_output_tokens=150, prompt_size="medium")
+    env = make_env([StreamingUser], prompt_size="medium")
     user = started(StreamingUser, env)
     try:
         specs = user.specs()
         assert {s.variant for s in specs} == {"medium"} and all(s.stream for s in specs)
-        assert {s.max_output_tokens for s in specs} <= {64, 150}  # budgets capped by --max-output-tokens
-        long_answer = next(s for s in specs if s.max_output_tokens == 150)
+        # Thinking and answer share maxOutputTokens: each prompt's answer length plus the model's
+        # thinking headroom at its default level.
+        headroom = settings_of(env).thinking_headroom()
+        assert headroom > 0
+        assert {s.max_output_tokens for s in specs} <= {b + headroom for b in OUTPUT_BUDGETS.values()}
+        long_answer = max(specs, key=lambda s: s.max_output_tokens or 0)
         out = user.execute(long_answer)
         assert out.ok, out.error_message
+        assert out.finish_reason == "STOP" and out.thoughts_tokens
         assert out.ttft_ms is not None and 0 < out.ttft_ms <= out.last_chunk_ms <= out.e2e_ms
-        assert out.chunk_count >= 2 and out.output_tokens and out.output_tokens <= 150
+        assert out.chunk_count >= 2 and out.output_tokens
+        assert out.output_tokens + out.thoughts_tokens <= long_answer.max_output_tokens
         assert out.tpot_ms is not None and out.tpot_ms > 0
         assert len(out.gaps_ms) == out.chunk_count - 1
         with pytest.raises(CallError, match="without answer text"):
             user.judge(long_answer, CallResult(text="  ", finish_reason="STOP"), out)
+    finally:
+        user.on_stop()
+
+
+def test_an_explicit_max_output_tokens_caps_every_streamed_prompt(
+    make_env: Callable[..., Environment],
+) -> None:
+    env = make_env([StreamingUser], max_output_tokens=150, prompt_size="medium")
+    user = started(StreamingUser, env)
+    try:
+        assert {s.max_output_tokens for s in user.specs()} == {150}
     finally:
         user.on_stop()
 

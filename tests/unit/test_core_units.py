@@ -110,7 +110,7 @@ def test_settings_key_sources(monkeypatch: pytest.MonkeyPatch) -> None:
 @pytest.mark.parametrize(
     ("overrides", "fragment"),
     [
-        ({"max_output_tokens": 0}, "--max-output-tokens"),
+        ({"max_output_tokens": -1}, "--max-output-tokens"),
         ({"max_output_tokens": "lots"}, "--max-output-tokens"),
         ({"temperature": 3.0}, "--temperature"),
         ({"timeout": -1}, "--timeout"),

@@ -153,7 +153,8 @@ def _schema(schema: Any) -> Any:
 def _warn_no_thinking_config() -> None:
     # google-generativeai's 2024 protos have no thinkingConfig: apps on this SDK cannot set it either.
     logger.warning(
-        "the legacy SDK cannot send thinkingConfig: --thinking-budget is ignored with --transport legacy"
+        "the legacy SDK cannot send thinkingConfig: --thinking-budget and --thinking-level are ignored "
+        "with --transport legacy (the model thinks at its default)"
     )
 
 
