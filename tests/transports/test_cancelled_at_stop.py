@@ -31,9 +31,9 @@ from users.retry import RetryPolicy
 from users.settings import GeminiSettings
 from users.state import use_settings
 
-SPEC = CallSpec(scenario="stop-test", model="gemini-2.0-flash", parts=("Tell me about queues.",))
+SPEC = CallSpec(scenario="stop-test", model="gemini-3.5-flash-lite", parts=("Tell me about queues.",))
 STREAM = CallSpec(
-    scenario="stop-test", model="gemini-2.0-flash", parts=("A long story, please.",), stream=True,
+    scenario="stop-test", model="gemini-3.5-flash-lite", parts=("A long story, please.",), stream=True,
     max_output_tokens=200,
 )  # fmt: skip
 WAIT_S = 30.0  # bounds a broken feature only: every wait below ends on an event

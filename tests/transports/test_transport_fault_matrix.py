@@ -25,7 +25,7 @@ from users.retry import RetryPolicy
 from users.settings import GeminiSettings
 from users.state import use_settings
 
-MODEL = "gemini-2.0-flash"  # no thinking: a stream's first chunk carries answer text
+MODEL = "gemini-3.5-flash-lite"  # thinks at MINIMAL (none): a stream's first chunk carries answer text
 QUOTA_MODEL = "gemini-2.5-flash-lite"  # rpm 1: once one call went through, every call is a 429
 TIMEOUT_S = 0.4  # the transports' per-read timeout
 # Emulated time x10: the quota window is 10 minutes of real time, so the 429s last the whole module;

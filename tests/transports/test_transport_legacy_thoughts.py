@@ -9,7 +9,7 @@ from transport_helpers import TRANSPORT_NAMES, make_transport, spec
 from users.call import CallResult, CallTimer
 from users.pricing import PriceTable
 
-MODEL = "gemini-2.5-flash"  # a thinking model in the emulator, priced in the built-in table
+MODEL = "gemini-3.8-flash"  # a thinking model in the emulator, priced in the catalogue
 
 
 @pytest.fixture(scope="module")

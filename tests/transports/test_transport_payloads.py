@@ -33,7 +33,7 @@ PAYLOAD_KEY = {"genai": "genai", "legacy": "legacy", "http": REST_JSON}
 def _rich() -> CallSpec:
     return CallSpec(
         scenario="s",
-        model="gemini-2.5-flash",
+        model="gemini-3.5-flash-lite",
         parts=("look", InlineImage("image/png", b"\x89PNG-bytes")),
         system_instruction="be brief",
         max_output_tokens=10,

@@ -110,7 +110,7 @@ def test_garbled_framing_is_a_connection_error() -> None:
 def test_request_body_is_rest_camel_case_and_encoded_once() -> None:
     call = CallSpec(
         scenario="s",
-        model="gemini-2.5-flash",
+        model="gemini-3.5-flash-lite",
         parts=("look", InlineImage("image/png", b"\x89PNG-bytes")),
         system_instruction="be brief",
         max_output_tokens=10,

@@ -99,7 +99,7 @@ def test_bad_policy_values() -> None:
         RetryPolicy(retries=-1)
 
 
-MODEL_OF = {"genai": "gemini-2.5-flash", "legacy": "gemini-2.5-flash-lite", "http": "gemini-2.0-flash"}
+MODEL_OF = {"genai": "gemini-3.8-flash", "legacy": "gemini-2.5-flash-lite", "http": "gemini-3.5-flash-lite"}
 
 
 @pytest.fixture(scope="module")

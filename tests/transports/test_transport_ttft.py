@@ -24,7 +24,7 @@ from transport_helpers import TRANSPORT_NAMES, make_transport, spec
 from emulator.generation import _frame
 from users.call import CallTimer
 
-MODEL = "gemini-2.0-flash"
+MODEL = "gemini-3.5-flash-lite"
 FIRST_CHUNK_S = 0.1
 GAP_S = 0.05
 GATE_TIMEOUT_S = (

@@ -17,7 +17,10 @@ from users.settings import GeminiSettings
 from users.state import use_settings
 
 SPEC = CallSpec(
-    scenario="retry-test", model="gemini-2.5-flash", parts=("Tell me about queues.",), max_output_tokens=60
+    scenario="retry-test",
+    model="gemini-3.5-flash-lite",
+    parts=("Tell me about queues.",),
+    max_output_tokens=60,
 )
 
 
@@ -31,7 +34,7 @@ def make_user(url: str, transport: str, retries: int):
             return SPEC
 
     options = argparse.Namespace(
-        model="gemini-2.5-flash", transport=transport, api_key=API_KEY, max_output_tokens=60,
+        model="gemini-3.5-flash-lite", transport=transport, api_key=API_KEY, max_output_tokens=60,
         temperature=0.0, timeout=10.0, retries=retries,
     )  # fmt: skip
     env = Environment(user_classes=[ProbeUser], host=url, parsed_options=options)
@@ -63,7 +66,7 @@ def test_retry_info_delay_is_honoured_then_the_call_succeeds(start_emulator, tra
     # 2 requests per minute, a time scale of 0.015: the window is 0.9 s of real time, and the 429's
     # retryDelay is what is left of it when the third call comes.
     emu = start_emulator(
-        "fast", {"quotas": {"gemini-2.5-flash": {"rpm": 2, "tpm": 10_000_000}}}, time_scale=0.015
+        "fast", {"quotas": {"gemini-3.5-flash-lite": {"rpm": 2, "tpm": 10_000_000}}}, time_scale=0.015
     )
     user = make_user(emu.url, transport, retries=3)
     # Plain backoff alone would retry three times within 3 ms, long before the window moves on:
@@ -106,7 +109,7 @@ def test_stream_ttft_counts_from_the_start_of_the_logical_call(start_emulator) -
     user = make_user(emu.url, "http", retries=1)
     user.retry_policy.base_s = 0.2
     user.transport = FailFirstAttempt(user.transport)
-    stream = CallSpec(scenario="retry-test", model="gemini-2.5-flash", parts=("Hello",), stream=True)
+    stream = CallSpec(scenario="retry-test", model="gemini-3.5-flash-lite", parts=("Hello",), stream=True)
     try:
         out = user.execute(stream)
     finally:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import warnings
 from typing import Any
 
+from core.catalogue import default_model
 from users.call import CallSpec
 
 # A key of the real shape, so both redaction paths (known secret and key pattern) are exercised.
@@ -32,6 +33,7 @@ def make_transport(name: str, base_url: str, timeout_s: float = 10.0) -> Any:
 
 
 def spec(text: str = "Say something about queues.", *, stream: bool = False, **kwargs: Any) -> CallSpec:
-    kwargs.setdefault("model", "gemini-2.5-flash")
-    kwargs.setdefault("max_output_tokens", 200)
+    kwargs.setdefault("model", default_model())
+    # Thinking and answer share the cap: room for the default thinking, as the suite's own cap has.
+    kwargs.setdefault("max_output_tokens", 200 + 4096)
     return CallSpec(scenario="test", parts=(text,), stream=stream, **kwargs)
