@@ -23,6 +23,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from core.catalogue import catalogue, default_model
 from core.outcome import OUTCOME_COLUMNS
 
 START = 1_767_225_600.0  # 2026-01-01T00:00:00Z
@@ -30,7 +31,7 @@ STAGE_RPS = (40.0, 80.0, 120.0, 160.0, 200.0)
 CAPACITY_RPS = 210.0  # the synthetic server's saturation point
 QUOTA_RPS = 180.0  # above this the synthetic server answers some calls with 429
 SCENARIOS = ("chat", "chat-stream", "moderation", "vision")
-MODEL = "gemini-2.5-flash"
+MODEL = default_model()
 
 
 def _iso(epoch: float) -> str:
@@ -91,8 +92,14 @@ def _requests(total: int, rng: np.random.Generator) -> tuple[pd.DataFrame, list[
     request_bytes = np.where(raw, rng.integers(900_000, 1_600_000, total), rng.integers(500, 4_000, total))
     request_bytes = np.where(vision & ~raw, rng.integers(60_000, 120_000, total), request_bytes)
     e2e = np.where(raw & ~failed, e2e * 1.6, e2e)
-    prompt_tokens = np.where(vision, np.where(raw, 1_290, 258), rng.integers(20, 300, total)).astype(float)
-    cost = (prompt_tokens * 0.30 + np.nan_to_num(output_tokens) * 2.50) / 1e6
+    # The model's own image rule (Gemini 3: by media resolution, whatever the size): raw and
+    # optimized images cost the same tokens.
+    image_tokens = catalogue().models[MODEL].images.tokens_for(None, None)
+    prompt_tokens = np.where(vision, image_tokens + 60, rng.integers(20, 300, total)).astype(float)
+    thoughts = np.where(failed, np.nan, rng.integers(100, 900, total)).astype(float)
+    price = catalogue().models[MODEL].prices
+    thoughts_cost = np.nan_to_num(thoughts) * price.output / 1e6
+    cost = (prompt_tokens * price.input + np.nan_to_num(output_tokens) * price.output) / 1e6 + thoughts_cost
 
     names = np.array(SCENARIOS)[scenario]
     frame = pd.DataFrame(
@@ -108,7 +115,7 @@ def _requests(total: int, rng: np.random.Generator) -> tuple[pd.DataFrame, list[
             "chunk_count": np.where(streaming, 8, 1),
             "prompt_tokens": np.where(failed, np.nan, prompt_tokens),
             "output_tokens": output_tokens,
-            "thoughts_tokens": np.nan,
+            "thoughts_tokens": thoughts,
             "cached_tokens": np.nan,
             "finish_reason": np.where(failed, "", "STOP"),
             "block_reason": np.where(kind == "blocked", "SAFETY", ""),
@@ -122,6 +129,7 @@ def _requests(total: int, rng: np.random.Generator) -> tuple[pd.DataFrame, list[
             "response_bytes": 800,
             "prep_ms": np.where(vision & ~raw, rng.uniform(8, 25, total), 0.0),
             "cost_usd": cost,
+            "thoughts_cost_usd": thoughts_cost,
             "variant": variant,
             "item_id": np.where(moderation, np.char.add("mod-", item.astype(str)), ""),
             "verdict": verdict,

@@ -8,7 +8,7 @@ from pathlib import Path
 import pandas as pd
 
 from core.results import REPORT_HTML
-from reports import analysis, charts, llm_sections, load_sections, scenario_sections
+from reports import analysis, charts, llm_sections, load_sections, scenario_sections, thinking
 from reports import capacity as cap
 from reports import llm_analysis as la
 from reports import scenario_analysis as scenarios
@@ -181,18 +181,24 @@ def request_log_sections(data: RunData, shading: list, headlines: list[str]) -> 
     spans = cap.windows(shading, (start - origin, end - origin))
     capacity = cap.capacity(requests, origin, spans, data.run)
     summary = la.summary(requests)
+    variants = scenarios.variant_comparison(requests)
     knee = load_sections.knee_section(knee_series)
     capacity_section = load_sections.capacity_section(capacity)
     headlines.append(_headline(summary))
+    thinking_table = thinking.thinking_figures(requests)
+    cut_off = thinking.max_tokens_note(thinking_table)
+    if cut_off is not None:
+        headlines.append(cut_off)
     headlines += [section.notes[0] for section in (capacity_section, knee) if section is not None]
     found = [
         llm_sections.summary_section(summary),
+        thinking.thinking_section(thinking_table),
         llm_sections.errors_section(la.top_errors(requests)),
         llm_sections.timeline_section(series, shading, users),
         knee,
         capacity_section,
         llm_sections.distribution_section(requests),
-        scenario_sections.variant_section(scenarios.variant_comparison(requests)),
+        scenario_sections.variant_section(variants, scenarios.image_rule_notes(requests, variants)),
         scenario_sections.moderation_section(scenarios.moderation(requests)),
     ]
     return [section for section in found if section is not None]

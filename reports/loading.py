@@ -50,7 +50,10 @@ REQUEST_COLUMNS_USED = (
     "tpot_ms",
     "prompt_tokens",
     "output_tokens",
+    "thoughts_tokens",
     "cost_usd",
+    # Newer than some logs: a log without it leaves the thinking cost not known (NaN), never 0.
+    "thoughts_cost_usd",
     "prep_ms",
     "request_bytes",
     "schedule_lag_ms",
@@ -58,6 +61,7 @@ REQUEST_COLUMNS_USED = (
     "scenario",
     "model",
     "error_kind",
+    "finish_reason",
     "attempt_kinds",
     "error_message",
     "variant",

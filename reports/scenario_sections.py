@@ -3,15 +3,19 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import pandas as pd
 
 from reports import charts
 from reports.html import Section, Table, fmt_ms, fmt_number, fmt_share
 from reports.llm_analysis import ALL
-from reports.scenario_analysis import ModerationFigures
+from reports.scenario_analysis import UPLINKS_MBIT, ModerationFigures
 
 
-def variant_section(table: pd.DataFrame) -> Section | None:
+def variant_section(table: pd.DataFrame, image_notes: Sequence[str] = ()) -> Section | None:
+    """The variants compared; `image_notes` (scenario_analysis.image_rule_notes) say per vision
+    scenario how its model counts an image and what optimizing saved."""
     if table.empty:
         return None
     variants = set(table["variant"])
@@ -26,6 +30,7 @@ def variant_section(table: pd.DataFrame) -> Section | None:
             fmt_ms(r.e2e_p95),
             fmt_number(r.items, 0),
             fmt_number(r.request_kb, 1),
+            *(fmt_ms(getattr(r, f"upload_ms_{mbit}")) for mbit in UPLINKS_MBIT),
             fmt_number(r.prep_ms, 1),
             fmt_number(r.prompt_tokens, 0),
             fmt_number(r.cost_per_1k, 4),
@@ -43,6 +48,11 @@ def variant_section(table: pd.DataFrame) -> Section | None:
             "answered calls, then over the items every variant answered, so an unfinished pair does not "
             "tilt the comparison; 'Items' is how many were compared. Cost per 1,000 items: for vision, "
             "per 1,000 images.",
+            "Upload times are not measured: they are computed from the request size, bytes × 8 / uplink "
+            f"at {' and '.join(f'{mbit} Mbit/s' for mbit in UPLINKS_MBIT)}, the time to push the request "
+            "body alone (no round trips, TCP or TLS overhead). The measured latency includes the upload "
+            "over the test machine's own link.",
+            *image_notes,
         ],
         tables=[
             Table(
@@ -55,11 +65,12 @@ def variant_section(table: pd.DataFrame) -> Section | None:
                     "p95 (ms)",
                     "Items",
                     "Request size (KB)",
+                    *(f"Upload at {mbit} Mbit/s (ms, from bytes)" for mbit in UPLINKS_MBIT),
                     "Preparation (ms)",
                     "Prompt tokens",
                     "Cost / 1,000 items (USD)",
                 ),
-                numeric=(False, False, *([True] * 9)),
+                numeric=(False, False, *([True] * (9 + len(UPLINKS_MBIT)))),
                 rows=rows,
             )
         ],
