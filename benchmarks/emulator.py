@@ -32,7 +32,9 @@ from emulator.launcher import EmulatorProcess
 
 ROOT = Path(__file__).resolve().parent.parent
 PROMPTS = 256  # distinct prompts, cycled: like a fixture set
-MODEL_PATH = "/v1beta/models/gemini-2.5-flash"
+# A current model that does not think unasked (default level MINIMAL): thinking would spend the
+# 96-token maxOutputTokens below and leave one empty chunk per stream.
+MODEL_PATH = "/v1beta/models/gemini-3.5-flash-lite"
 
 
 def request_body(index: int) -> bytes:

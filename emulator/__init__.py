@@ -12,12 +12,14 @@ connections. From Python (also inside a gevent-patched Locust process):
 Where to read more:
 - routes and admin endpoints (the HTTP layer): emulator.server; admission (faults, quotas,
   capacity slots) and the timed answer, without HTTP: emulator.generation;
-- profiles (default, free-tier, small-capacity, flaky, fast) and the JSON config format:
-  emulator.profiles;
+- which models are served on a day (the catalogue's line-up, retired ones 404) and what each one
+  is (ModelProfile): emulator.lineup; profiles (default, free-tier, small-capacity, flaky, fast)
+  and the JSON config format (`as_of` picks the day): emulator.profiles;
 - fault names and the runtime endpoint: emulator.faults;
 - latency, capacity and queueing: emulator.latency; rate limits: emulator.quotas;
-- answers (pseudo-text, JSON mode, thinking): emulator.content; unsafe markers such as
+- answers (pseudo-text, JSON mode, thinking by level or budget): emulator.content; unsafe markers such as
   `[[unsafe:hate]]` and how safetySettings block them: emulator.moderation; how JSON verdict fields
-  follow the markers: emulator.jsonfill; token counting (text, image tiling): emulator.tokens;
+  follow the markers: emulator.jsonfill; token counting (text, images by the model's rule and
+  media resolution): emulator.tokens;
 - several serving processes: emulator.workers.
 """

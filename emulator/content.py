@@ -19,9 +19,14 @@
   enums/strings like `verdict`/`label`/`decision` (an unsafe-sounding value when marked, a
   safe-sounding one when not), category fields (the marked categories) and score fields (high or
   low). Details: emulator.jsonfill.
-- Thinking: 2.5 Flash and Pro think by default (thoughtsTokenCount, billed, and time before the
-  first answer token); thinkingBudget caps it, 0 turns it off where the real model allows it.
-  includeThoughts adds a thought-summary part (`"thought": true`) before the answer.
+- Thinking, by the model's rule (core.catalogue.Thinking): a level model takes one of its
+  thinkingLevel values (default: its default level) and refuses a thinkingBudget unless it accepts
+  one; a budget model refuses thinkingLevel and takes a budget in its range, 0 (off, where the
+  model allows it) or -1 (dynamic). Thought tokens (thoughtsTokenCount, billed, and time before the
+  first answer token) follow a lognormal around the level's median, capped by a budget. Thinking
+  and answer share maxOutputTokens: the answer gets what thinking left (MAX_TOKENS when cut), and
+  none at all when thinking used it up. includeThoughts adds a thought-summary part
+  (`"thought": true`) before the answer.
 
 Determinism: every choice comes from a random.Random seeded with a hash of (emulator seed, model,
 prompt text), so the same prompt gives the same answer, run after run.
@@ -124,18 +129,75 @@ def max_output_tokens(config: dict[str, Any], profile: ModelProfile) -> int:
     return max(1, min(limit, profile.output_token_limit))
 
 
-def thoughts_for(rng: random.Random, config: dict[str, Any], profile: ModelProfile, model: str) -> int:
+THOUGHTS_SIGMA = 0.5  # spread of thought tokens around a level's median (lognormal shape)
+_BOTH = "You can only set only one of thinking budget and thinking level."
+_NO_LEVEL = "Thinking level is not supported for this model."
+_NO_BUDGET = "Thinking budget is not supported for this model. Use thinking level instead."
+_ALWAYS_THINKS = "Budget 0 is invalid. This model only works in thinking mode."
+
+
+def _budget(value: Any) -> int | None:
+    if value is None:
+        return None
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise invalid_argument(
+            "Invalid value at 'generation_config.thinking_config.thinking_budget' (TYPE_INT32), "
+            f"{json.dumps(value)}"
+        )
+    return value
+
+
+def _level(value: Any) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise invalid_argument(
+            f"Invalid value at 'generation_config.thinking_config.thinking_level', {json.dumps(value)}"
+        )
+    level = value.upper()
+    return None if level == "THINKING_LEVEL_UNSPECIFIED" else level
+
+
+def thoughts_for(rng: random.Random, config: dict[str, Any], profile: ModelProfile) -> int:
+    """Thought tokens of one answer, before maxOutputTokens cuts them; raises the 400 the real API
+    sends for a thinkingConfig the model does not take (a level model: its levels, and a budget
+    only where accepts_budget; a budget model: no level, a budget in its range or 0 or -1)."""
+    rule = profile.thinking_rule
+    settings = config.get("thinkingConfig") or {}
+    level = _level(settings.get("thinkingLevel"))
+    budget = _budget(settings.get("thinkingBudget"))
+    if level is not None and budget is not None:
+        raise invalid_argument(_BOTH)
+    if rule.control == "none":
+        return 0
+    medians = profile.thoughts_tokens_median
+    if rule.control == "budget":
+        if level is not None:
+            raise invalid_argument(_NO_LEVEL)
+        # 2.5 Flash-Lite thinks only when given a budget: its "on" figure, else "default".
+        key = "on" if budget is not None and budget > 0 and "on" in medians else "default"
+    else:
+        if budget is not None and not rule.accepts_budget:
+            raise invalid_argument(_NO_BUDGET)
+        if level is not None and level not in rule.levels:
+            raise invalid_argument(
+                f"Thinking level {level} is not supported for this model. "
+                f"Supported levels: {', '.join(rule.levels)}."
+            )
+        key = level or rule.default_level
+    if budget == 0:
+        if not rule.can_disable:
+            raise invalid_argument(_ALWAYS_THINKS)
+        return 0
+    out_of_range = budget is not None and budget > 0 and not rule.budget_min <= budget <= rule.budget_max
+    if budget is not None and (budget < -1 or (out_of_range and rule.budget_max > 0)):
+        raise invalid_argument(f"The thinking budget ({budget}) is invalid.")
     if not profile.thinking:
         return 0
-    thinking = config.get("thinkingConfig") or {}
-    budget = thinking.get("thinkingBudget")
-    budget = -1 if budget is None else int(budget)
-    if budget == 0:
-        if "pro" in model:
-            raise invalid_argument("Budget 0 is invalid. This model only works in thinking mode.")
-        return 0
-    count = round(lognormal_count(rng, profile.thoughts_tokens_median, 0.5))
-    return min(count, budget) if budget > 0 else count
+    count = round(lognormal_count(rng, profile.thoughts_median(key), THOUGHTS_SIGMA))
+    return min(count, budget) if budget is not None and budget > 0 else count
 
 
 def structured_text(
@@ -172,7 +234,7 @@ def answer_for(request: dict[str, Any], model: str, profile: ModelProfile, seed:
         return Answer(pieces=[], finish_reason="", block_reason="SAFETY", safety_ratings=verdict.ratings)
     wanted = target_length(rng, profile)
     limit = max_output_tokens(config, profile)
-    thoughts = thoughts_for(rng, config, profile, model)
+    thoughts = thoughts_for(rng, config, profile)
     plain = pseudo_text(rng, wanted)
     structured = structured_text(config, rng, verdict, plain[:30])
     pieces = split_tokens(structured) if structured is not None else plain
@@ -185,8 +247,11 @@ def answer_for(request: dict[str, Any], model: str, profile: ModelProfile, seed:
         # The answer starts, then the output filter stops it.
         pieces = pieces[: max(1, len(pieces) // 2)]
         finish = "SAFETY"
-    if len(pieces) > limit:
-        pieces = pieces[:limit]
+    # Thinking and answer share maxOutputTokens: thinking that reaches it leaves no answer at all.
+    if thoughts >= limit:
+        thoughts, pieces, finish = limit, [], "MAX_TOKENS"
+    elif len(pieces) > limit - thoughts:
+        pieces = pieces[: limit - thoughts]
         finish = "MAX_TOKENS"
     summary = ""
     if thoughts and (config.get("thinkingConfig") or {}).get("includeThoughts"):

@@ -98,6 +98,15 @@ def model_not_found(model: str, version: str, method: str) -> ApiError:
     )
 
 
+def model_retired(model: str) -> ApiError:
+    """A model shut down on its announced date: the real API's text since 2026."""
+    return ApiError(
+        404,
+        f"This model models/{model} is no longer available. Please update your code to use a newer "
+        "model for the latest features and improvements.",
+    )
+
+
 def server_error(code: int) -> ApiError:
     messages = {
         500: "An internal error has occurred. Please retry or report in https://developers.generativeai.google/guide/troubleshooting",

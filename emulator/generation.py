@@ -107,7 +107,7 @@ class Generator:
             self._cache.move_to_end(key)
             return cached
         body = protocol.parse_generate_request(raw)
-        count, details = tokens.prompt_tokens(body)
+        count, details = tokens.prompt_tokens(body, profile.image_rule)
         if count > profile.input_token_limit:
             raise ApiError(
                 400,
@@ -225,10 +225,10 @@ class Generator:
             slots.release()
 
 
-def count_tokens(raw: bytes) -> dict[str, Any]:
-    """The countTokens reply for a request body; raises ApiError(400) like the real API."""
+def count_tokens(raw: bytes, profile: ModelProfile) -> dict[str, Any]:
+    """The countTokens reply for a request body to a model; raises ApiError(400) like the real API."""
     body = protocol.parse_count_tokens_request(raw)
-    total, details = tokens.prompt_tokens(body)
+    total, details = tokens.prompt_tokens(body, profile.image_rule)
     out: dict[str, Any] = {"totalTokens": total}
     if details:
         out["promptTokensDetails"] = details

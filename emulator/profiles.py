@@ -1,142 +1,48 @@
 """Named emulator profiles and the JSON config format that overrides them.
 
-A profile is plain data: per-model latency/capacity figures, a quota tier, fault rates and the
-accepted keys. `default` is a paid tier with quotas and capacity high enough that short runs see no
-429 or 503. Stress profiles: `free-tier` (real free-tier quotas), `small-capacity` (few slots,
-short queue timeout: latency grows with load, then 503s), `flaky` (every fault at a few percent),
-`fast` (no latency, no quotas: for benchmarks of the suite itself).
+A profile is plain data: the models served on its day (emulator.lineup: the catalogue's line-up,
+latency/capacity figures and rules per model), a quota tier, fault rates and the accepted keys.
+`default` is a paid tier with quotas and capacity high enough that short runs see no 429 or 503.
+Stress profiles: `free-tier` (real free-tier quotas), `small-capacity` (few slots, short queue
+timeout: latency grows with load, then 503s), `flaky` (every fault at a few percent), `fast` (no
+latency, no quotas: for benchmarks of the suite itself).
 
 Config file (JSON), every key optional, merged over the chosen profile:
     {
+      "as_of": "2026-11-01",                  # the day whose line-up is served (default: today)
       "accepted_keys": ["k1", "k2"],          # null / absent: any non-empty key
       "max_request_bytes": 104857600,       # inline payload limit (real API: 100 MB since 2026-01-12)
       "quota_tier": "tier1",                  # free | tier1 | tier2 | tier3 | paid-high | unlimited
-      "quotas": {"gemini-2.5-flash": {"rpm": 100, "tpm": 200000}},   # per-model overrides
+      "quotas": {"gemini-3.8-flash": {"rpm": 100, "tpm": 200000}},   # per-model overrides
       "faults": {"server_503": 0.05, "stall_seconds": 5},
-      "models": {"gemini-2.5-flash": {"capacity": 4, "ttft_median_ms": 300}, "my-model": {...}},
+      "models": {"gemini-3.8-flash": {"capacity": 4, "thoughts_tokens_median": {"HIGH": 2000}},
+                 "my-model": {...}},          # a name the catalogue does not serve: added
       "model_defaults": {"output_tokens_per_s": 150}   # applied to every model before "models"
     }
-"""
+`thoughts_tokens_median` is a number (every thinking level) or an object of level -> number. A
+model added under "models" is a user's own, with default rules (a thinking budget, 258 tokens an
+image), unless it names a catalogue model retired on as_of: that one is served again, with its rules."""
 
 from __future__ import annotations
 
 import copy
 import json
 import math
-from dataclasses import asdict, dataclass, field, fields, replace
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field, fields, replace
+from datetime import date
 from pathlib import Path
 from typing import Any, get_type_hints
 
 from core.textfile import UnreadableText, read_text_file
+from emulator import lineup
+from emulator.lineup import RULE_FIELDS, ModelProfile, catalogue_profile, served_models
 
-
-@dataclass(slots=True)
-class ModelProfile:
-    """How one model behaves. Times are in real milliseconds before the time scale applies."""
-
-    display_name: str = ""
-    input_token_limit: int = 1_048_576
-    output_token_limit: int = 65_536
-    # Time to first token: lognormal with this median and shape (sigma of the underlying normal).
-    ttft_median_ms: float = 450.0
-    ttft_sigma: float = 0.35
-    # Prompt processing adds prompt_tokens / rate seconds before the first token (images included).
-    prompt_tokens_per_s: float = 25_000.0
-    # Decoding: tokens per second, each chunk's delay jittered by +/- this fraction.
-    output_tokens_per_s: float = 180.0
-    output_jitter: float = 0.25
-    chunk_tokens: int = 24  # tokens per streamed chunk (the real API sends several per chunk)
-    # Answer length when maxOutputTokens does not cut it: lognormal, clipped to [min, max].
-    output_tokens_median: float = 120.0
-    output_tokens_sigma: float = 0.6
-    output_tokens_min: int = 8
-    output_tokens_max: int = 1_500
-    # 2.5 Flash and Pro think by default: thought tokens are billed and decoded before the answer.
-    thinking: bool = False
-    thoughts_tokens_median: float = 0.0
-    # Capacity: concurrent requests served at once; more wait in a queue of queue_limit.
-    capacity: int = 1_000
-    queue_limit: int = 10_000
-    queue_timeout_s: float = 60.0
-    queue_timeout_status: int = 503  # 503 UNAVAILABLE or 504 DEADLINE_EXCEEDED
-    # Under load each busy slot slows the others: ttft and decode time grow by
-    # load_slowdown * busy_fraction (0.5 -> 50 % slower when every slot is taken).
-    load_slowdown: float = 0.5
-
-
-def _flash() -> ModelProfile:
-    return ModelProfile(
-        display_name="Gemini 2.5 Flash",
-        thinking=True,
-        thoughts_tokens_median=150.0,
-    )
-
-
-def _flash_lite() -> ModelProfile:
-    return ModelProfile(
-        display_name="Gemini 2.5 Flash-Lite",
-        ttft_median_ms=300.0,
-        prompt_tokens_per_s=40_000.0,
-        output_tokens_per_s=350.0,
-    )
-
-
-def _pro() -> ModelProfile:
-    return ModelProfile(
-        display_name="Gemini 2.5 Pro",
-        ttft_median_ms=1_500.0,
-        ttft_sigma=0.45,
-        prompt_tokens_per_s=12_000.0,
-        output_tokens_per_s=90.0,
-        thinking=True,
-        thoughts_tokens_median=300.0,
-        capacity=500,
-    )
-
-
-def _flash_2_0() -> ModelProfile:
-    return ModelProfile(
-        display_name="Gemini 2.0 Flash",
-        ttft_median_ms=350.0,
-        output_tokens_per_s=250.0,
-        output_token_limit=8_192,
-    )
-
-
-BASE_MODELS = {
-    "gemini-2.5-flash": _flash,
-    "gemini-2.5-flash-lite": _flash_lite,
-    "gemini-2.5-pro": _pro,
-    "gemini-2.0-flash": _flash_2_0,
-}
-
-# Requests and tokens per minute per key per model. Published figures (2026) for the real tiers;
-# `paid-high` is this emulator's own generous default; `unlimited` turns quotas off.
+# Requests and tokens per minute per key per model: the real tiers from the catalogue; `paid-high`
+# is this emulator's own generous default; `unlimited` turns quotas off.
 QUOTA_TIERS: dict[str, dict[str, tuple[int, int]]] = {
-    "free": {
-        "gemini-2.5-flash": (10, 250_000),
-        "gemini-2.5-flash-lite": (15, 250_000),
-        "gemini-2.5-pro": (5, 250_000),
-        "gemini-2.0-flash": (15, 1_000_000),
-    },
-    "tier1": {
-        "gemini-2.5-flash": (1_000, 1_000_000),
-        "gemini-2.5-flash-lite": (4_000, 4_000_000),
-        "gemini-2.5-pro": (150, 2_000_000),
-        "gemini-2.0-flash": (2_000, 4_000_000),
-    },
-    "tier2": {
-        "gemini-2.5-flash": (2_000, 3_000_000),
-        "gemini-2.5-flash-lite": (10_000, 10_000_000),
-        "gemini-2.5-pro": (1_000, 5_000_000),
-        "gemini-2.0-flash": (10_000, 10_000_000),
-    },
-    "tier3": {
-        "gemini-2.5-flash": (10_000, 8_000_000),
-        "gemini-2.5-flash-lite": (30_000, 30_000_000),
-        "gemini-2.5-pro": (2_000, 8_000_000),
-        "gemini-2.0-flash": (30_000, 30_000_000),
-    },
+    **lineup.quota_tiers(),
     "paid-high": {"*": (100_000, 100_000_000)},
     "unlimited": {},
 }
@@ -158,7 +64,8 @@ FAULT_PARAMS = {"stall_seconds": 5.0, "slow_first_byte_seconds": 5.0}
 @dataclass(slots=True)
 class Profile:
     name: str = "default"
-    models: dict[str, ModelProfile] = field(default_factory=lambda: {k: f() for k, f in BASE_MODELS.items()})
+    as_of: date = field(default_factory=date.today)  # the day whose line-up is served
+    models: dict[str, ModelProfile] = field(default_factory=dict)  # empty: the as_of line-up
     accepted_keys: list[str] | None = None
     # The real inline request limit: 20 MB until 2026-01-12, 100 MB since.
     max_request_bytes: int = 100 * 1024 * 1024
@@ -166,20 +73,30 @@ class Profile:
     quotas: dict[str, dict[str, int]] = field(default_factory=dict)
     faults: dict[str, float] = field(default_factory=dict)
 
+    def __post_init__(self) -> None:
+        if not self.models:
+            self.models = served_models(self.as_of)
+
     def quota_for(self, model: str) -> tuple[int | None, int | None]:
         """(rpm, tpm) for a model; None means no limit."""
         override = self.quotas.get(model) or self.quotas.get("*") or {}
         tier = QUOTA_TIERS.get(self.quota_tier, {})
-        rpm, tpm = tier.get(model) or tier.get("*") or (None, None)
-        if not tier:
-            rpm = tpm = None
-        elif (model not in tier) and "*" not in tier:
-            # A model the tier table does not know gets the flash figures of that tier.
-            rpm, tpm = tier.get("gemini-2.5-flash", (None, None))
+        rpm: int | None = None
+        tpm: int | None = None
+        if tier:
+            # A model the tier does not list (a user's own) gets the default model's figures.
+            rpm, tpm = tier.get(model) or tier.get("*") or tier.get(lineup.fallback_model(), (None, None))
         return override.get("rpm", rpm), override.get("tpm", tpm)
 
+    def is_retired(self, model: str) -> bool:
+        """A catalogue model shut down by as_of and not brought back by the config: the API's 404."""
+        return model not in self.models and lineup.is_retired(model, self.as_of)
+
     def describe(self) -> dict[str, Any]:
-        return asdict(self)
+        data = {f.name: copy.deepcopy(getattr(self, f.name)) for f in fields(self) if f.name != "models"}
+        data["as_of"] = self.as_of.isoformat()
+        data["models"] = {name: model.describe() for name, model in self.models.items()}
+        return data
 
 
 def _with_models(profile: Profile, **changes: Any) -> Profile:
@@ -187,17 +104,17 @@ def _with_models(profile: Profile, **changes: Any) -> Profile:
     return profile
 
 
-def _default() -> Profile:
-    return Profile(name="default")
+def _default(as_of: date) -> Profile:
+    return Profile(name="default", as_of=as_of)
 
 
-def _free_tier() -> Profile:
-    return Profile(name="free-tier", quota_tier="free")
+def _free_tier(as_of: date) -> Profile:
+    return Profile(name="free-tier", as_of=as_of, quota_tier="free")
 
 
-def _small_capacity() -> Profile:
+def _small_capacity(as_of: date) -> Profile:
     return _with_models(
-        Profile(name="small-capacity"),
+        Profile(name="small-capacity", as_of=as_of),
         capacity=4,
         queue_limit=16,
         queue_timeout_s=5.0,
@@ -205,15 +122,15 @@ def _small_capacity() -> Profile:
     )
 
 
-def _flaky() -> Profile:
+def _flaky(as_of: date) -> Profile:
     faults = {name: 0.02 for name in FAULT_NAMES}
     faults.update({"stall_seconds": 3.0, "slow_first_byte_seconds": 3.0})
-    return Profile(name="flaky", faults=faults)
+    return Profile(name="flaky", as_of=as_of, faults=faults)
 
 
-def _fast() -> Profile:
+def _fast(as_of: date) -> Profile:
     return _with_models(
-        Profile(name="fast", quota_tier="unlimited"),
+        Profile(name="fast", as_of=as_of, quota_tier="unlimited"),
         ttft_median_ms=0.0,
         ttft_sigma=0.0,
         prompt_tokens_per_s=0.0,
@@ -225,7 +142,7 @@ def _fast() -> Profile:
     )
 
 
-PROFILES = {
+PROFILES: dict[str, Callable[[date], Profile]] = {
     "default": _default,
     "free-tier": _free_tier,
     "small-capacity": _small_capacity,
@@ -238,11 +155,13 @@ class ConfigError(ValueError):
     """A bad profile name or config file; the message says what is wrong and how to fix it."""
 
 
-_MODEL_FIELDS = {f.name for f in fields(ModelProfile)}
+_MODEL_FIELDS = {f.name for f in fields(ModelProfile)} - RULE_FIELDS
 # The real types behind the string annotations (`from __future__ import annotations`): str, int,
 # float, bool. A config value is checked against them before the emulator starts.
 _MODEL_TYPES: dict[str, type] = get_type_hints(ModelProfile)
+_DAY = re.compile(r"\d{4}-\d{2}-\d{2}")
 _TOP_KEYS = {
+    "as_of",
     "accepted_keys",
     "max_request_bytes",
     "quota_tier",
@@ -263,9 +182,8 @@ def load_profile(name: str | None = None, config: str | Path | dict[str, Any] | 
     name = name or "default"
     if name not in PROFILES:
         raise ConfigError(f"unknown emulator profile {name!r}; choose one of: {', '.join(PROFILES)}")
-    profile = PROFILES[name]()
     if config is None:
-        return profile
+        return PROFILES[name](date.today())
     if isinstance(config, str | Path):
         source = str(config)
         data: Any = _read_config(Path(config))
@@ -274,8 +192,20 @@ def load_profile(name: str | None = None, config: str | Path | dict[str, Any] | 
         source = "config"
     if not isinstance(data, dict):
         raise ConfigError(f"emulator config {source} must be a JSON object, got {_json_type(data)}")
+    # The day comes first: it decides which models the profile, and so the overrides, start from.
+    as_of = _day(data["as_of"], f"{source}: as_of") if "as_of" in data else date.today()
+    profile = PROFILES[name](as_of)
     apply_overrides(profile, data, source)
     return profile
+
+
+def _day(value: Any, where: str) -> date:
+    if isinstance(value, str) and _DAY.fullmatch(value):
+        try:
+            return date.fromisoformat(value)
+        except ValueError:
+            pass  # 2026-02-30: the same message as any other wrong date
+    raise ConfigError(f"emulator config {where} must be a date as YYYY-MM-DD, got {value!r}")
 
 
 def _read_config(path: Path) -> Any:
@@ -320,8 +250,10 @@ def _whole_number(value: Any, where: str, *, minimum: int = 0) -> int:
 def _check_model_value(field_name: str, value: Any, where: str) -> Any:
     """One ModelProfile field's value, of the field's type; numbers finite and >= 0 (the latency
     model draws from them; a negative rate or a NaN would break it mid-run)."""
-    kind = _MODEL_TYPES[field_name]
     at = f"{where}.{field_name}"
+    if field_name == "thoughts_tokens_median":
+        return _thoughts_table(value, at)
+    kind = _MODEL_TYPES[field_name]
     if kind is bool:
         if not isinstance(value, bool):
             raise ConfigError(f"emulator config {at} must be true or false, got {value!r}")
@@ -340,7 +272,46 @@ def _check_model_value(field_name: str, value: Any, where: str) -> Any:
     return float(value)
 
 
+def _thoughts_table(value: Any, at: str) -> dict[str, float]:
+    """A number (every level) or an object of level -> number, as ModelProfile's table."""
+    if _is_count(value):
+        return {"*": float(value)}
+    if isinstance(value, dict) and all(isinstance(k, str) and k and _is_count(v) for k, v in value.items()):
+        # Levels are upper case in the API; the catalogue's budget keys are lower case.
+        return {
+            k.lower() if k.lower() in ("default", "on", "*") else k.upper(): float(v)
+            for k, v in value.items()
+        }
+    raise ConfigError(
+        f"emulator config {at} must be a number >= 0 or an object of thinking level -> number >= 0, "
+        f"got {value!r}"
+    )
+
+
+def _is_count(value: Any) -> bool:
+    return (
+        not isinstance(value, bool) and isinstance(value, int | float) and math.isfinite(value) and value >= 0
+    )
+
+
+def _changed(base: ModelProfile, changes: dict[str, Any]) -> ModelProfile:
+    """`base` with checked config fields; a table of levels changes only the levels it names."""
+    table = changes.get("thoughts_tokens_median")
+    if table is not None and "*" not in table:
+        changes = {**changes, "thoughts_tokens_median": {**base.thoughts_tokens_median, **table}}
+    return replace(base, **changes)
+
+
+def _unserved(model: str, defaults: dict[str, Any]) -> ModelProfile:
+    """A model the config adds: a catalogue model retired on as_of keeps its rules; any other name
+    is the user's own, with default rules (a thinking budget, a flat 258 tokens an image)."""
+    entry = lineup.catalogue_entry(model)
+    base = catalogue_profile(entry) if entry is not None else ModelProfile(display_name=model)
+    return _changed(base, defaults)
+
+
 def apply_overrides(profile: Profile, data: dict[str, Any], source: str = "config") -> None:
+    """Merge a config over a profile. Its `as_of` is load_profile's: it picks the line-up first."""
     unknown = set(data) - _TOP_KEYS
     if unknown:
         raise ConfigError(
@@ -380,14 +351,14 @@ def apply_overrides(profile: Profile, data: dict[str, Any], source: str = "confi
         profile.faults.update(check_faults(data["faults"], source))
     defaults = _checked_model_fields(data.get("model_defaults") or {}, f"{source}: model_defaults")
     if defaults:
-        profile.models = {n: replace(m, **defaults) for n, m in profile.models.items()}
+        profile.models = {n: _changed(m, defaults) for n, m in profile.models.items()}
     models = data.get("models") or {}
     if not isinstance(models, dict):
         raise ConfigError(f"emulator config {source}: models must be an object of model name -> fields")
     for model, changes in models.items():
         checked = _checked_model_fields(changes, f"{source}: models.{model}")
-        base = profile.models.get(model) or replace(ModelProfile(display_name=model), **defaults)
-        profile.models[model] = replace(base, **checked)
+        base = profile.models.get(model) or _unserved(model, defaults)
+        profile.models[model] = _changed(base, checked)
 
 
 def _checked_model_fields(changes: Any, where: str) -> dict[str, Any]:

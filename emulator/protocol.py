@@ -60,6 +60,8 @@ MEDIA_RESOLUTIONS = {
     2: "MEDIA_RESOLUTION_MEDIUM",
     3: "MEDIA_RESOLUTION_HIGH",
 }
+# A part may ask for more than a whole request can (Gemini 3: ULTRA_HIGH is per part only).
+PART_MEDIA_RESOLUTIONS = {**MEDIA_RESOLUTIONS, 4: "MEDIA_RESOLUTION_ULTRA_HIGH"}
 
 OPAQUE = "opaque"  # any JSON value, inner keys kept as sent
 
@@ -84,7 +86,7 @@ PART = {
     "thought": "bool",
     "thoughtSignature": "str",
     "partMetadata": OPAQUE,
-    "mediaResolution": OPAQUE,
+    "mediaResolution": {"level": _enum(PART_MEDIA_RESOLUTIONS), "numTokens": OPAQUE},
 }
 CONTENT = {"role": "str", "parts": ("list", PART)}
 SAFETY_SETTING = {

@@ -42,6 +42,7 @@ def _blocked(answer: Answer) -> dict[str, Any]:
 
 
 def _candidate(parts: list[dict[str, Any]], finish_reason: str | None, answer: Answer) -> dict[str, Any]:
+    # No parts (thinking used all of maxOutputTokens): the real API still sends the role.
     candidate: dict[str, Any] = {"content": {"parts": parts, "role": "model"} if parts else {"role": "model"}}
     if finish_reason:
         candidate["finishReason"] = finish_reason
@@ -102,7 +103,9 @@ def dumps(body: dict[str, Any]) -> str:
 
 
 def model_resource(name: str, profile: ModelProfile) -> dict[str, Any]:
-    return {
+    """A models.get / models.list entry. Like the real resource, `thinking` is there only for a
+    model that thinks."""
+    resource: dict[str, Any] = {
         "name": f"models/{name}",
         "version": "001",
         "displayName": profile.display_name or name,
@@ -119,5 +122,7 @@ def model_resource(name: str, profile: ModelProfile) -> dict[str, Any]:
         "topP": 0.95,
         "topK": 64,
         "maxTemperature": 2,
-        "thinking": profile.thinking,
     }
+    if profile.thinking:
+        resource["thinking"] = True
+    return resource

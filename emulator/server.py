@@ -5,6 +5,8 @@ Routes (both /v1 and /v1beta):
     POST /{ver}/models/{model}:streamGenerateContent[?alt=sse]   SSE, or one JSON array in pieces
     POST /{ver}/models/{model}:countTokens
     GET  /{ver}/models[?pageSize=N&pageToken=T], GET /{ver}/models/{model}
+The models are the profile's line-up for its day: a catalogue model retired by then answers 404
+"This model models/X is no longer available..." like the real API; an unknown name, the usual 404.
 Admin (no key needed; loopback tool):
     GET  /healthz                    -> {"status": "ok"}
     GET  /emulator/stats             -> counters (POST /emulator/stats/reset zeroes them)
@@ -29,7 +31,14 @@ from typing import Any
 from aiohttp import web
 
 from emulator import protocol, responses
-from emulator.errors import ApiError, invalid_argument, invalid_key, missing_key, model_not_found
+from emulator.errors import (
+    ApiError,
+    invalid_argument,
+    invalid_key,
+    missing_key,
+    model_not_found,
+    model_retired,
+)
 from emulator.generation import DropConnection, Generator, count_tokens
 from emulator.latency import Clock
 from emulator.profiles import ConfigError, ModelProfile, Profile
@@ -58,6 +67,8 @@ class Emulator:
     def model_profile(self, model: str, version: str, method: str) -> ModelProfile:
         profile = self.profile.models.get(model)
         if profile is None:
+            if self.profile.is_retired(model):
+                raise model_retired(model)
             raise model_not_found(model, version, method)
         return profile
 
@@ -194,7 +205,7 @@ class Emulator:
             key = self.check_key(request)
             profile = self.model_profile(model, version, method)
             if method == "countTokens":
-                return web.json_response(count_tokens(raw))
+                return web.json_response(count_tokens(raw, profile))
             if method == "streamGenerateContent":
                 return await self.stream(request, raw, key, model, profile)
             body = await self.generator.generate(raw, key, model, profile)

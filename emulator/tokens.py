@@ -2,16 +2,19 @@
 
 Rules (close to the real tokenizer on average, exact enough for load figures):
 - text: one token per 4 bytes of UTF-8, rounded up; empty text costs nothing;
-- images: 258 tokens when both sides are <= 384 px, else tiled: tile side = min(w, h) / 1.5 clamped
-  to 256..768, tiles = ceil(w / tile) * ceil(h / tile), 258 tokens each;
-- other media (audio, video, PDF, unreadable image): a flat 258 tokens per part.
+- images: the model's rule (core.catalogue.Images: flat per image on 2.x, by media resolution on
+  3.x, tiled on 2.0), at the part's own mediaResolution, else generationConfig's, else the model's
+  default; an image whose size cannot be read (HEIC, fileData) counts as the rule says for no size;
+- other media (audio, video, PDF): a flat 258 tokens per part.
 """
 
 from __future__ import annotations
 
-import math
+import json
 import struct
 from typing import Any
+
+from core.catalogue import Images
 
 TOKENS_PER_TILE = 258
 
@@ -67,47 +70,50 @@ def _jpeg_size(data: bytes) -> tuple[int, int] | None:
     return None
 
 
-def image_tokens(width: int, height: int) -> int:
-    if width <= 384 and height <= 384:
-        return TOKENS_PER_TILE
-    tile = min(max(min(width, height) / 1.5, 256), 768)
-    return math.ceil(width / tile) * math.ceil(height / tile) * TOKENS_PER_TILE
+def _resolution(holder: dict[str, Any] | None) -> str | None:
+    """The level a part's or a generationConfig's mediaResolution asks for, if any."""
+    value = (holder or {}).get("mediaResolution")
+    if isinstance(value, dict):  # per part: {"level": ...}
+        value = value.get("level")
+    return value if isinstance(value, str) else None
 
 
-def part_tokens(part: dict[str, Any]) -> tuple[str, int]:
-    """(modality, tokens) of one request part."""
+def part_tokens(part: dict[str, Any], images: Images, resolution: str | None = None) -> tuple[str, int]:
+    """(modality, tokens) of one request part; `resolution`: generationConfig's, if any."""
     if isinstance(part.get("text"), str):
         return "TEXT", text_tokens(part["text"])
     blob = part.get("inlineData")
+    resolution = _resolution(part) or resolution
     if blob is not None:
         mime = (blob.get("mimeType") or "").lower()
         if mime.startswith("image/"):
-            size = image_size(blob.get("_bytes", b""))
-            return "IMAGE", image_tokens(*size) if size else TOKENS_PER_TILE
+            width, height = image_size(blob.get("_bytes", b"")) or (None, None)
+            return "IMAGE", images.tokens_for(width, height, resolution)
         if mime.startswith("audio/"):
             return "AUDIO", TOKENS_PER_TILE
         if mime.startswith("video/"):
             return "VIDEO", TOKENS_PER_TILE
         return "DOCUMENT", TOKENS_PER_TILE
     if part.get("fileData") is not None:
-        is_image = (part["fileData"].get("mimeType") or "").startswith("image/")
-        return ("IMAGE" if is_image else "DOCUMENT"), TOKENS_PER_TILE
+        if (part["fileData"].get("mimeType") or "").startswith("image/"):
+            return "IMAGE", images.tokens_for(None, None, resolution)
+        return "DOCUMENT", TOKENS_PER_TILE
     if part.get("functionCall") is not None or part.get("functionResponse") is not None:
-        import json
-
         return "TEXT", text_tokens(json.dumps(part.get("functionCall") or part.get("functionResponse")))
     return "TEXT", 0
 
 
-def prompt_tokens(request: dict[str, Any]) -> tuple[int, list[dict[str, Any]]]:
-    """Total prompt tokens and promptTokensDetails [{modality, tokenCount}] for a request."""
+def prompt_tokens(request: dict[str, Any], images: Images) -> tuple[int, list[dict[str, Any]]]:
+    """Total prompt tokens and promptTokensDetails [{modality, tokenCount}] for a request to a model
+    that counts images by `images`."""
     by_modality: dict[str, int] = {}
+    resolution = _resolution(request.get("generationConfig"))
     contents = list(request.get("contents") or [])
     if request.get("systemInstruction"):
         contents.append(request["systemInstruction"])
     for content in contents:
         for part in content.get("parts") or []:
-            modality, count = part_tokens(part)
+            modality, count = part_tokens(part, images, resolution)
             by_modality[modality] = by_modality.get(modality, 0) + count
     details = [{"modality": m, "tokenCount": c} for m, c in by_modality.items() if c]
     return sum(by_modality.values()), details

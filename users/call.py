@@ -40,6 +40,7 @@ class CallSpec:
     temperature: float | None = None
     thinking_budget: int | None = None  # None: the model's default
     thinking_level: str | None = None  # None: the model's default
+    media_resolution: str | None = None  # MEDIA_RESOLUTION_*; None: the model's default
     response_mime_type: str | None = None
     response_schema: dict[str, Any] | None = None  # JSON Schema, sent as responseJsonSchema
     safety_settings: tuple[tuple[str, str], ...] = ()  # (HARM_CATEGORY_*, BLOCK_*)
@@ -92,6 +93,8 @@ def rest_body(spec: CallSpec, image_data: Callable[[bytes], str] | None = None) 
         config["thinkingConfig"] = {"thinkingBudget": spec.thinking_budget}
     if spec.thinking_level is not None:
         config["thinkingConfig"] = {"thinkingLevel": spec.thinking_level}
+    if spec.media_resolution is not None:
+        config["mediaResolution"] = spec.media_resolution
     if spec.response_mime_type is not None:
         config["responseMimeType"] = spec.response_mime_type
     if spec.response_schema is not None:

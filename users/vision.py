@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from locust import between
 
+from core.options import OptionError, OptionSpec
 from core.outcome import Outcome
 from fixtures.images import folder_images, load_images
 from fixtures.loading import read_schema
@@ -38,6 +39,27 @@ PROMPT = (
 )
 
 
+MEDIA_RESOLUTION = OptionSpec(
+    "--media-resolution",
+    "",
+    "vision: generationConfig.mediaResolution, low, medium or high. Gemini 3 counts an image by it, "
+    "whatever its size; empty: the model's default",
+)
+MEDIA_RESOLUTIONS = ("low", "medium", "high")
+
+
+def media_resolution(scenario: ScenarioSettings) -> str | None:
+    """The MEDIA_RESOLUTION_* value to send, None for the model's default; OptionError if unknown."""
+    value = scenario.option(MEDIA_RESOLUTION.flag).strip().lower()
+    if not value:
+        return None
+    if value not in MEDIA_RESOLUTIONS:
+        raise OptionError(
+            f"--media-resolution {value!r} is not known: use {', '.join(MEDIA_RESOLUTIONS)}, or leave it empty"
+        )
+    return f"MEDIA_RESOLUTION_{value.upper()}"
+
+
 @functools.cache
 def _validator() -> jsonschema.protocols.Validator:
     return validator_for(inventory_schema())
@@ -52,16 +74,17 @@ def build_vision_specs(settings: GeminiSettings, scenario: ScenarioSettings) -> 
     """One spec per (image, mode), modes of one image side by side. Images are prepared here."""
     # Largest first: the pictures the pipeline changes most are compared even in a short run.
     # Drawing missing images (seconds for 8K) and reading them happen off the event loop.
+    resolution = media_resolution(scenario)
     found = outside_loop(load_images, scenario.images_dir or None, scenario.image_set)
     sources = sorted(found, key=lambda s: (-s.width * s.height, s.name))
     prepared = prepare_all(sources, scenario.image_modes, max_side=scenario.max_image_side)
-    specs = [_spec(settings, image) for image in prepared]
+    specs = [_spec(settings, image, resolution) for image in prepared]
     for image, spec in zip(prepared, specs, strict=True):
         check_inline_limit(image.name, image.mode, spec.request_bytes, scenario.inline_limit_bytes)
     return specs
 
 
-def _spec(settings: GeminiSettings, image: PreparedImage) -> CallSpec:
+def _spec(settings: GeminiSettings, image: PreparedImage, resolution: str | None) -> CallSpec:
     schema = inventory_schema()
     spec = CallSpec(
         scenario=VisionUser.scenario,
@@ -69,6 +92,7 @@ def _spec(settings: GeminiSettings, image: PreparedImage) -> CallSpec:
         parts=(InlineImage(image.mime_type, image.data), PROMPT),
         system_instruction=INSTRUCTION,
         **settings.call_fields(),
+        media_resolution=resolution,
         response_mime_type="application/json",
         response_schema=schema,
         variant=image.mode,
@@ -85,10 +109,13 @@ class VisionUser(PreparedCalls, GeminiUser):
     think_time = between(0.5, 1.5)
 
     build_specs = staticmethod(build_vision_specs)
+    options = (MEDIA_RESOLUTION,)
 
     @staticmethod
     def check_inputs(scenario: ScenarioSettings) -> None:
-        """Read and decode the user's own images, if any (raises FixtureError naming the file)."""
+        """The media resolution, and the user's own images, if any, read and decoded (raises
+        OptionError or FixtureError naming what is wrong)."""
+        media_resolution(scenario)
         if scenario.images_dir:
             # Decoding a folder of large photos takes seconds: off the event loop, as in build_specs.
             outside_loop(folder_images, scenario.images_dir)

@@ -11,7 +11,15 @@ from typing import Any
 
 from PIL import Image
 
-FLASH = "/v1beta/models/gemini-2.5-flash"
+from core.catalogue import default_model
+
+MODEL = default_model()  # the catalogue's default, served whatever the day
+FLASH = f"/v1beta/models/{MODEL}"
+# A budget-thinking 2.5 model with no shutdown date: budget rules without a date to pin.
+LITE = "gemini-2.5-flash-lite"
+# A day on which gemini-2.5-flash and -pro are still served (they shut down on 2026-12-01): tests
+# of 2.5 behaviour pin the emulator's line-up to it, so they do not break when that day passes.
+PINNED_AS_OF = "2026-11-01"
 
 
 def call(

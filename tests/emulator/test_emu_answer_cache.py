@@ -7,7 +7,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from emu_http import call, call_json, sse_events, text_request
+import pytest
+from emu_http import PINNED_AS_OF, call, call_json, sse_events, text_request
 
 from emulator import content, protocol
 from emulator.launcher import EmulatorProcess
@@ -15,13 +16,22 @@ from emulator.profiles import load_profile
 
 FLASH = "gemini-2.5-flash"  # exactly 16 bytes: the old key cut every longer id to its first 16
 LITE = "gemini-2.5-flash-lite"
-SEED = 7  # tests/emulator/conftest.py's seed of the shared `emulator`
+SEED = 7
+PINNED = {"as_of": PINNED_AS_OF}  # gemini-2.5-flash is served on that day
+
+
+@pytest.fixture(scope="module")
+def emulator_options(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    """The shared `emulator` of this module serves the line-up of PINNED_AS_OF."""
+    path = tmp_path_factory.mktemp("emu") / "pinned.json"
+    path.write_text(json.dumps(PINNED))
+    return {"time_scale": 0.01, "seed": SEED, "config": str(path)}
 
 
 def expected_thoughts(request: dict[str, Any], model: str, config: dict[str, Any] | None = None) -> int:
     """The thinking count the emulator's answer for `model` has, computed here from the same seed."""
     body = protocol.parse_generate_request(json.dumps(request).encode())
-    profile = load_profile("default", config).models[model]
+    profile = load_profile("default", {**PINNED, **(config or {})}).models[model]
     return content.answer_for(body, model, profile, SEED).thoughts_tokens
 
 
@@ -67,7 +77,7 @@ def test_ids_that_differ_only_after_byte_16_are_apart(start_emulator: Any) -> No
             second: {"thinking": False},
         }
     }
-    emu = start_emulator(config, seed=SEED)
+    emu = start_emulator({**PINNED, **config}, seed=SEED)
     request = text_request("same body, two custom models")
     want = {model: expected_thoughts(request, model, config) for model in (first, second)}
     assert want[first] > 0 and want[second] == 0

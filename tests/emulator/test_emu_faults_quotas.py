@@ -8,9 +8,12 @@ import time
 import urllib.parse
 
 import pytest
-from emu_http import FLASH, call, call_json, text_request
+from emu_http import FLASH, MODEL, call, call_json, text_request
 
-LONG = text_request("a long answer", generationConfig={"maxOutputTokens": 300})
+from core.catalogue import catalogue
+
+# Thinking and answer share maxOutputTokens: room for both, so the stream has several chunks.
+LONG = text_request("a long answer", generationConfig={"maxOutputTokens": 4000})
 
 
 def raw_post(
@@ -94,18 +97,20 @@ def test_malformed_json_and_error_frame(start_emulator) -> None:
 
 
 def test_rpm_quota_429_with_details_and_retry(start_emulator) -> None:
-    # Free-tier quotas (gemini-2.5-flash: 10 requests per minute) without latency; time scale 0.015
-    # makes the window 0.9 s, far longer than 11 instant requests take even on a busy machine (and
-    # under 1 s, so RetryInfo keeps its milliseconds instead of rounding up to whole seconds).
+    # Free-tier quotas (the catalogue's: 10 requests per minute for the default model) without
+    # latency; time scale 0.015 makes the window 0.9 s, far longer than a few instant requests take
+    # even on a busy machine (and under 1 s, so RetryInfo keeps its milliseconds instead of
+    # rounding up to whole seconds).
+    rpm = catalogue().models[MODEL].quotas["free"][0]
     emu = start_emulator(profile="fast", time_scale=0.015, config_dict={"quota_tier": "free"})
-    statuses = [call_json(emu.url, FLASH + ":generateContent", text_request(f"q{i}"))[0] for i in range(10)]
-    assert statuses == [200] * 10
-    status, reply = call_json(emu.url, FLASH + ":generateContent", text_request("q11"))
+    statuses = [call_json(emu.url, FLASH + ":generateContent", text_request(f"q{i}"))[0] for i in range(rpm)]
+    assert statuses == [200] * rpm
+    status, reply = call_json(emu.url, FLASH + ":generateContent", text_request("over"))
     answered = time.monotonic()
     assert status == 429 and reply["error"]["status"] == "RESOURCE_EXHAUSTED"
     details = {d["@type"].rsplit(".", 1)[-1]: d for d in reply["error"]["details"]}
     violation = details["QuotaFailure"]["violations"][0]
-    assert violation["quotaValue"] == "10" and violation["quotaDimensions"]["model"] == "gemini-2.5-flash"
+    assert violation["quotaValue"] == str(rpm) and violation["quotaDimensions"]["model"] == MODEL
     assert "FreeTier" in violation["quotaId"]
     delay = float(details["RetryInfo"]["retryDelay"].removesuffix("s"))
     assert 0 < delay <= 0.9, "real seconds until the first request leaves the 0.9 s window"
@@ -120,9 +125,7 @@ def test_rpm_quota_429_with_details_and_retry(start_emulator) -> None:
 
 def test_tpm_quota(start_emulator) -> None:
     # No latency and an unscaled 60 s window: the second call is inside it however slow the machine.
-    emu = start_emulator(
-        profile="fast", time_scale=1.0, config_dict={"quotas": {"gemini-2.5-flash": {"tpm": 100}}}
-    )
+    emu = start_emulator(profile="fast", time_scale=1.0, config_dict={"quotas": {MODEL: {"tpm": 100}}})
     big = text_request("y" * 300)  # 75 tokens
     assert call_json(emu.url, FLASH + ":generateContent", big)[0] == 200
     status, reply = call_json(emu.url, FLASH + ":generateContent", big)

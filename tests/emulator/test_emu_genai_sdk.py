@@ -7,14 +7,15 @@ import json
 
 import jsonschema
 import pytest
-from emu_http import png_b64
+from emu_http import LITE, MODEL, png_b64
 from google import genai
 from google.genai import errors, types
 from pydantic import BaseModel
 
+from core.catalogue import catalogue
 from emulator.launcher import EmulatorProcess
 
-FLASH = "gemini-2.5-flash"
+FLASH = MODEL
 
 
 def make_client(url: str, key: str = "test-key", headers: dict[str, str] | None = None) -> genai.Client:
@@ -58,8 +59,9 @@ def test_same_prompt_same_answer(client: genai.Client) -> None:
 
 
 def test_config_system_instruction_and_max_tokens(client: genai.Client) -> None:
+    # Thinking off (a budget model), so all five tokens are the answer's.
     reply = client.models.generate_content(
-        model=FLASH,
+        model=LITE,
         contents="A long answer please.",
         config=types.GenerateContentConfig(
             max_output_tokens=5,
@@ -141,18 +143,18 @@ def test_image_input_and_count_tokens(client: genai.Client) -> None:
     counted = client.models.count_tokens(model=FLASH, contents=contents)
     reply = client.models.generate_content(model=FLASH, contents=contents)
     assert counted.total_tokens == reply.usage_metadata.prompt_token_count
-    # 800x600: tile = 400 px, 2 x 2 tiles of 258 tokens, plus the text.
+    # Counted by the model's rule (Gemini 3: its default media resolution, whatever the size).
     image_tokens = [
         d.token_count for d in reply.usage_metadata.prompt_tokens_details if d.modality == "IMAGE"
     ]
-    assert image_tokens == [4 * 258]
+    assert image_tokens == [catalogue().models[FLASH].images.tokens_for(800, 600)]
 
 
 def test_model_list_and_get(client: genai.Client) -> None:
     names = [m.name for m in client.models.list()]
-    assert "models/gemini-2.5-flash" in names and "models/gemini-2.5-pro" in names
-    model = client.models.get(model="gemini-2.5-pro")
-    assert model.input_token_limit > 0 and model.display_name == "Gemini 2.5 Pro"
+    assert f"models/{FLASH}" in names and f"models/{LITE}" in names
+    model = client.models.get(model=LITE)
+    assert model.input_token_limit > 0 and model.display_name == "Gemini 2.5 Flash-Lite"
 
 
 def test_errors_400_403_404(emulator: EmulatorProcess, client: genai.Client) -> None:
@@ -185,10 +187,10 @@ def test_errors_429_500_503(start_emulator) -> None:
     for fault, code in (("server_500", 500), ("server_503", 503)):
         emu.set_faults({"reset": True, fault: 1.0})
         with pytest.raises(errors.ServerError) as caught:
-            client.models.generate_content(model="gemini-2.5-pro", contents="x")
+            client.models.generate_content(model=LITE, contents="x")
         assert caught.value.code == code
         with pytest.raises(errors.ServerError):
-            list(client.models.generate_content_stream(model="gemini-2.5-pro", contents="x"))
+            list(client.models.generate_content_stream(model=LITE, contents="x"))
 
 
 def test_mid_stream_error_frame_raises(start_emulator) -> None:
@@ -197,7 +199,7 @@ def test_mid_stream_error_frame_raises(start_emulator) -> None:
     received = []
     with pytest.raises(errors.APIError):
         for chunk in client.models.generate_content_stream(
-            model=FLASH, contents="x", config=types.GenerateContentConfig(max_output_tokens=200)
+            model=FLASH, contents="x", config=types.GenerateContentConfig(max_output_tokens=4000)
         ):
             received.append(chunk)
     assert received  # the error came after some chunks

@@ -10,7 +10,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 import pytest
-from emu_http import text_request
+from emu_http import MODEL, text_request
 
 from emulator import responses
 from emulator.errors import ApiError
@@ -19,7 +19,6 @@ from emulator.latency import Clock
 from emulator.profiles import load_profile
 from emulator.stats import Stats
 
-MODEL = "gemini-2.5-flash"
 T = TypeVar("T")
 
 
@@ -93,7 +92,8 @@ def test_injected_faults_come_before_quota_and_slots() -> None:
 def test_cached_frames_are_the_built_ones_with_a_fresh_response_id(sse: bool) -> None:
     gen, stats = generator({"model_defaults": {"chunk_tokens": 4}})
     profile = gen.profile.models[MODEL]
-    config = {"maxOutputTokens": 40, "thinkingConfig": {"includeThoughts": True}}
+    # Room for the default level's thinking and an answer of several chunks after it.
+    config = {"maxOutputTokens": 4000, "thinkingConfig": {"includeThoughts": True}}
     raw = body("tell me more", generationConfig=config)
 
     async def collect() -> list[bytes]:

@@ -6,8 +6,9 @@ import base64
 import json
 
 import pytest
-from emu_http import FLASH, call, call_json, png_b64, sse_events, text_request
+from emu_http import FLASH, LITE, MODEL, call, call_json, png_b64, sse_events, text_request
 
+from core.catalogue import catalogue
 from emulator.launcher import EmulatorProcess
 
 
@@ -15,7 +16,7 @@ def test_both_versions_and_query_key(emulator: EmulatorProcess) -> None:
     for version in ("v1", "v1beta"):
         status, body = call_json(
             emulator.url,
-            f"/{version}/models/gemini-2.5-flash:generateContent?key=abc",
+            f"/{version}/models/{MODEL}:generateContent?key=abc",
             text_request("hi"),
             key=None,
         )
@@ -29,7 +30,7 @@ def test_snake_case_mixed_case_and_integer_enums_are_the_same_request(emulator: 
         "systemInstruction": {"parts": [{"text": "sys"}]},
         "safetySettings": [{"category": "HARM_CATEGORY_HARASSMENT", "threshold": "BLOCK_NONE"}],
         "generationConfig": {
-            "maxOutputTokens": 30,
+            "maxOutputTokens": 3000,
             "topK": 3.0,
             "thinkingConfig": {"includeThoughts": False},
         },
@@ -39,7 +40,7 @@ def test_snake_case_mixed_case_and_integer_enums_are_the_same_request(emulator: 
         "system_instruction": {"parts": [{"text": "sys"}]},
         "safety_settings": [{"category": 7, "threshold": 4}],
         "generation_config": {
-            "max_output_tokens": 30,
+            "max_output_tokens": 3000,
             "top_k": 3,
             "thinking_config": {"include_thoughts": False},
         },
@@ -109,7 +110,7 @@ def test_keys_missing_invalid_and_unknown_model(start_emulator, tmp_path) -> Non
 
 
 def test_sse_stream_frames(emulator: EmulatorProcess) -> None:
-    body = text_request("stream me", generationConfig={"maxOutputTokens": 100})
+    body = text_request("stream me", generationConfig={"maxOutputTokens": 4000})
     status, data, headers = call(emulator.url, FLASH + ":streamGenerateContent?alt=sse", body)
     assert status == 200 and headers["Content-Type"].startswith("text/event-stream")
     events = sse_events(data)
@@ -119,26 +120,27 @@ def test_sse_stream_frames(emulator: EmulatorProcess) -> None:
     assert all("finishReason" not in e["candidates"][0] for e in events[:-1])
     assert events[-1]["candidates"][0]["finishReason"] in ("STOP", "MAX_TOKENS")
     assert {e["responseId"] for e in events} == {events[0]["responseId"]}
-    assert all(e["modelVersion"] == "gemini-2.5-flash" for e in events)
+    assert all(e["modelVersion"] == MODEL for e in events)
 
 
 def test_stream_without_sse_is_one_json_array(emulator: EmulatorProcess) -> None:
-    body = text_request("array stream", generationConfig={"maxOutputTokens": 100})
+    body = text_request("array stream", generationConfig={"maxOutputTokens": 4000})
     status, data, headers = call(emulator.url, FLASH + ":streamGenerateContent", body)
     assert status == 200 and data.startswith(b"[{") and data.endswith(b"}\n]")
     items = json.loads(data)
     assert len(items) > 1 and items[-1]["candidates"][0]["finishReason"]
 
 
-def test_count_tokens_matches_usage_and_images_tile(emulator: EmulatorProcess) -> None:
+def test_count_tokens_matches_usage_and_images_follow_the_model(emulator: EmulatorProcess) -> None:
     parts = [{"text": "describe these images please"}]
-    parts.append({"inlineData": {"mimeType": "image/png", "data": png_b64(300, 200)}})  # 258
-    parts.append({"inline_data": {"mime_type": "image/png", "data": png_b64(1024, 768)}})  # tile 512: 2x2
+    parts.append({"inlineData": {"mimeType": "image/png", "data": png_b64(300, 200)}})
+    parts.append({"inline_data": {"mime_type": "image/png", "data": png_b64(1024, 768)}})
     body = {"contents": [{"role": "user", "parts": parts}]}
     status, counted = call_json(emulator.url, FLASH + ":countTokens", body)
     assert status == 200
     image_tokens = {d["modality"]: d["tokenCount"] for d in counted["promptTokensDetails"]}["IMAGE"]
-    assert image_tokens == 258 + 4 * 258
+    rule = catalogue().models[MODEL].images
+    assert image_tokens == rule.tokens_for(300, 200) + rule.tokens_for(1024, 768)
     status, reply = call_json(emulator.url, FLASH + ":generateContent", body)
     assert reply["usageMetadata"]["promptTokenCount"] == counted["totalTokens"]
     status, wrapped = call_json(emulator.url, FLASH + ":countTokens", {"generateContentRequest": body})
@@ -150,9 +152,15 @@ def test_list_and_get_models(emulator: EmulatorProcess) -> None:
     assert status == 200 and len(listed["models"]) == 2 and listed["nextPageToken"]
     status, rest = call_json(emulator.url, f"/v1beta/models?pageSize=50&pageToken={listed['nextPageToken']}")
     names = [m["name"] for m in listed["models"] + rest["models"]]
-    assert {"models/gemini-2.5-flash", "models/gemini-2.5-flash-lite", "models/gemini-2.5-pro"} <= set(names)
-    status, model = call_json(emulator.url, "/v1/models/gemini-2.5-pro")
-    assert status == 200 and model["name"] == "models/gemini-2.5-pro" and model["inputTokenLimit"] > 0
+    assert {f"models/{MODEL}", f"models/{LITE}"} <= set(names)
+    status, model = call_json(emulator.url, f"/v1/models/{MODEL}")
+    entry = catalogue().models[MODEL]
+    assert status == 200 and model["name"] == f"models/{MODEL}"
+    assert model["displayName"] == entry.display_name and model["thinking"] is True
+    assert (model["inputTokenLimit"], model["outputTokenLimit"]) == (
+        entry.input_token_limit,
+        entry.output_token_limit,
+    )
     status, _ = call_json(emulator.url, "/v1/models/nope")
     assert status == 404
 
@@ -184,25 +192,26 @@ def test_thoughts_and_include_thoughts(emulator: EmulatorProcess) -> None:
         usage["totalTokenCount"]
         == usage["promptTokenCount"] + usage["candidatesTokenCount"] + usage["thoughtsTokenCount"]
     )
+    # A budget model turns thinking off with a budget of 0 (2.5 Flash-Lite thinks only with one).
+    lite = f"/v1beta/models/{LITE}:generateContent"
+    on = text_request("think", generationConfig={"thinkingConfig": {"thinkingBudget": 1024}})
+    assert call_json(emulator.url, lite, on)[1]["usageMetadata"]["thoughtsTokenCount"] > 0
     off = text_request("think", generationConfig={"thinkingConfig": {"thinkingBudget": 0}})
-    assert (
-        "thoughtsTokenCount"
-        not in call_json(emulator.url, FLASH + ":generateContent", off)[1]["usageMetadata"]
-    )
+    assert "thoughtsTokenCount" not in call_json(emulator.url, lite, off)[1]["usageMetadata"]
 
 
 def test_stats_count_routes_models_statuses_tokens(start_emulator) -> None:
     emu = start_emulator()
     call(emu.url, FLASH + ":generateContent", text_request("a"))
     call(emu.url, FLASH + ":generateContent", text_request("a"), key=None)
-    call(emu.url, "/v1beta/models/gemini-2.5-pro:streamGenerateContent?alt=sse", text_request("b"))
+    call(emu.url, f"/v1beta/models/{LITE}:streamGenerateContent?alt=sse", text_request("b"))
     stats = emu.stats()
     assert stats["requests_total"] == 3
     assert stats["requests_by_route"] == {
         "v1beta/models.generateContent": 2,
         "v1beta/models.streamGenerateContent": 1,
     }
-    assert stats["requests_by_model"] == {"gemini-2.5-flash": 2, "gemini-2.5-pro": 1}
+    assert stats["requests_by_model"] == {MODEL: 2, LITE: 1}
     assert stats["responses_by_status"] == {"200": 2, "403": 1}
     assert stats["tokens_served"]["output"] > 0 and stats["chunks_streamed"] >= 1
     assert "test-key" not in json.dumps(stats)

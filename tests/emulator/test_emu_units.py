@@ -4,13 +4,18 @@ capacity slots, the latency plan and config loading."""
 from __future__ import annotations
 
 import asyncio
+import io
 import random
 import statistics
 import time
+from typing import Any
 
 import jsonschema
 import pytest
+from emu_http import MODEL
+from PIL import Image
 
+from core.catalogue import Images
 from emulator import jsonfill, moderation, tokens
 from emulator.errors import ApiError
 from emulator.latency import Clock, Slots, plan_for
@@ -121,11 +126,29 @@ def test_thresholds(threshold: str | None, level: str, blocked: bool) -> None:
     assert moderation.judge("a clean post", {}).unsafe is False
 
 
-def test_image_token_rule() -> None:
-    assert tokens.image_tokens(384, 384) == 258
-    assert tokens.image_tokens(385, 200) == 2 * 258  # tile = 256 (clamped): 2 x 1
-    assert tokens.image_tokens(1536, 1536) == 4 * 258  # tile = 768 (clamped): 2 x 2
-    assert tokens.image_tokens(3000, 600) == 16 * 258  # tile = 400: 8 x 2
+def _image_part(width: int, height: int, **extra: Any) -> dict[str, Any]:
+    png = io.BytesIO()
+    Image.new("RGB", (width, height)).save(png, format="PNG")
+    return {"inlineData": {"mimeType": "image/png", "_bytes": png.getvalue()}, **extra}
+
+
+def test_images_count_by_the_model_rule() -> None:
+    # The 1.5 tiling, now a rule of the catalogue that tokens applies like any other.
+    tiles = Images(rule="tiles", tokens=258)
+    sizes = [(384, 384), (385, 200), (1536, 1536), (3000, 600)]
+    assert [tokens.part_tokens(_image_part(w, h), tiles)[1] for w, h in sizes] == [
+        258,
+        2 * 258,
+        4 * 258,
+        16 * 258,
+    ]
+    flat = Images(rule="flat", tokens=258, by_resolution={"MEDIA_RESOLUTION_LOW": 64})
+    assert tokens.part_tokens(_image_part(3000, 600), flat) == ("IMAGE", 258)
+    low = {"mediaResolution": {"level": "MEDIA_RESOLUTION_LOW"}}
+    assert tokens.part_tokens(_image_part(3000, 600, **low), flat) == ("IMAGE", 64)
+    # Media other than images keep their flat count whatever the rule.
+    audio = {"inlineData": {"mimeType": "audio/wav", "_bytes": b"RIFF"}}
+    assert tokens.part_tokens(audio, tiles) == ("AUDIO", 258)
     assert (
         tokens.text_tokens("") == 0 and tokens.text_tokens("abcd") == 1 and tokens.text_tokens("abcde") == 2
     )
@@ -257,8 +280,8 @@ def test_config_errors_are_one_line() -> None:
     with pytest.raises(ConfigError, match="unknown key"):
         load_profile("default", {"bogus": 1})
     with pytest.raises(ConfigError, match="unknown field"):
-        load_profile("default", {"models": {"gemini-2.5-flash": {"ttft": 1}}})
+        load_profile("default", {"models": {MODEL: {"ttft": 1}}})
     with pytest.raises(ConfigError, match="unknown fault"):
         load_profile("default", {"faults": {"explode": 0.1}})
     profile = load_profile("small-capacity", {"models": {"my-model": {"capacity": 2}}})
-    assert profile.models["my-model"].capacity == 2 and profile.models["gemini-2.5-flash"].capacity == 4
+    assert profile.models["my-model"].capacity == 2 and profile.models[MODEL].capacity == 4

@@ -67,7 +67,7 @@ def test_llm_tab_shows_live_rows_in_a_real_browser(
         assert refused.json()["success"] is False and "--max-cost" in refused.json()["message"]
         # A bad Gemini option typed in the form is answered in the form, before anything runs.
         refused = page.request.post(
-            url + "swarm", form={"user_count": "1", "spawn_rate": "1", "max_output_tokens": "0"}
+            url + "swarm", form={"user_count": "1", "spawn_rate": "1", "max_output_tokens": "-5"}
         )
         assert refused.json()["success"] is False and "--max-output-tokens" in refused.json()["message"]
         refused = page.request.post(

@@ -12,6 +12,8 @@ from locust.env import Environment
 from scenario_helpers import request_log_frame, write_image
 
 from core import outcome as kinds
+from core.catalogue import catalogue, default_model
+from core.options import OptionError
 from core.outcome import Outcome
 from fixtures.chat import OUTPUT_BUDGETS
 from reports.scenario_analysis import variant_comparison
@@ -83,8 +85,9 @@ def test_vision_outcomes_compare_raw_and_optimized(
         assert all(o.ok for o in outcomes), [o.error_message for o in outcomes]
         raw, optimized = outcomes[0], outcomes[1]
         assert optimized.request_bytes < raw.request_bytes
-        assert optimized.prompt_tokens < raw.prompt_tokens  # 2048x1365 has fewer tiles than 3000x2000
-        assert optimized.cost_usd < raw.cost_usd
+        # Gemini 3 counts an image by its media resolution, not its size: the pipeline saves bytes
+        # and upload time, not tokens or cost.
+        assert optimized.prompt_tokens == raw.prompt_tokens and optimized.cost_usd == raw.cost_usd
         assert optimized.prep_ms > 0 and raw.prep_ms == 0
         assert outcomes[3].request_bytes < outcomes[2].request_bytes  # a photo: PNG -> JPEG, same size
 
@@ -92,10 +95,42 @@ def test_vision_outcomes_compare_raw_and_optimized(
         table = variant_comparison(request_log_frame(tmp_path / "run", [o.as_row() for o in outcomes]))
         by_mode = table.set_index("variant")
         assert by_mode.loc["optimized", "request_kb"] < by_mode.loc["raw", "request_kb"]
-        assert by_mode.loc["optimized", "cost_per_1k"] < by_mode.loc["raw", "cost_per_1k"]
+        assert by_mode.loc["optimized", "cost_per_1k"] == by_mode.loc["raw", "cost_per_1k"]
         assert by_mode.loc["raw", "items"] == by_mode.loc["optimized", "items"] == 2
     finally:
         user.on_stop()
+
+
+def test_media_resolution_is_what_changes_image_tokens_on_gemini_3(
+    make_env: Callable[..., Environment], tmp_path: Path
+) -> None:
+    folder = tmp_path / "shelves"
+    write_image(folder / "big.jpg", (3000, 2000), quality=90)
+    tokens = {}
+    for resolution in ("", "low"):
+        user = started(
+            VisionUser, make_env([VisionUser], images_dir=str(folder), media_resolution=resolution)
+        )
+        try:
+            (spec,) = user.specs()
+            assert spec.media_resolution == ({"low": "MEDIA_RESOLUTION_LOW"}.get(resolution))
+            outcome = user.execute(spec)
+            assert outcome.ok, outcome.error_message
+            tokens[resolution] = outcome.prompt_tokens
+        finally:
+            user.on_stop()
+    images = catalogue().models[default_model()].images
+    assert (
+        tokens[""] - tokens["low"]
+        == images.tokens_for(3000, 2000) - images.tokens_for(3000, 2000, "MEDIA_RESOLUTION_LOW")
+        > 0
+    )
+
+
+def test_an_unknown_media_resolution_is_one_clear_error(make_env: Callable[..., Environment]) -> None:
+    env = make_env([VisionUser], media_resolution="ultra")
+    with pytest.raises(OptionError, match="--media-resolution 'ultra' is not known: use low, medium, high"):
+        started(VisionUser, env).specs()
 
 
 def test_stream_outcome_has_first_token_and_per_token_times(make_env: Callable[..., Environment]) -> None:

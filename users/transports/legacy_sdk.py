@@ -158,17 +158,26 @@ def _warn_no_thinking_config() -> None:
     )
 
 
+@functools.cache
+def _warn_no_media_resolution() -> None:
+    logger.warning(
+        "the legacy SDK cannot send mediaResolution: --media-resolution is ignored with --transport legacy"
+    )
+
+
 def encode(spec: CallSpec) -> Any:
     """The GenerateContentRequest proto of a spec, parsed from its REST body.
 
     Only what the 2024 protos cannot say is translated: JSON Schema to the older responseSchema,
-    and thinkingConfig dropped with a warning. Any other field they lack, or an enum name they do
+    and thinkingConfig and mediaResolution dropped with a warning. Any other field they lack, or an enum name they do
     not know, fails to parse: a new CallSpec field is never dropped without a word.
     """
     body = rest_body(spec)
     config = body.get("generationConfig", {})
     if config.pop("thinkingConfig", None) is not None:
         _warn_no_thinking_config()
+    if config.pop("mediaResolution", None) is not None:
+        _warn_no_media_resolution()
     if "responseJsonSchema" in config:
         config["responseSchema"] = _schema(config.pop("responseJsonSchema"))
     if not config:
