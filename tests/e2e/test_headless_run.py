@@ -122,14 +122,16 @@ def test_headless_run_writes_results_and_report(
 @pytest.mark.parametrize(
     ("args", "fragments"),
     [
-        (("--max-output-tokens", "0"), ("--max-output-tokens", "at least 1")),
+        (("--max-output-tokens", "-3"), ("--max-output-tokens", "at least 0")),
+        (("--thinking-budget", "512"), ("--thinking-budget", "takes --thinking-level")),
+        (("--model", "gemini-2.0-flash"), ("shut down on 2026-06-01", "--model gemini-3.5-flash-lite")),
         # A non-loopback address that stays on this machine: the run must refuse before any traffic.
         (("--host", "http://0.0.0.0:9"), ("GEMINI_API_KEY",)),
         (("--host", "generativelanguage.googleapis.com", "--api-key", FAKE_KEY), ("not an http(s) URL",)),
         (("--results-dir", "{file}/sub"), ("--results-dir", "cannot write there")),
         (("--mix", "chat=1"), ("--mix", "no scenario named 'chat'")),
     ],
-    ids=["option", "no-key", "host", "results-dir", "mix"],
+    ids=["option", "thinking", "retired-model", "no-key", "host", "results-dir", "mix"],
 )
 def test_bad_input_at_start_gives_one_clear_line(
     repo_root: Path, clean_env: dict, tmp_path: Path, args: tuple[str, ...], fragments: tuple[str, ...]
