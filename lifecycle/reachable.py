@@ -16,6 +16,7 @@ import urllib.request
 from urllib.parse import urlsplit
 
 from core.options import OptionError
+from core.secrets import redact
 
 CONNECT_TIMEOUT_S = 5.0  # a TCP handshake takes well under a second even across oceans
 
@@ -114,5 +115,5 @@ def _api_message(error: urllib.error.HTTPError, api_key: str) -> str:
         message = str(body["error"]["message"])
     except (ValueError, KeyError, TypeError, OSError):
         message = str(error.reason or "no message")
-    message = " ".join(message.split())[:300]
-    return message.replace(api_key, "***") if api_key else message
+    # Redacted before it is cut: a cut could leave a piece of the key that no longer matches.
+    return " ".join(redact(message, (api_key,)).split())[:300]

@@ -172,7 +172,7 @@ class GeminiUser(User):
         out.finish_reason = result.finish_reason
         out.block_reason = result.block_reason
         out.response_bytes = result.response_bytes
-        out.cost_usd, out.thoughts_cost_usd = self.prices.cost_parts(
+        out.cost_usd, out.thoughts_cost_usd = self.prices.cost(
             out.model, out.prompt_tokens, out.output_tokens, out.thoughts_tokens, out.cached_tokens
         )
 

@@ -7,6 +7,7 @@ import logging
 import math
 from datetime import date
 from pathlib import Path
+from typing import NamedTuple
 
 from core.catalogue import Prices, catalogue, lookup
 from core.options import OptionError
@@ -50,6 +51,11 @@ def pricing_example(model: str) -> str:
     """The --pricing JSON shape, with `model` as its one entry (prices in USD per 1M tokens)."""
     entry = {"input": "USD", "output": "USD", "cached_input": "USD (optional)"}
     return json.dumps({"models": {model: entry}})
+
+
+class Cost(NamedTuple):
+    total: float  # USD
+    thinking: float  # the part of total paid for thinking tokens
 
 
 class PriceTable:
@@ -107,25 +113,15 @@ class PriceTable:
             f"with its prices in USD per 1M tokens, e.g. {pricing_example(name)}"
         )
 
-    def cost_usd(
+    def cost(
         self,
         model: str,
         prompt_tokens: int | None,
         output_tokens: int | None,
         thoughts: int | None,
         cached_tokens: int | None = None,
-    ) -> float:
-        return self.cost_parts(model, prompt_tokens, output_tokens, thoughts, cached_tokens)[0]
-
-    def cost_parts(
-        self,
-        model: str,
-        prompt_tokens: int | None,
-        output_tokens: int | None,
-        thoughts: int | None,
-        cached_tokens: int | None = None,
-    ) -> tuple[float, float]:
-        """(USD of one call, the part of it paid for thinking). Thinking tokens are billed as
+    ) -> Cost:
+        """USD of one call, and the part of it paid for thinking. Thinking tokens are billed as
         output; cached prompt tokens (part of promptTokenCount) at the cached-input price when the
         table has one, else as full input."""
         price = self.price_for(model)
@@ -133,7 +129,7 @@ class PriceTable:
             if model not in self._warned:
                 self._warned.add(model)
                 logger.warning("no price known for model %r: its calls are costed at 0 USD", model)
-            return 0.0, 0.0
+            return Cost(0.0, 0.0)
         prompt = prompt_tokens or 0
         cached = min(max(cached_tokens or 0, 0), prompt)
         thinking = thoughts or 0
@@ -147,4 +143,4 @@ class PriceTable:
         if rate_cached is None:
             rate_cached = rate_in
         total = ((prompt - cached) * rate_in + cached * rate_cached + output * rate_out) / 1_000_000
-        return total, thinking * rate_out / 1_000_000
+        return Cost(total, thinking * rate_out / 1_000_000)

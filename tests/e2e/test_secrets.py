@@ -66,12 +66,24 @@ class EchoingApi(BaseHTTPRequestHandler):
     served: Counter[str] = Counter()
     keys: set[str] = set()
     lock = threading.Lock()
+    refuse_models_get = False
 
     def log_message(self, *args: object) -> None:  # quiet
         pass
 
     def do_GET(self) -> None:
-        self._send(404, "application/json", b'{"error": {"code": 404, "message": "not here"}}')
+        # models.get before load: the model is served, unless this key is to be refused with an echo.
+        key = self.headers.get("x-goog-api-key") or ""
+        with self.lock:
+            self.keys.add(key)
+        if not self.refuse_models_get:
+            name = urlsplit(self.path).path.rpartition("/")[2]
+            self._send(200, "application/json", json.dumps({"name": f"models/{name}"}).encode())
+            return
+        body = {
+            "error": {"code": 403, "status": "PERMISSION_DENIED", "message": f"key {key} is denied ({key!r})"}
+        }
+        self._send(403, "application/json", json.dumps(body).encode())
 
     def do_POST(self) -> None:
         self.rfile.read(int(self.headers.get("Content-Length") or 0))
@@ -124,6 +136,7 @@ class EchoingApi(BaseHTTPRequestHandler):
 def echoing_api() -> Iterator[str]:
     EchoingApi.served = Counter()
     EchoingApi.keys = set()
+    EchoingApi.refuse_models_get = False
     server = ThreadingHTTPServer(("127.0.0.1", 0), EchoingApi)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
@@ -172,6 +185,25 @@ def test_a_key_in_every_error_path_is_written_nowhere(
     for path in files:
         found = leaks_in(path.read_text(encoding="utf-8", errors="replace"))
         assert not found, (path.name, found)
+
+
+def test_a_key_refused_on_models_get_is_one_line_without_the_key(
+    repo_root: Path, tmp_path: Path, clean_env: dict, echoing_api: str
+) -> None:
+    EchoingApi.refuse_models_get = True
+    out = tmp_path / "run"
+    proc = locust(
+        repo_root, {**clean_env, "GEMINI_API_KEY": KEY}, "-u", "1", "-t", "5s", "--host", echoing_api,
+        "--max-cost", "1", "--results-dir", str(out),
+    )  # fmt: skip
+    console = proc.stdout + proc.stderr
+    assert proc.returncode == 2, console[-3000:]
+    lines = [line for line in console.splitlines() if "refused the API key on models.get (HTTP 403" in line]
+    assert len(lines) == 1 and "***" in lines[0] and "Traceback" not in console, console[-3000:]
+    assert EchoingApi.keys == {KEY} and not EchoingApi.served  # the key was sent; no call followed
+    assert not leaks_in(console), (leaks_in(console), console[-3000:])
+    for path in (p for p in out.rglob("*") if p.is_file()) if out.exists() else ():
+        assert not leaks_in(path.read_text(encoding="utf-8", errors="replace")), path.name
 
 
 @pytest.mark.parametrize(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 
 import pytest
+from report_html import cells, section
 
 from reports import build_report
 from reports.loading import load_results
@@ -21,21 +22,6 @@ def test_request_logs_are_combined_and_the_partial_line_dropped(results_copy):
     assert set(data.requests["scenario"].astype(str)) >= {"stream", "moderation", "vision"}
     assert any("requests-gen-2.csv ends with a partial line" in w for w in data.warnings)
     assert any("locust_stats.csv is missing" in w for w in data.warnings)
-
-
-def section(html: str, key: str) -> str:
-    found = re.search(rf'<section id="{key}">(.*?)</section>', html, re.S)
-    assert found, f"no section {key}"
-    return found.group(1)
-
-
-def cells(html: str, first_cell: str) -> list[str]:
-    """The cells of the first table row whose first cell is `first_cell`."""
-    for row in re.findall(r"<tr[^>]*>(.*?)</tr>", html, re.S):
-        found = re.findall(r"<td[^>]*>(.*?)</td>", row, re.S)
-        if found and found[0] == first_cell:
-            return found
-    raise AssertionError(f"no row starting with {first_cell!r}")
 
 
 def test_summary_figures_match_hand_computed_values(report_html):

@@ -2,28 +2,13 @@
 
 from __future__ import annotations
 
-import re
-
 import pytest
+from report_html import cells, section
 
 from reports import build_report
 from reports import llm_analysis as la
 from reports.loading import load_results
 from reports.thinking import MAX_TOKENS_ADVICE, thinking_figures
-
-
-def section(html: str, key: str) -> str:
-    found = re.search(rf'<section id="{key}">(.*?)</section>', html, re.S)
-    assert found, f"no section {key}"
-    return found.group(1)
-
-
-def cells(html: str, first_cell: str) -> list[str]:
-    for row in re.findall(r"<tr[^>]*>(.*?)</tr>", html, re.S):
-        found = re.findall(r"<td[^>]*>(.*?)</td>", row, re.S)
-        if found and found[0] == first_cell:
-            return found
-    raise AssertionError(f"no row starting with {first_cell!r}")
 
 
 def figures(folder) -> dict[str, dict]:

@@ -41,7 +41,7 @@ def test_legacy_reports_thoughts_and_costs_the_same(emulator, stream: bool) -> N
     }
     assert counts["legacy"] == counts["genai"] == counts["http"], counts
     costs = {
-        name: prices.cost_usd(MODEL, r.prompt_tokens, r.output_tokens, r.thoughts_tokens)
+        name: prices.cost(MODEL, r.prompt_tokens, r.output_tokens, r.thoughts_tokens).total
         for name, r in results.items()
     }
     assert costs["legacy"] == costs["genai"] == costs["http"] > 0, costs

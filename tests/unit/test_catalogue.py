@@ -107,13 +107,13 @@ def test_the_automatic_output_cap_leaves_room_for_the_models_thinking() -> None:
 def test_prices_change_on_their_date_and_the_thinking_part_is_costed_apart() -> None:
     half_price = PriceTable.load(day=date(2026, 12, 31))
     full_price = PriceTable.load(day=date(2027, 1, 1))
-    assert half_price.cost_usd("gemini-3.8-flash", 1_000_000, 0, 0) == pytest.approx(0.75)
-    assert full_price.cost_usd("gemini-3.8-flash", 1_000_000, 0, 0) == pytest.approx(1.50)
+    assert half_price.cost("gemini-3.8-flash", 1_000_000, 0, 0).total == pytest.approx(0.75)
+    assert full_price.cost("gemini-3.8-flash", 1_000_000, 0, 0).total == pytest.approx(1.50)
     # No cached price announced for 2027: cached tokens are billed as full input, never less.
-    assert full_price.cost_usd("gemini-3.8-flash", 1_000_000, 0, 0, cached_tokens=1_000_000) == pytest.approx(
-        1.50
-    )
-    total, thinking = half_price.cost_parts("gemini-3.8-flash", 0, 200_000, 800_000)
+    assert full_price.cost(
+        "gemini-3.8-flash", 1_000_000, 0, 0, cached_tokens=1_000_000
+    ).total == pytest.approx(1.50)
+    total, thinking = half_price.cost("gemini-3.8-flash", 0, 200_000, 800_000)
     assert total == pytest.approx(3.75) and thinking == pytest.approx(3.0)
     with pytest.raises(OptionError, match="no price known"):
         half_price.require_price("gemini-3-pro-preview")  # retired: no price in the catalogue

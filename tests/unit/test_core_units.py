@@ -18,28 +18,28 @@ from users.settings import EMULATOR_KEY, GeminiSettings, OptionError
 def test_cost_uses_server_counts_and_thinking_as_output() -> None:
     prices = PriceTable.load()
     # flash: 0.30 in / 2.50 out per 1M; thoughts bill as output.
-    assert prices.cost_usd("gemini-2.5-flash", 1_000_000, 0, 0) == pytest.approx(0.30)
-    assert prices.cost_usd("gemini-2.5-flash", 0, 400_000, 600_000) == pytest.approx(2.50)
-    assert prices.cost_usd("models/gemini-2.5-flash-001", 1_000_000, 0, 0) == pytest.approx(0.30)
+    assert prices.cost("gemini-2.5-flash", 1_000_000, 0, 0).total == pytest.approx(0.30)
+    assert prices.cost("gemini-2.5-flash", 0, 400_000, 600_000).total == pytest.approx(2.50)
+    assert prices.cost("models/gemini-2.5-flash-001", 1_000_000, 0, 0).total == pytest.approx(0.30)
 
 
 def test_pro_long_context_rate_applies_above_threshold() -> None:
     prices = PriceTable.load()
-    assert prices.cost_usd("gemini-2.5-pro", 200_000, 0, 0) == pytest.approx(0.25)
-    assert prices.cost_usd("gemini-2.5-pro", 200_001, 0, 0) == pytest.approx(200_001 * 2.5 / 1e6)
+    assert prices.cost("gemini-2.5-pro", 200_000, 0, 0).total == pytest.approx(0.25)
+    assert prices.cost("gemini-2.5-pro", 200_001, 0, 0).total == pytest.approx(200_001 * 2.5 / 1e6)
 
 
 def test_unknown_model_costs_nothing_and_warns_once(caplog: pytest.LogCaptureFixture) -> None:
     prices = PriceTable.load()
-    assert prices.cost_usd("my-tuned-model", 1000, 1000, 0) == 0.0
-    assert prices.cost_usd("my-tuned-model", 1000, 1000, 0) == 0.0
+    assert prices.cost("my-tuned-model", 1000, 1000, 0).total == 0.0
+    assert prices.cost("my-tuned-model", 1000, 1000, 0).total == 0.0
     assert sum("my-tuned-model" in r.message for r in caplog.records) == 1
 
 
 def test_pricing_override_file_and_its_errors(tmp_path: Path) -> None:
     good = tmp_path / "p.json"
     good.write_text(json.dumps({"as_of": "2030-01-01", "models": {"m": {"input": 1.0, "output": 2.0}}}))
-    assert PriceTable.load(good).cost_usd("m", 1_000_000, 1_000_000, 0) == pytest.approx(3.0)
+    assert PriceTable.load(good).cost("m", 1_000_000, 1_000_000, 0).total == pytest.approx(3.0)
     bad = tmp_path / "bad.json"
     bad.write_text("{not json")
     with pytest.raises(PricingError, match="bad.json"):
