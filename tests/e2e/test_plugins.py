@@ -32,6 +32,7 @@ def test_a_toy_scenario_and_a_toy_shape_run_from_their_own_modules(
     proc = locust(
         repo_root, clean_env, "--mix", "toy=2,moderation=1", "--toy-words", "5",
         "--shape", "sawtooth", "--tooth-users", "3", "--tooth", "3s", "--teeth", "2",
+        "--thinking-level", "LOW",  # short thinking: calls answer well within a tooth on a busy machine
         "--results-dir", str(out),
     )  # fmt: skip
     assert proc.returncode == 0, (proc.stdout + proc.stderr)[-3000:]

@@ -25,10 +25,10 @@ def build_toy_specs(settings: GeminiSettings, scenario: ScenarioSettings) -> lis
         with_request_bytes(
             CallSpec(
                 scenario="toy",
-                model=settings.model,
                 parts=(f"Say {raw} words about the number {n}.",),
-                max_output_tokens=settings.max_output_tokens,
                 item_id=f"toy-{n}",
+                # model, maxOutputTokens with room for thinking, the thinking options
+                **settings.call_fields(),
             )
         )
         for n in range(4)
