@@ -5,9 +5,9 @@ at most `max_side` (default 2048) with LANCZOS, keeping the aspect ratio and nev
 encode as JPEG at quality 85 with optimize=True. raw: the file's bytes as they are.
 
 Both are checked against the inline request limit before a run starts, so a too-large image is one
-clear error, not a stream of 400s. INLINE_LIMIT_BYTES is the API's historical 20 MB request limit,
-which the bundled emulator enforces by default; the real API accepts 100 MB since 2026-01-12 (see
-gemini-wire.md): raise it there with --inline-limit-mb 100.
+clear error, not a stream of 400s. INLINE_LIMIT_BYTES is the real API's inline request limit, 100 MB
+since 2026-01-12 (20 MB before; see gemini-wire.md), which the bundled emulator enforces too: lower
+it with --inline-limit-mb 20 to check what an app on the old limit could send.
 
 Preparation runs once per image and process (memoised), in real OS threads (Pillow releases the GIL
 while it decodes, resizes and encodes), never inside a timed call or a user's task. Its result is
@@ -44,7 +44,7 @@ PIPELINE_VERSION = 1  # raise when optimize_image changes its output: old cache 
 
 MAX_SIDE_DEFAULT = 2048
 JPEG_QUALITY = 85
-INLINE_LIMIT_BYTES = 20 * 1024 * 1024
+INLINE_LIMIT_BYTES = 100 * 1024 * 1024
 IMAGE_MODES = ("raw", "optimized")
 PREP_THREADS = 4
 PROGRESS_AFTER_S = 1.0

@@ -53,8 +53,8 @@ def add_scenario_arguments(parser: Any) -> None:
         "--inline-limit-mb",
         default=INLINE_LIMIT_BYTES / 1024 / 1024,
         type=float,
-        help="largest inline request in MiB (20: the historical API limit, enforced by the emulator; "
-        "the real API allows 100 since 2026-01-12)",
+        help="largest inline request in MiB (100: the API's limit since 2026-01-12, enforced by the emulator "
+        "too; it was 20 before)",
     )
     parser.add_argument(
         "--image-set",

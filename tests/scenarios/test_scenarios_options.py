@@ -56,7 +56,7 @@ def test_options_register_on_locusts_parser_and_parse() -> None:
     scenario = ScenarioSettings.from_options(options)
     assert scenario.image_modes == ("raw", "optimized") and scenario.max_image_side == 3072
     assert scenario.sizes() == ("long",) and scenario.mix == "moderation=3,vision=1"
-    assert scenario.inline_limit_bytes == 20 * 1024 * 1024
+    assert scenario.inline_limit_bytes == 100 * 1024 * 1024
     defaults = ScenarioSettings.from_options(None)
     assert defaults.image_modes == ("optimized",) and defaults.sizes() == ("short", "medium", "long")
 
