@@ -59,6 +59,13 @@ def _add_options(parser: Any) -> None:
         help="JSON file that tunes the bundled emulator",
         include_in_web_ui=False,
     )
+    parser.add_argument(
+        "--emulator-seed",
+        default="",
+        help="seed of the bundled emulator's random draws (answers, latency, faults, overload episodes), "
+        "for a repeatable run; default: a fresh one",
+        include_in_web_ui=False,
+    )
 
 
 events.init.add_listener(startup.on_init)

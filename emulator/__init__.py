@@ -13,9 +13,9 @@ Where to read more:
 - routes and admin endpoints (the HTTP layer): emulator.server; admission (faults, quotas,
   capacity slots) and the timed answer, without HTTP: emulator.generation;
 - which models are served on a day (the catalogue's line-up, retired ones 404) and what each one
-  is (ModelProfile): emulator.lineup; profiles (default, free-tier, small-capacity, flaky, fast)
+  is (ModelProfile): emulator.lineup; profiles (default, free-tier, small-capacity, flaky, overload, fast)
   and the JSON config format (`as_of` picks the day): emulator.profiles;
-- fault names and the runtime endpoint: emulator.faults;
+- fault names, overload episodes (503s in bursts) and the runtime endpoint: emulator.faults;
 - latency, capacity and queueing: emulator.latency; rate limits: emulator.quotas;
 - answers (pseudo-text, JSON mode, thinking by level or budget): emulator.content; unsafe markers such as
   `[[unsafe:hate]]` and how safetySettings block them: emulator.moderation; how JSON verdict fields

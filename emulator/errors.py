@@ -37,6 +37,7 @@ class ApiError(Exception):
         self.details = details or []
         self.headers: dict[str, str] = {}
         self.fault = ""  # set when an injected fault or a limit caused it, for the stats
+        self.limits: tuple[str, ...] = ()  # a quota 429: every limit it broke (rpm, tpm, rpd)
 
     @property
     def status(self) -> str:
@@ -110,7 +111,10 @@ def model_retired(model: str) -> ApiError:
 def server_error(code: int) -> ApiError:
     messages = {
         500: "An internal error has occurred. Please retry or report in https://developers.generativeai.google/guide/troubleshooting",
-        503: "The model is overloaded. Please try again later.",
+        # The 2026 text (docs/research/latency-and-quotas-2026-11-29.md); before: "The model is
+        # overloaded. Please try again later."
+        503: "This model is currently experiencing high demand. Spikes in demand are usually temporary. "
+        "Please try again later.",
         504: "Deadline expired before operation could complete.",
     }
     return ApiError(code, messages.get(code, "Internal error encountered."))

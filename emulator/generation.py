@@ -20,7 +20,7 @@ from typing import Any
 from emulator import protocol, responses, tokens
 from emulator.content import Answer, answer_for
 from emulator.errors import ApiError, server_error
-from emulator.faults import NO_FAULT, Draw, Faults
+from emulator.faults import NO_FAULT, OVERLOAD_503, Draw, Faults
 from emulator.latency import Clock, Plan, Slots, pause, plan_for
 from emulator.profiles import ModelProfile, Profile
 from emulator.quotas import Quotas
@@ -90,7 +90,7 @@ class Generator:
         self.clock = clock
         self.seed = seed
         self.rng = random.Random(seed)  # latency draws; answers have their own per-prompt RNG
-        self.faults = Faults(profile.faults, seed)
+        self.faults = Faults(profile.faults, seed, clock.now)
         self.quotas = Quotas(profile, clock.time_scale)
         self.slots = {name: Slots(m.capacity, m.queue_limit) for name, m in profile.models.items()}
         self._cache: OrderedDict[tuple[str, bytes], Prepared] = OrderedDict()
@@ -131,12 +131,15 @@ class Generator:
         if draw is not NO_FAULT:
             for name in draw.names():
                 self.stats.by_fault[name] += 1
+            if draw.episodes:
+                self.stats.by_fault["overload_episodes"] += draw.episodes
             if draw.slow_first_byte:
                 await pause(self.clock.scaled(self.faults.params["slow_first_byte_seconds"]))
             if draw.replace_with == "connection_reset":
                 raise DropConnection(draw.replace_with)
             if draw.replace_with:
-                error = server_error(int(draw.replace_with.removeprefix("server_")))
+                code = 503 if draw.replace_with == OVERLOAD_503 else int(draw.replace_with[-3:])
+                error = server_error(code)
                 error.fault = draw.replace_with
                 raise error
         try:
@@ -149,7 +152,7 @@ class Generator:
             raise
         return draw
 
-    def _plan(self, prepared: Prepared, profile: ModelProfile, slots: Slots) -> Plan:
+    def _plan(self, prepared: Prepared, profile: ModelProfile, slots: Slots, draw: Draw) -> Plan:
         answer = prepared.answer
         plan = plan_for(
             profile,
@@ -159,6 +162,7 @@ class Generator:
             answer.output_tokens,
             answer.thoughts_tokens,
             slots.busy_fraction,
+            draw.slowdown,
         )
         if answer.block_reason:
             plan = Plan(plan.first_delay_s - plan.thinking_s, 0.0, [])
@@ -170,7 +174,7 @@ class Generator:
         draw = await self.admit(key, model, profile, prepared.prompt_tokens, stream=False)
         slots = self.slots[model]
         try:
-            plan = self._plan(prepared, profile, slots)
+            plan = self._plan(prepared, profile, slots, draw)
             rid = responses.response_id().encode()
             await pause(plan.total_s)
             body = prepared.full_body(model, rid)
@@ -193,7 +197,7 @@ class Generator:
         draw = await self.admit(key, model, profile, prepared.prompt_tokens, stream=True)
         slots = self.slots[model]
         try:
-            plan = self._plan(prepared, profile, slots)
+            plan = self._plan(prepared, profile, slots, draw)
             rid = responses.response_id().encode()
             answer = prepared.answer
             frames = prepared.wire_frames(model, profile, sse)
@@ -201,12 +205,16 @@ class Generator:
             delays = plan.chunk_delays_s
             skip = 2 if thought_first else 1  # frames before the first one with its own delay
             middle = len(frames) // 2
+            cut_at = draw.cut_at  # an overload episode starting while this stream is under way
             await pause(plan.first_delay_s - (plan.thinking_s if thought_first else 0.0))
             for index, frame in enumerate(frames):
                 if index == 1 and thought_first:
                     await pause(plan.thinking_s)
                 elif index and 0 <= index - skip < len(delays):
                     await pause(delays[index - skip])
+                if cut_at is not None and index and self.clock.now() >= cut_at:
+                    self.stats.by_fault["overload_stream_cut"] += 1
+                    raise DropConnection("overload_stream_cut")
                 if index == middle and draw is not NO_FAULT:
                     if index and draw.stream_stall:
                         await pause(self.clock.scaled(self.faults.params["stall_seconds"]))

@@ -18,7 +18,9 @@ import asyncio
 import contextlib
 import math
 import random
+import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from emulator.errors import server_error
@@ -37,13 +39,24 @@ class Plan:
 
 
 class Clock:
-    """Scaled time. A time scale of 0 makes every delay vanish."""
+    """Scaled time. A time scale of 0 makes every delay vanish.
 
-    def __init__(self, time_scale: float) -> None:
+    now() is emulated seconds since the clock was made: real seconds over the time scale, so a
+    0.01 scale runs a minute of episodes (emulator.faults' overload) in 0.6 real seconds. At a
+    time scale of 0 the emulated world has no time of its own; now() then follows real time, so
+    time-driven faults still come and go. Tests inject `real` (a manual clock) to step time."""
+
+    def __init__(self, time_scale: float, real: Callable[[], float] = time.monotonic) -> None:
         self.time_scale = max(0.0, time_scale)
+        self._real = real
+        self._origin = real()
+        self._per_real_s = 1.0 / self.time_scale if self.time_scale > 0 else 1.0
 
     def scaled(self, seconds: float) -> float:
         return seconds * self.time_scale
+
+    def now(self) -> float:
+        return (self._real() - self._origin) * self._per_real_s
 
 
 async def pause(seconds: float) -> None:
@@ -114,9 +127,11 @@ def plan_for(
     output_tokens: int,
     thoughts_tokens: int,
     busy_fraction: float,
+    factor: float = 1.0,
 ) -> Plan:
-    """Delays for one answer of `output_tokens`, cut into chunks of profile.chunk_tokens."""
-    slowdown = (1.0 + profile.load_slowdown * busy_fraction) * clock.time_scale
+    """Delays for one answer of `output_tokens`, cut into chunks of profile.chunk_tokens; `factor`
+    stretches them all (an overload episode's ramp, emulator.faults)."""
+    slowdown = (1.0 + profile.load_slowdown * busy_fraction) * clock.time_scale * factor
     ttft = 0.0
     if profile.ttft_median_ms > 0:
         ttft = profile.ttft_median_ms / 1000.0

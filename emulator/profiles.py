@@ -4,8 +4,9 @@ A profile is plain data: the models served on its day (emulator.lineup: the cata
 latency/capacity figures and rules per model), a quota tier, fault rates and the accepted keys.
 `default` is a paid tier with quotas and capacity high enough that short runs see no 429 or 503.
 Stress profiles: `free-tier` (real free-tier quotas), `small-capacity` (few slots, short queue
-timeout: latency grows with load, then 503s), `flaky` (every fault at a few percent), `fast` (no
-latency, no quotas: for benchmarks of the suite itself).
+timeout: latency grows with load, then 503s), `flaky` (every fault at a few percent), `overload`
+(bursts of "model is overloaded" 503s: ~20 s episodes about once a minute, latency rising 10 s
+before each; see emulator.faults), `fast` (no latency, no quotas: for benchmarks of the suite itself).
 
 Config file (JSON), every key optional, merged over the chosen profile:
     {
@@ -13,7 +14,8 @@ Config file (JSON), every key optional, merged over the chosen profile:
       "accepted_keys": ["k1", "k2"],          # null / absent: any non-empty key
       "max_request_bytes": 104857600,       # inline payload limit (real API: 100 MB since 2026-01-12)
       "quota_tier": "tier1",                  # free | tier1 | tier2 | tier3 | paid-high | unlimited
-      "quotas": {"gemini-3.8-flash": {"rpm": 100, "tpm": 200000}},   # per-model overrides
+      "quotas": {"gemini-3.8-flash": {"rpm": 100, "tpm": 200000, "rpd": 5000}},   # per-model overrides
+      "projects": {"project-a": ["k1", "k2"]},   # keys sharing one quota; an unlisted key is its own
       "faults": {"server_503": 0.05, "stall_seconds": 5},
       "models": {"gemini-3.8-flash": {"capacity": 4, "thoughts_tokens_median": {"HIGH": 2000}},
                  "my-model": {...}},          # a name the catalogue does not serve: added
@@ -37,28 +39,24 @@ from typing import Any, get_type_hints
 
 from core.textfile import UnreadableText, read_text_file
 from emulator import lineup
+from emulator.config_values import (
+    FAULT_NAMES,
+    FAULT_PARAMS,
+    ConfigError,
+    check_faults,
+    json_type,
+    whole_number,
+)
 from emulator.lineup import RULE_FIELDS, ModelProfile, catalogue_profile, served_models
 
-# Requests and tokens per minute per key per model: the real tiers from the catalogue; `paid-high`
-# is this emulator's own generous default; `unlimited` turns quotas off.
+# Requests and tokens per minute per project per model: the real tiers from the catalogue (requests
+# per day: emulator.quotas); `paid-high` is this emulator's own generous default; `unlimited` turns
+# quotas off.
 QUOTA_TIERS: dict[str, dict[str, tuple[int, int]]] = {
     **lineup.quota_tiers(),
     "paid-high": {"*": (100_000, 100_000_000)},
     "unlimited": {},
 }
-
-FAULT_NAMES = (
-    "server_500",  # 500 INTERNAL instead of an answer
-    "server_503",  # 503 UNAVAILABLE
-    "server_504",  # 504 DEADLINE_EXCEEDED
-    "connection_reset",  # TCP connection dropped before any response byte
-    "stream_cut",  # stream ends mid-way without a finishReason (connection closed)
-    "stream_stall",  # stream pauses stall_seconds mid-way, then goes on
-    "malformed_json",  # 200 with a body (or one SSE frame) that is not valid JSON
-    "stream_error_frame",  # mid-stream `data: {"error": {...}}` frame, then the stream ends
-    "slow_first_byte",  # slow_first_byte_seconds extra before the response starts
-)
-FAULT_PARAMS = {"stall_seconds": 5.0, "slow_first_byte_seconds": 5.0}
 
 
 @dataclass(slots=True)
@@ -67,6 +65,7 @@ class Profile:
     as_of: date = field(default_factory=date.today)  # the day whose line-up is served
     models: dict[str, ModelProfile] = field(default_factory=dict)  # empty: the as_of line-up
     accepted_keys: list[str] | None = None
+    projects: dict[str, list[str]] = field(default_factory=dict)  # keys that share one quota
     # The real inline request limit: 20 MB until 2026-01-12, 100 MB since.
     max_request_bytes: int = 100 * 1024 * 1024
     quota_tier: str = "paid-high"
@@ -128,6 +127,18 @@ def _flaky(as_of: date) -> Profile:
     return Profile(name="flaky", as_of=as_of, faults=faults)
 
 
+def _overload(as_of: date) -> Profile:
+    # "The model is overloaded" as it comes: in episodes, not as independent per-request faults.
+    faults = {
+        "overload_per_minute": 1.0,
+        "overload_seconds": 20.0,
+        "overload_503_share": 0.9,
+        "overload_ramp_seconds": 10.0,
+        "overload_slowdown": 3.0,
+    }
+    return Profile(name="overload", as_of=as_of, faults=faults)
+
+
 def _fast(as_of: date) -> Profile:
     return _with_models(
         Profile(name="fast", as_of=as_of, quota_tier="unlimited"),
@@ -147,12 +158,9 @@ PROFILES: dict[str, Callable[[date], Profile]] = {
     "free-tier": _free_tier,
     "small-capacity": _small_capacity,
     "flaky": _flaky,
+    "overload": _overload,
     "fast": _fast,
 }
-
-
-class ConfigError(ValueError):
-    """A bad profile name or config file; the message says what is wrong and how to fix it."""
 
 
 _MODEL_FIELDS = {f.name for f in fields(ModelProfile)} - RULE_FIELDS
@@ -163,6 +171,7 @@ _DAY = re.compile(r"\d{4}-\d{2}-\d{2}")
 _TOP_KEYS = {
     "as_of",
     "accepted_keys",
+    "projects",
     "max_request_bytes",
     "quota_tier",
     "quotas",
@@ -191,7 +200,7 @@ def load_profile(name: str | None = None, config: str | Path | dict[str, Any] | 
         data = copy.deepcopy(config)
         source = "config"
     if not isinstance(data, dict):
-        raise ConfigError(f"emulator config {source} must be a JSON object, got {_json_type(data)}")
+        raise ConfigError(f"emulator config {source} must be a JSON object, got {json_type(data)}")
     # The day comes first: it decides which models the profile, and so the overrides, start from.
     as_of = _day(data["as_of"], f"{source}: as_of") if "as_of" in data else date.today()
     profile = PROFILES[name](as_of)
@@ -223,30 +232,6 @@ def _read_config(path: Path) -> Any:
         raise ConfigError(f"emulator config {source} is not valid JSON: {reason}") from None
 
 
-def _json_type(value: Any) -> str:
-    """What a JSON value is, in JSON's words (a message for the person who wrote the file)."""
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "a boolean"
-    if isinstance(value, int | float):
-        return "a number"
-    if isinstance(value, str):
-        return "a string"
-    if isinstance(value, list):
-        return "a list"
-    return "an object" if isinstance(value, dict) else type(value).__name__
-
-
-def _whole_number(value: Any, where: str, *, minimum: int = 0) -> int:
-    """An integer >= minimum; 4.0 is 4, true and "4" are errors."""
-    if isinstance(value, float) and math.isfinite(value) and value.is_integer():
-        value = int(value)
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise ConfigError(f"emulator config {where} must be a whole number >= {minimum}, got {value!r}")
-    return value
-
-
 def _check_model_value(field_name: str, value: Any, where: str) -> Any:
     """One ModelProfile field's value, of the field's type; numbers finite and >= 0 (the latency
     model draws from them; a negative rate or a NaN would break it mid-run)."""
@@ -260,10 +245,10 @@ def _check_model_value(field_name: str, value: Any, where: str) -> Any:
         return value
     if kind is str:
         if not isinstance(value, str):
-            raise ConfigError(f"emulator config {at} must be a string, got {_json_type(value)}")
+            raise ConfigError(f"emulator config {at} must be a string, got {json_type(value)}")
         return value
     if kind is int:
-        number = _whole_number(value, at)
+        number = whole_number(value, at)
         if field_name == "queue_timeout_status" and number not in (503, 504):
             raise ConfigError(f"emulator config {at} must be 503 or 504, got {number}")
         return number
@@ -323,7 +308,7 @@ def apply_overrides(profile: Profile, data: dict[str, Any], source: str = "confi
             raise ConfigError(f"emulator config {source}: accepted_keys must be a list of non-empty strings")
         profile.accepted_keys = keys
     if "max_request_bytes" in data:
-        profile.max_request_bytes = _whole_number(
+        profile.max_request_bytes = whole_number(
             data["max_request_bytes"], f"{source}: max_request_bytes", minimum=1
         )
     if "quota_tier" in data:
@@ -336,17 +321,19 @@ def apply_overrides(profile: Profile, data: dict[str, Any], source: str = "confi
     quotas = data.get("quotas") or {}
     if not isinstance(quotas, dict):
         raise ConfigError(
-            f"emulator config {source}: quotas must be an object of model -> {{'rpm': N, 'tpm': N}}"
+            f"emulator config {source}: quotas must be an object of model -> {{'rpm': N, 'tpm': N, 'rpd': N}}"
         )
     for model, limits in quotas.items():
-        if not isinstance(limits, dict) or set(limits) - {"rpm", "tpm"}:
+        if not isinstance(limits, dict) or set(limits) - {"rpm", "tpm", "rpd"}:
             raise ConfigError(
-                f"emulator config {source}: quotas.{model} must look like {{'rpm': N, 'tpm': N}}"
+                f"emulator config {source}: quotas.{model} must look like {{'rpm': N, 'tpm': N, 'rpd': N}}"
             )
         profile.quotas[model] = {
-            k: (None if v is None else _whole_number(v, f"{source}: quotas.{model}.{k}"))
+            k: (None if v is None else whole_number(v, f"{source}: quotas.{model}.{k}"))
             for k, v in limits.items()
         }
+    if "projects" in data:
+        profile.projects = _checked_projects(data["projects"], source)
     if "faults" in data:
         profile.faults.update(check_faults(data["faults"], source))
     defaults = _checked_model_fields(data.get("model_defaults") or {}, f"{source}: model_defaults")
@@ -361,9 +348,30 @@ def apply_overrides(profile: Profile, data: dict[str, Any], source: str = "confi
         profile.models[model] = _changed(base, checked)
 
 
+def _checked_projects(projects: Any, source: str) -> dict[str, list[str]]:
+    """Project name -> its keys; a key in two projects would have two quotas, so it is an error."""
+    shape = "an object of project name -> list of keys"
+    if not isinstance(projects, dict):
+        raise ConfigError(f"emulator config {source}: projects must be {shape}, got {json_type(projects)}")
+    owner: dict[str, str] = {}
+    for name, keys in projects.items():
+        if not name or not (isinstance(keys, list) and all(isinstance(k, str) and k for k in keys)):
+            raise ConfigError(
+                f"emulator config {source}: projects.{name} must be a list of non-empty key strings"
+            )
+        for key in keys:
+            if owner.setdefault(key, name) != name:
+                # The key itself is a secret: name the projects, not the key.
+                raise ConfigError(
+                    f"emulator config {source}: a key is listed in two projects, "
+                    f"{owner[key]!r} and {name!r}; give each key one project"
+                )
+    return {name: list(keys) for name, keys in projects.items()}
+
+
 def _checked_model_fields(changes: Any, where: str) -> dict[str, Any]:
     if not isinstance(changes, dict):
-        raise ConfigError(f"emulator config {where} must be an object, got {_json_type(changes)}")
+        raise ConfigError(f"emulator config {where} must be an object, got {json_type(changes)}")
     unknown = set(changes) - _MODEL_FIELDS
     if unknown:
         raise ConfigError(
@@ -372,21 +380,4 @@ def _checked_model_fields(changes: Any, where: str) -> dict[str, Any]:
     return {name: _check_model_value(name, value, where) for name, value in changes.items()}
 
 
-def check_faults(faults: Any, source: str = "faults") -> dict[str, float]:
-    """Validated fault rates (0..1) and fault parameters (seconds)."""
-    if not isinstance(faults, dict):
-        raise ConfigError(f"{source}: faults must be an object of name -> rate")
-    out: dict[str, float] = {}
-    for key, value in faults.items():
-        if key not in FAULT_NAMES and key not in FAULT_PARAMS:
-            raise ConfigError(
-                f"{source}: unknown fault {key!r}; faults are {list(FAULT_NAMES)}, parameters {list(FAULT_PARAMS)}"
-            )
-        if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
-            raise ConfigError(f"{source}: fault {key!r} must be a number, got {value!r}")
-        if key in FAULT_NAMES and not 0.0 <= value <= 1.0:
-            raise ConfigError(f"{source}: fault rate {key!r} must be between 0 and 1, got {value}")
-        if key in FAULT_PARAMS and value < 0:
-            raise ConfigError(f"{source}: fault parameter {key!r} must be >= 0 seconds, got {value}")
-        out[key] = float(value)
-    return out
+__all__ = ["FAULT_NAMES", "FAULT_PARAMS", "ConfigError", "check_faults", "load_profile"]

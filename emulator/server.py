@@ -155,6 +155,8 @@ class Emulator:
         data["accepted_keys"] = (
             None if self.profile.accepted_keys is None else len(self.profile.accepted_keys)
         )
+        # Keys never leave the emulator: a project shows how many keys share its quota.
+        data["projects"] = {name: len(keys) for name, keys in self.profile.projects.items()}
         data.update(time_scale=self.clock.time_scale, seed=self.seed, faults=self.generator.faults.describe())
         return web.json_response(data)
 
@@ -212,6 +214,7 @@ class Emulator:
             return web.Response(body=body, content_type="application/json", charset="UTF-8")
         except ApiError as exc:
             status = exc.code
+            self.stats.by_quota.update(exc.limits)
             return self.error_response(exc)
         except DropConnection:
             # aiohttp quietly drops whatever we return on a connection already gone (raising

@@ -27,6 +27,8 @@ class Stats:
         self.by_status: Counter[str] = Counter()
         self.by_fault: Counter[str] = Counter()
         self.by_limit: Counter[str] = Counter()  # quota_requests, quota_tokens, queue_timeout, queue_full
+        # Quota 429s by each limit they broke (rpm, tpm, rpd): one 429 can break several.
+        self.by_quota: Counter[str] = Counter()
         self.tokens: Counter[str] = Counter()
         self.chunks = 0
         self.max_in_flight = self.in_flight
@@ -58,6 +60,7 @@ class Stats:
             "responses_by_status": dict(self.by_status),
             "faults_injected": dict(self.by_fault),
             "limits_hit": dict(self.by_limit),
+            "quota_429s_by_limit": {k: self.by_quota.get(k, 0) for k in ("rpm", "tpm", "rpd")},
             "tokens_served": {k: self.tokens.get(k, 0) for k in ("prompt", "output", "thoughts")},
             "chunks_streamed": self.chunks,
             "in_flight": self.in_flight,

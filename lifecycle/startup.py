@@ -250,8 +250,13 @@ def start_up(environment: Environment) -> None:
             load_profile(options.emulator_profile or "default", options.emulator_config or None)
         except ConfigError as exc:
             fail(environment, f"--emulator-profile/--emulator-config: {exc}")
+        seed = str(getattr(options, "emulator_seed", "") or "").strip()
+        if seed and not seed.isdigit():
+            fail(environment, f"--emulator-seed {seed!r} is not a whole number >= 0 (e.g. --emulator-seed 7)")
         run.emulator = EmulatorProcess(
-            profile=options.emulator_profile or None, config=options.emulator_config or None
+            profile=options.emulator_profile or None,
+            config=options.emulator_config or None,
+            seed=int(seed) if seed else None,
         )
         # The URL is final at once (the port is bound here); readiness is awaited before any load.
         environment.host = run.emulator.launch()

@@ -6,6 +6,7 @@ wait for a line, and a full pipe never blocks it), the emulators it started, and
 
 from __future__ import annotations
 
+import csv
 import signal
 import subprocess
 import sys
@@ -15,6 +16,12 @@ from collections.abc import Callable
 from pathlib import Path
 
 import psutil
+
+
+def read_rows(path: Path) -> list[dict[str, str]]:
+    """A CSV of the results folder (a per-request log), one dict a row."""
+    with path.open(newline="", encoding="utf-8") as handle:
+        return list(csv.DictReader(handle))
 
 
 def calls_logged(folder: Path) -> int:

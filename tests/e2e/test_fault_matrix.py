@@ -10,19 +10,15 @@ attempt; the client's attempts equal the emulator's count, and the report says s
 
 from __future__ import annotations
 
-import csv
 import json
 import subprocess
 import sys
 from pathlib import Path
 
+from tests.e2e.locust_child import read_rows
+
 USERS = 10  # the free tier's requests per minute for the default Flash: one answered call per user
 FAKE_KEY = "AIzaSyFAKE-fault-matrix-key-0123456789ab"
-
-
-def read_rows(path: Path) -> list[dict[str, str]]:
-    with path.open(newline="", encoding="utf-8") as handle:
-        return list(csv.DictReader(handle))
 
 
 def test_free_tier_with_retries_reports_the_429_attempts_and_the_cancelled_calls(

@@ -130,8 +130,9 @@ def test_headless_run_writes_results_and_report(
         (("--host", "generativelanguage.googleapis.com", "--api-key", FAKE_KEY), ("not an http(s) URL",)),
         (("--results-dir", "{file}/sub"), ("--results-dir", "cannot write there")),
         (("--mix", "chat=1"), ("--mix", "no scenario named 'chat'")),
+        (("--emulator-seed", "x7"), ("--emulator-seed 'x7' is not a whole number",)),
     ],
-    ids=["option", "thinking", "retired-model", "no-key", "host", "results-dir", "mix"],
+    ids=["option", "thinking", "retired-model", "no-key", "host", "results-dir", "mix", "emulator-seed"],
 )
 def test_bad_input_at_start_gives_one_clear_line(
     repo_root: Path, clean_env: dict, tmp_path: Path, args: tuple[str, ...], fragments: tuple[str, ...]
