@@ -62,4 +62,11 @@ def test_overload_with_retries_shows_failed_and_retried_then_answered_calls(
     assert failed, "some calls spent all four attempts inside an episode"
     assert all(int(row["attempts"]) == 4 for row in failed)
     attempt_kinds = [kind for row in rows for kind in row["attempt_kinds"].split(";") if kind]
-    assert attempt_kinds.count("server_error") == emulator["responses_by_status"]["503"]
+    logged, cut, served = (
+        attempt_kinds.count("server_error"),
+        attempt_kinds.count("cancelled"),
+        emulator["responses_by_status"]["503"],
+    )
+    # Every 503 is accounted for: a 503 sent as the run stopped can meet an attempt the stop cut off,
+    # which the client records as cancelled.
+    assert logged <= served <= logged + cut, (logged, cut, served)
