@@ -18,6 +18,20 @@ from pathlib import Path
 import psutil
 
 
+def run_locust(
+    repo_root: Path, env: dict[str, str], *args: str, timeout: float = 180
+) -> subprocess.CompletedProcess[str]:
+    """`locust --headless ARGS` in the repository, run to its end, its output captured as text."""
+    return subprocess.run(
+        [sys.executable, "-m", "locust", "--headless", *args],
+        cwd=repo_root,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
 def read_rows(path: Path) -> list[dict[str, str]]:
     """A CSV of the results folder (a per-request log), one dict a row."""
     with path.open(newline="", encoding="utf-8") as handle:

@@ -11,11 +11,9 @@ attempt; the client's attempts equal the emulator's count, and the report says s
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
-from tests.e2e.locust_child import read_rows
+from tests.e2e.locust_child import read_rows, run_locust
 
 USERS = 10  # the free tier's requests per minute for the default Flash: one answered call per user
 FAKE_KEY = "AIzaSyFAKE-fault-matrix-key-0123456789ab"
@@ -25,13 +23,10 @@ def test_free_tier_with_retries_reports_the_429_attempts_and_the_cancelled_calls
     repo_root: Path, tmp_path: Path, clean_env: dict
 ) -> None:
     out = tmp_path / "run"
-    proc = subprocess.run(
-        [
-            sys.executable, "-m", "locust", "--headless", "-u", str(USERS), "-r", str(USERS), "-t", "8s",
-            "--emulator-profile", "free-tier", "--retries", "3", "--mix", "moderation=1",
-            "--results-dir", str(out), "--api-key", FAKE_KEY,
-        ],
-        cwd=repo_root, env=clean_env, capture_output=True, text=True, timeout=180,
+    proc = run_locust(
+        repo_root, clean_env, "-u", str(USERS), "-r", str(USERS), "-t", "8s",
+        "--emulator-profile", "free-tier", "--retries", "3", "--mix", "moderation=1",
+        "--results-dir", str(out), "--api-key", FAKE_KEY,
     )  # fmt: skip
     log = proc.stdout + proc.stderr
     assert proc.returncode == 0, log[-3000:]

@@ -10,11 +10,9 @@ three retries (full jitter: up to 0.5 + 1 + 2 s); in 30 s the chance of no episo
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
-from tests.e2e.locust_child import read_rows
+from tests.e2e.locust_child import read_rows, run_locust
 
 USERS = 10
 CONFIG = {
@@ -35,14 +33,11 @@ def test_overload_with_retries_shows_failed_and_retried_then_answered_calls(
     out = tmp_path / "run"
     config = tmp_path / "overload.json"
     config.write_text(json.dumps(CONFIG))
-    proc = subprocess.run(
-        [
-            sys.executable, "-m", "locust", "--headless", "-u", str(USERS), "-r", str(USERS), "-t", "30s",
-            "--emulator-profile", "overload", "--emulator-config", str(config), "--emulator-seed", "7",
-            "--retries", "3",
-            "--results-dir", str(out),
-        ],
-        cwd=repo_root, env=clean_env, capture_output=True, text=True, timeout=180,
+    proc = run_locust(
+        repo_root, clean_env, "-u", str(USERS), "-r", str(USERS), "-t", "30s",
+        "--emulator-profile", "overload", "--emulator-config", str(config), "--emulator-seed", "7",
+        "--retries", "3",
+        "--results-dir", str(out),
     )  # fmt: skip
     log = proc.stdout + proc.stderr
     # Exit code 1 is a run with failed calls: expected here.

@@ -6,23 +6,17 @@ from __future__ import annotations
 import glob
 import json
 import subprocess
-import sys
 from pathlib import Path
 
 import pandas as pd
+
+from tests.e2e.locust_child import run_locust
 
 PLUGINS = "locustfile.py,tests/e2e/plugins/toy_scenario.py,tests/e2e/plugins/toy_shape.py"
 
 
 def locust(repo_root: Path, env: dict, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "locust", "-f", PLUGINS, "--headless", *args],
-        cwd=repo_root,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=150,
-    )
+    return run_locust(repo_root, env, "-f", PLUGINS, *args, timeout=150)
 
 
 def test_a_toy_scenario_and_a_toy_shape_run_from_their_own_modules(

@@ -15,8 +15,6 @@ import html
 import json
 import random
 import string
-import subprocess
-import sys
 import threading
 from collections import Counter
 from collections.abc import Iterator
@@ -25,6 +23,8 @@ from pathlib import Path
 from urllib.parse import parse_qs, quote, quote_plus, urlsplit
 
 import pytest
+
+from tests.e2e.locust_child import run_locust
 
 # Letters only: none of a key's 8-character pieces turns up by chance in a report's base64 charts.
 TOKEN = "".join(random.SystemRandom().choice(string.ascii_letters) for _ in range(24))
@@ -80,10 +80,7 @@ class EchoingApi(BaseHTTPRequestHandler):
             name = urlsplit(self.path).path.rpartition("/")[2]
             self._send(200, "application/json", json.dumps({"name": f"models/{name}"}).encode())
             return
-        body = {
-            "error": {"code": 403, "status": "PERMISSION_DENIED", "message": f"key {key} is denied ({key!r})"}
-        }
-        self._send(403, "application/json", json.dumps(body).encode())
+        self._send_error(403, "PERMISSION_DENIED", f"key {key} is denied ({key!r})")
 
     def do_POST(self) -> None:
         self.rfile.read(int(self.headers.get("Content-Length") or 0))
@@ -96,14 +93,7 @@ class EchoingApi(BaseHTTPRequestHandler):
         echoed = f"{key} | {key!r} | {json.dumps(key)} | key={quote(key, safe='')} | {base64.b64encode(key.encode()).decode()}"
         stream = "alt=sse" in url.query
         if case == "json-400":
-            body = {
-                "error": {
-                    "code": 400,
-                    "status": "INVALID_ARGUMENT",
-                    "message": f"API key not valid: {echoed}",
-                }
-            }
-            self._send(400, "application/json", json.dumps(body).encode())
+            self._send_error(400, "INVALID_ARGUMENT", f"API key not valid: {echoed}")
         elif case == "text-403":
             self._send(403, "text/plain", f"forbidden: {echoed}".encode())
         elif case == "cut-json-200":
@@ -115,14 +105,12 @@ class EchoingApi(BaseHTTPRequestHandler):
                 b"data: " + data + b"\r\n\r\n" if stream else data,
             )
         else:
-            body = {
-                "error": {
-                    "code": 500,
-                    "status": "INTERNAL",
-                    "message": f"internal error for {key!r} ({repr(key)!r})",
-                }
-            }
-            self._send(500, "application/json", json.dumps(body).encode())
+            self._send_error(500, "INTERNAL", f"internal error for {key!r} ({repr(key)!r})")
+
+    def _send_error(self, code: int, status: str, message: str) -> None:
+        """The API's JSON error body."""
+        body = {"error": {"code": code, "status": status, "message": message}}
+        self._send(code, "application/json", json.dumps(body).encode())
 
     def _send(self, status: int, content_type: str, body: bytes) -> None:
         self.send_response(status)
@@ -145,24 +133,13 @@ def echoing_api() -> Iterator[str]:
     server.server_close()
 
 
-def locust(repo_root: Path, env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "locust", "--headless", *args],
-        cwd=repo_root,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=180,
-    )
-
-
 @pytest.mark.parametrize("transport", ["genai", "legacy", "http"])
 def test_a_key_in_every_error_path_is_written_nowhere(
     repo_root: Path, tmp_path: Path, clean_env: dict, echoing_api: str, transport: str
 ) -> None:
     out = tmp_path / "run"
     env = {**clean_env, "GEMINI_API_KEY": KEY}
-    proc = locust(
+    proc = run_locust(
         repo_root, env, "-u", "4", "-r", "4", "-t", "4s", "--host", echoing_api, "--transport", transport,
         "--mix", "moderation=1,stream=1", "--results-dir", str(out),
     )  # fmt: skip
@@ -192,7 +169,7 @@ def test_a_key_refused_on_models_get_is_one_line_without_the_key(
 ) -> None:
     EchoingApi.refuse_models_get = True
     out = tmp_path / "run"
-    proc = locust(
+    proc = run_locust(
         repo_root, {**clean_env, "GEMINI_API_KEY": KEY}, "-u", "1", "-t", "5s", "--host", echoing_api,
         "--max-cost", "1", "--results-dir", str(out),
     )  # fmt: skip
@@ -222,7 +199,7 @@ def test_a_key_with_whitespace_is_refused_at_start_up_without_showing_it(
         env, args = {**clean_env, "GEMINI_API_KEY": key}, ("--host", echoing_api)
     else:
         env, args = clean_env, ("--api-key", key)  # the bundled emulator
-    proc = locust(repo_root, env, "-u", "1", "-t", "5s", "--results-dir", str(out), *args)
+    proc = run_locust(repo_root, env, "-u", "1", "-t", "5s", "--results-dir", str(out), *args)
     console = proc.stdout + proc.stderr
     assert proc.returncode == 2, console[-3000:]
     lines = [line for line in console.splitlines() if fragment in line]

@@ -4,26 +4,19 @@ from __future__ import annotations
 
 import csv
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from reports import llm_analysis, scenario_analysis
 from reports.loading import load_results
+from tests.e2e.locust_child import run_locust
 
 
 @pytest.fixture
 def locust_run(repo_root: Path, clean_env: dict):
     def run(*args: str, timeout: float = 120) -> subprocess.CompletedProcess:
-        return subprocess.run(
-            [sys.executable, "-m", "locust", "--headless", *args],
-            cwd=repo_root,
-            env=clean_env,
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-        )
+        return run_locust(repo_root, clean_env, *args, timeout=timeout)
 
     return run
 

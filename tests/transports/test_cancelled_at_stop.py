@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import csv
 import random
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -137,18 +138,34 @@ def served(emulator) -> int:  # noqa: ANN001
     return sum(n for route, n in routes.items() if "generatecontent" in route.lower())
 
 
-def test_a_call_backing_off_at_the_stop_is_cancelled_with_its_attempts(emulator, tmp_path) -> None:  # noqa: ANN001
-    emulator.set_faults({"reset": True, "server_503": 1.0})
+def stopped_run(
+    emulator,
+    tmp_path,
+    faults: dict,
+    event_of: Callable[[Run], Any],
+    **run_options: Any,  # noqa: ANN001
+) -> tuple[Run, int]:
+    """A Run with these faults on, stopped once the event `event_of(run)` is set; with the calls the
+    emulator had served before it."""
+    emulator.set_faults({"reset": True, **faults})
     before = served(emulator)
-    # A minute's backoff after a first 503: only the stop can end this call.
-    run = Run(emulator.url, tmp_path, spec=SPEC, retries=3, backoff_s=60.0, stop_timeout=0.0)
+    run = Run(emulator.url, tmp_path, **run_options)
     try:
         run.start()
-        assert run.failed.wait(WAIT_S), "the first attempt never failed"
+        assert event_of(run).wait(WAIT_S), "the run never reached the moment to stop it"
         run.stop()
     finally:
         run.close()
         emulator.set_faults({"reset": True})
+    return run, before
+
+
+def test_a_call_backing_off_at_the_stop_is_cancelled_with_its_attempts(emulator, tmp_path) -> None:  # noqa: ANN001
+    # A minute's backoff after a first 503: only the stop can end this call.
+    run, before = stopped_run(
+        emulator, tmp_path, {"server_503": 1.0}, lambda run: run.failed,
+        spec=SPEC, retries=3, backoff_s=60.0, stop_timeout=0.0,
+    )  # fmt: skip
 
     [cancelled] = run.outcomes()
     assert cancelled.error_kind == outcome.CANCELLED and not cancelled.failed
@@ -179,16 +196,11 @@ def test_a_stream_in_flight_at_the_stop_is_cancelled_with_its_chunks(emulator, t
             chunked.set()
 
     monkeypatch.setattr(users.base, "CallTimer", NotifyingTimer)
-    emulator.set_faults({"reset": True, "stream_stall": 1.0, "stall_seconds": 3.0})
-    before = served(emulator)
-    run = Run(emulator.url, tmp_path, spec=STREAM, retries=3, backoff_s=0.01, stop_timeout=0.0)
-    try:
-        run.start()
-        assert chunked.wait(WAIT_S), "no chunk arrived"
-        run.stop()  # the stream is stalled mid-way: 30 s to go, with a 10 s read timeout
-    finally:
-        run.close()
-        emulator.set_faults({"reset": True})
+    # Stopped at the first chunk: the stream is stalled mid-way, 30 s to go, with a 10 s read timeout.
+    run, before = stopped_run(
+        emulator, tmp_path, {"stream_stall": 1.0, "stall_seconds": 3.0}, lambda run: chunked,
+        spec=STREAM, retries=3, backoff_s=0.01, stop_timeout=0.0,
+    )  # fmt: skip
 
     [cancelled] = run.outcomes()
     assert cancelled.error_kind == outcome.CANCELLED
@@ -200,17 +212,11 @@ def test_a_stream_in_flight_at_the_stop_is_cancelled_with_its_chunks(emulator, t
 
 
 def test_stop_timeout_lets_a_call_under_way_finish(emulator, tmp_path) -> None:  # noqa: ANN001
-    emulator.set_faults({"reset": True, "server_503": 1.0})
-    before = served(emulator)
     # The stop comes in the backoff; --stop-timeout 30 lets the call make its retry and end.
-    run = Run(emulator.url, tmp_path, spec=SPEC, retries=1, backoff_s=0.3, stop_timeout=30.0)
-    try:
-        run.start()
-        assert run.failed.wait(WAIT_S), "the first attempt never failed"
-        run.stop()
-    finally:
-        run.close()
-        emulator.set_faults({"reset": True})
+    run, before = stopped_run(
+        emulator, tmp_path, {"server_503": 1.0}, lambda run: run.failed,
+        spec=SPEC, retries=1, backoff_s=0.3, stop_timeout=30.0,
+    )  # fmt: skip
 
     [finished] = run.outcomes()
     assert (finished.error_kind, finished.http_status) == (outcome.SERVER_ERROR, 503)

@@ -13,11 +13,11 @@ import warnings
 from typing import Any
 
 import pytest
-from transport_helpers import API_KEY, TRANSPORT_NAMES, make_transport, spec
+from transport_helpers import API_KEY, TRANSPORT_NAMES, make_transport, rich_spec, spec
 
 import users.call
 from core import outcome
-from users.call import REST_JSON, CallSpec, CallTimer, InlineImage, rest_body
+from users.call import REST_JSON, CallTimer, rest_body
 from users.errors import CallError
 from users.transports import prepare_payloads, transport_class
 
@@ -28,20 +28,6 @@ with warnings.catch_warnings():
 CLOSED_PORT_URL = "http://127.0.0.1:9"  # nothing is sent in the tests that use it: encoding fails first
 # The memo key of each transport's payload on CallSpec.payloads.
 PAYLOAD_KEY = {"genai": "genai", "legacy": "legacy", "http": REST_JSON}
-
-
-def _rich() -> CallSpec:
-    return CallSpec(
-        scenario="s",
-        model="gemini-3.5-flash-lite",
-        parts=("look", InlineImage("image/png", b"\x89PNG-bytes")),
-        system_instruction="be brief",
-        max_output_tokens=10,
-        temperature=0.5,
-        response_mime_type="application/json",
-        response_schema={"type": "object", "properties": {"v": {"type": ["string", "null"]}}},
-        safety_settings=(("HARM_CATEGORY_HATE_SPEECH", "BLOCK_NONE"),),
-    )
 
 
 @pytest.fixture
@@ -118,7 +104,7 @@ def _patch_rest_body(monkeypatch: pytest.MonkeyPatch, **generation_config: Any) 
 
 def test_a_field_rest_body_learns_reaches_every_transport(monkeypatch: pytest.MonkeyPatch) -> None:
     _patch_rest_body(monkeypatch, topK=7)
-    call = _rich()
+    call = rich_spec()
     assert json.loads(transport_class("http").payload(call))["generationConfig"]["topK"] == 7
     contents, config = transport_class("genai").payload(call)
     assert config.top_k == 7 and config.max_output_tokens == 10 and config.system_instruction == "be brief"

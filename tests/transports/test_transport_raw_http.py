@@ -7,11 +7,11 @@ import json
 
 import pytest
 from gevent.server import StreamServer
-from transport_helpers import API_KEY, spec
+from transport_helpers import API_KEY, rich_spec, spec
 
 from core import outcome
 from tests.waiting import wait_until
-from users.call import CallSpec, CallTimer, InlineImage, rest_payload
+from users.call import CallTimer, rest_payload
 from users.errors import CallError
 from users.transports import raw_http
 from users.transports.raw_http import Connection, RawHttpTransport, encode_request
@@ -108,17 +108,7 @@ def test_garbled_framing_is_a_connection_error() -> None:
 
 
 def test_request_body_is_rest_camel_case_and_encoded_once() -> None:
-    call = CallSpec(
-        scenario="s",
-        model="gemini-3.5-flash-lite",
-        parts=("look", InlineImage("image/png", b"\x89PNG-bytes")),
-        system_instruction="be brief",
-        max_output_tokens=10,
-        temperature=0.5,
-        response_mime_type="application/json",
-        response_schema={"type": "object"},
-        safety_settings=(("HARM_CATEGORY_HATE_SPEECH", "BLOCK_NONE"),),
-    )
+    call = rich_spec(response_schema={"type": "object"})
     body = json.loads(encode_request(call))
     assert body == {
         "contents": [

@@ -6,7 +6,7 @@ import warnings
 from typing import Any
 
 from core.catalogue import default_model
-from users.call import CallSpec
+from users.call import CallSpec, InlineImage
 
 # A key of the real shape, so both redaction paths (known secret and key pattern) are exercised.
 API_KEY = "AIzaSyTransportTest-0123456789abcdefghi"
@@ -30,6 +30,23 @@ def make_transport(name: str, base_url: str, timeout_s: float = 10.0) -> Any:
 
         return RawHttpTransport(base_url=base_url, api_key=API_KEY, timeout_s=timeout_s)
     raise ValueError(name)
+
+
+def rich_spec(**changes: Any) -> CallSpec:
+    """A spec with a field of every kind a transport encodes (image, instruction, schema, safety)."""
+    fields: dict[str, Any] = {
+        "scenario": "s",
+        "model": "gemini-3.5-flash-lite",
+        "parts": ("look", InlineImage("image/png", b"\x89PNG-bytes")),
+        "system_instruction": "be brief",
+        "max_output_tokens": 10,
+        "temperature": 0.5,
+        "response_mime_type": "application/json",
+        "response_schema": {"type": "object", "properties": {"v": {"type": ["string", "null"]}}},
+        "safety_settings": (("HARM_CATEGORY_HATE_SPEECH", "BLOCK_NONE"),),
+        **changes,
+    }
+    return CallSpec(**fields)
 
 
 def spec(text: str = "Say something about queues.", *, stream: bool = False, **kwargs: Any) -> CallSpec:
