@@ -50,7 +50,7 @@ def _add_options(parser: Any) -> None:
     parser.add_argument(
         "--emulator-profile",
         default="",
-        help="bundled emulator profile (default: default)",
+        help="bundled emulator profile: realistic (default), smooth, free-tier, small-capacity, flaky, overload, fast",
         include_in_web_ui=False,
     )
     parser.add_argument(

@@ -130,6 +130,7 @@ def _requests(total: int, rng: np.random.Generator) -> tuple[pd.DataFrame, list[
             "prep_ms": np.where(vision & ~raw, rng.uniform(8, 25, total), 0.0),
             "cost_usd": cost,
             "thoughts_cost_usd": thoughts_cost,
+            "cached_saving_usd": 0.0,
             "variant": variant,
             "item_id": np.where(moderation, np.char.add("mod-", item.astype(str)), ""),
             "verdict": verdict,

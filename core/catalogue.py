@@ -140,6 +140,15 @@ class Prices(_Strict):
     cached_input_long: Price | None = None
 
 
+class Caching(_Strict):
+    """Context caching. `min_tokens`: the smallest cache caches.create accepts (below it, 400 "Cached
+    content is too small"), and the shortest prefix an implicit hit can cover; `implicit`: whether
+    repeated prefixes are cached without asking (Gemini 2.5 and newer)."""
+
+    min_tokens: int = Field(ge=1)
+    implicit: bool = True
+
+
 class PriceChange(_Strict):
     from_: date = Field(alias="from")
     prices: Prices
@@ -165,6 +174,7 @@ class ModelEntry(_Strict):
     # tokens per level) and requests/tokens per minute per quota tier.
     emulator: dict[str, Any] = Field(default_factory=dict)
     quotas: dict[str, tuple[int, int]] = Field(default_factory=dict)
+    caching: Caching | None = None
     sources: tuple[str, ...]
     note: str = ""
 
@@ -191,12 +201,28 @@ class Source(_Strict):
     says: str = ""
 
 
+class RatioTarget(_Strict):
+    """A latency ratio the sources measured, as a range per model family."""
+
+    ranges: dict[str, tuple[float, float]]
+    sources: list[str]
+
+
+class Calibration(_Strict):
+    """What the emulator's realistic figures are held to (tests/emulator/test_emu_calibration.py)."""
+
+    about: str = Field(alias="_about")
+    ttft_p99_over_p50: RatioTarget
+    ttft_p95_over_p50: RatioTarget
+
+
 class Catalogue(_Strict):
     about: str = Field(alias="_about")
     as_of: date
     default_model: str
     sources: dict[str, Source]
     models: dict[str, ModelEntry]
+    calibration: Calibration
 
     def get(self, model: str) -> ModelEntry | None:
         return lookup(self.models, model)
@@ -220,6 +246,13 @@ def _check(catalogue: Catalogue) -> Catalogue:
         thinking = entry.thinking
         if thinking.control == "level" and thinking.default_level not in thinking.levels:
             raise CatalogueError(f"{where}: default_level {thinking.default_level!r} not in its levels")
+    for name, target in (
+        ("ttft_p99_over_p50", catalogue.calibration.ttft_p99_over_p50),
+        ("ttft_p95_over_p50", catalogue.calibration.ttft_p95_over_p50),
+    ):
+        missing = [s for s in target.sources if s not in catalogue.sources]
+        if missing:
+            raise CatalogueError(f"{CATALOGUE_FILE}: calibration.{name}: unknown source(s) {missing}")
     if catalogue.default_model not in catalogue.models:
         raise CatalogueError(f"{CATALOGUE_FILE}: default_model {catalogue.default_model!r} is not listed")
     return catalogue

@@ -62,6 +62,9 @@ class Outcome:
     prep_ms: float = 0.0  # client-side preparation outside the timed call (image resizing...)
     cost_usd: float = 0.0
     thoughts_cost_usd: float = 0.0  # the part of cost_usd paid for thinking tokens
+    # What context caching saved: cached prompt tokens at the full input price minus the cached one
+    # (cost_usd + this = the same call at the full input price).
+    cached_saving_usd: float = 0.0
     # Scenario context, so reports can split by lever and check moderation answers.
     variant: str = ""  # e.g. image mode raw|optimized, prompt size bucket
     item_id: str = ""  # which fixture item was sent

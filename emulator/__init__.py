@@ -13,10 +13,14 @@ Where to read more:
 - routes and admin endpoints (the HTTP layer): emulator.server; admission (faults, quotas,
   capacity slots) and the timed answer, without HTTP: emulator.generation;
 - which models are served on a day (the catalogue's line-up, retired ones 404) and what each one
-  is (ModelProfile): emulator.lineup; profiles (default, free-tier, small-capacity, flaky, overload, fast)
-  and the JSON config format (`as_of` picks the day): emulator.profiles;
+  is (ModelProfile): emulator.lineup; profiles (realistic, the default; smooth, free-tier,
+  small-capacity, flaky, overload, fast) and the JSON config format (`as_of` picks the day):
+  emulator.profiles; what the realistic figures are held to: `calibration` in core/models.json;
 - fault names, overload episodes (503s in bursts) and the runtime endpoint: emulator.faults;
-- latency, capacity and queueing: emulator.latency; rate limits: emulator.quotas;
+- latency (heavy-tailed TTFT, prefill, thinking, decode rate per answer), capacity and
+  queueing: emulator.latency; rate limits: emulator.quotas;
+- the Files API: emulator.files and emulator.file_routes; context caching (cachedContents and
+  implicit hits): emulator.caching and emulator.cache_routes; function calling: emulator.tools;
 - answers (pseudo-text, JSON mode, thinking by level or budget): emulator.content; unsafe markers such as
   `[[unsafe:hate]]` and how safetySettings block them: emulator.moderation; how JSON verdict fields
   follow the markers: emulator.jsonfill; token counting (text, images by the model's rule and

@@ -20,7 +20,7 @@ import sys
 
 from aiohttp import web
 
-from emulator.profiles import PROFILES, ConfigError, load_profile
+from emulator.profiles import DEFAULT_PROFILE, PROFILES, ConfigError, load_profile
 from emulator.server import Emulator, build_app
 from emulator.workers import PUBLISH_EVERY_S, WorkerInfo, WorkerLink, run_workers, split_capacity
 
@@ -31,7 +31,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m emulator", description="Bundled Gemini API emulator")
     parser.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
     parser.add_argument("--port", type=int, default=8765, help="port to bind; 0 picks a free one")
-    parser.add_argument("--profile", default="default", help=f"named profile: {', '.join(PROFILES)}")
+    parser.add_argument("--profile", default=DEFAULT_PROFILE, help=f"named profile: {', '.join(PROFILES)}")
     parser.add_argument("--config", default=None, help="JSON file merged over the profile")
     parser.add_argument(
         "--time-scale", type=float, default=1.0, help="multiplies every delay and the quota window"

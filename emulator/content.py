@@ -27,6 +27,9 @@
   and answer share maxOutputTokens: the answer gets what thinking left (MAX_TOKENS when cut), and
   none at all when thinking used it up. includeThoughts adds a thought-summary part
   (`"thought": true`) before the answer.
+- Function calling (tools with functionDeclarations): functionCall parts instead of text when the
+  prompt asks for a declared function, a text that quotes the functionResponse parts once the
+  client has run them. The rule: emulator.tools.
 
 Determinism: every choice comes from a random.Random seeded with a hash of (emulator seed, model,
 prompt text), so the same prompt gives the same answer, run after run.
@@ -41,7 +44,7 @@ import random
 from dataclasses import dataclass, field
 from typing import Any
 
-from emulator import jsonfill, moderation
+from emulator import jsonfill, moderation, tools
 from emulator.errors import invalid_argument
 from emulator.profiles import ModelProfile
 from emulator.protocol import prompt_text
@@ -66,6 +69,8 @@ class Answer:
     thought_summary: str = ""  # sent as a `thought: true` part when includeThoughts is set
     block_reason: str = ""  # set when the prompt itself is blocked: no candidates
     safety_ratings: list[dict[str, Any]] = field(default_factory=list)
+    calls: list[dict[str, Any]] = field(default_factory=list)  # functionCall parts, sent after the text
+    call_tokens: int = 0  # what the calls cost as output
 
     @property
     def text(self) -> str:
@@ -73,7 +78,7 @@ class Answer:
 
     @property
     def output_tokens(self) -> int:
-        return len(self.pieces)
+        return len(self.pieces) + self.call_tokens
 
 
 def rng_for(seed: int | None, model: str, text: str) -> random.Random:
@@ -110,10 +115,10 @@ def pseudo_text(rng: random.Random, count: int) -> list[str]:
 
 
 def split_tokens(text: str) -> list[str]:
-    """Cut a fixed text (JSON, enum value) into pieces that each count as one token (4 bytes)."""
+    """Cut a fixed text (JSON, enum value) into as many pieces as it counts tokens."""
     if not text:
         return []
-    count = text_tokens(text)
+    count = max(1, text_tokens(text))
     size = math.ceil(len(text) / count)
     return [text[i : i + size] for i in range(0, len(text), size)]
 
@@ -235,7 +240,14 @@ def answer_for(request: dict[str, Any], model: str, profile: ModelProfile, seed:
     wanted = target_length(rng, profile)
     limit = max_output_tokens(config, profile)
     thoughts = thoughts_for(rng, config, profile)
+    gemini_3 = profile.thinking_rule.control == "level"
+    tools.check_signatures(request, gemini_3)
+    turn = tools.tool_turn(request, rng, gemini_3, thinks=thoughts > 0)
+    if turn.calls:
+        return _calling(turn, thoughts, limit, config, rng)
     plain = pseudo_text(rng, wanted)
+    if turn.report:
+        plain = split_tokens(turn.report + " ") + plain
     structured = structured_text(config, rng, verdict, plain[:30])
     pieces = split_tokens(structured) if structured is not None else plain
     finish = "STOP"
@@ -253,9 +265,7 @@ def answer_for(request: dict[str, Any], model: str, profile: ModelProfile, seed:
     elif len(pieces) > limit - thoughts:
         pieces = pieces[: limit - thoughts]
         finish = "MAX_TOKENS"
-    summary = ""
-    if thoughts and (config.get("thinkingConfig") or {}).get("includeThoughts"):
-        summary = "**Thinking it through**\n\n" + "".join(pseudo_text(rng, 20))
+    summary = _summary(thoughts, config, rng)
     ratings = verdict.ratings if verdict.unsafe else []
     return Answer(
         pieces=pieces,
@@ -263,4 +273,26 @@ def answer_for(request: dict[str, Any], model: str, profile: ModelProfile, seed:
         thoughts_tokens=thoughts,
         thought_summary=summary,
         safety_ratings=ratings,
+    )
+
+
+def _summary(thoughts: int, config: dict[str, Any], rng: random.Random) -> str:
+    if thoughts and (config.get("thinkingConfig") or {}).get("includeThoughts"):
+        # A summary, not the thoughts: about an eighth of them, so longer thinking streams more.
+        return "**Thinking it through**\n\n" + "".join(pseudo_text(rng, min(400, max(20, thoughts // 8))))
+    return ""
+
+
+def _calling(
+    turn: tools.ToolTurn, thoughts: int, limit: int, config: dict[str, Any], rng: random.Random
+) -> Answer:
+    """An answer of functionCall parts; thinking that uses all of maxOutputTokens leaves none."""
+    if thoughts >= limit:
+        return Answer(pieces=[], finish_reason="MAX_TOKENS", thoughts_tokens=limit)
+    return Answer(
+        pieces=[],
+        thoughts_tokens=thoughts,
+        thought_summary=_summary(thoughts, config, rng),
+        calls=turn.calls,
+        call_tokens=turn.call_tokens,
     )

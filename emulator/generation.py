@@ -18,9 +18,11 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from emulator import protocol, responses, tokens
+from emulator.caching import CacheStore, Prefixes
 from emulator.content import Answer, answer_for
 from emulator.errors import ApiError, server_error
 from emulator.faults import NO_FAULT, OVERLOAD_503, Draw, Faults
+from emulator.files import FileStore
 from emulator.latency import Clock, Plan, Slots, pause, plan_for
 from emulator.profiles import ModelProfile, Profile
 from emulator.quotas import Quotas
@@ -43,41 +45,66 @@ class Prepared:
     """A checked request and its answer; identical bodies give identical answers, so it is cached
     together with its response bodies and stream frames, built on first use."""
 
-    __slots__ = ("prompt_tokens", "details", "answer", "_full", "_frames", "_wire")
+    __slots__ = (
+        "prompt_tokens",
+        "details",
+        "answer",
+        "file_ids",
+        "cache_name",
+        "explicit_cached",
+        "prefixes",
+        "_full",
+        "_frames",
+        "_wire",
+    )
 
     def __init__(self, prompt_tokens: int, details: list[dict[str, Any]], answer: Answer) -> None:
         self.prompt_tokens = prompt_tokens
         self.details = details
         self.answer = answer
-        self._full: bytes | None = None
-        self._frames: list[str] | None = None
-        self._wire: dict[bool, list[bytes]] = {}
+        # Files its fileData parts name: whether they still exist is decided per request.
+        self.file_ids: tuple[str, ...] = ()
+        # Context caching (emulator.caching): the cachedContent it names and that cache's tokens,
+        # else the prefixes an implicit hit may cover. A hit or a miss is decided per request, so
+        # bodies and frames are kept per count of cached tokens (0: a miss; one hit count per body).
+        self.cache_name = ""
+        self.explicit_cached = 0
+        self.prefixes: Prefixes = ()
+        self._full: dict[int, bytes] = {}
+        self._frames: dict[int, list[str]] = {}
+        self._wire: dict[tuple[bool, int], list[bytes]] = {}
 
-    def full_body(self, model: str, rid: bytes) -> bytes:
-        if self._full is None:
+    def full_body(self, model: str, rid: bytes, cached: int = 0) -> bytes:
+        full = self._full.get(cached)
+        if full is None:
             body = responses.full_response(
-                self.answer, self.prompt_tokens, self.details, model, RID_PLACEHOLDER
+                self.answer, self.prompt_tokens, self.details, model, RID_PLACEHOLDER, cached=cached
             )
-            self._full = responses.dumps(body).encode()
-        return self._full.replace(_RID_PLACEHOLDER, rid)
+            full = self._full[cached] = responses.dumps(body, pretty=True).encode()
+        return full.replace(_RID_PLACEHOLDER, rid)
 
-    def frames(self, model: str, profile: ModelProfile) -> list[str]:
+    def frames(self, model: str, profile: ModelProfile, cached: int = 0) -> list[str]:
         """The JSON text of every chunk, with RID_PLACEHOLDER for the responseId."""
-        if self._frames is None:
+        frames = self._frames.get(cached)
+        if frames is None:
             args = (self.answer, self.prompt_tokens, self.details, model, RID_PLACEHOLDER, profile)
-            self._frames = responses.stream_frames(*args)
-        return self._frames
+            frames = self._frames[cached] = responses.stream_frames(*args, cached=cached)
+        return frames
 
-    def wire_frames(self, model: str, profile: ModelProfile, sse: bool) -> list[bytes]:
+    def wire_frames(self, model: str, profile: ModelProfile, sse: bool, cached: int = 0) -> list[bytes]:
         """The chunks as sent (SSE events, or pieces of one JSON array), RID_PLACEHOLDER inside.
 
         The profile is fixed per model for the emulator's life and the cache key holds the whole
         model id, so the frames of one Prepared never change."""
-        wire = self._wire.get(sse)
+        wire = self._wire.get((sse, cached))
         if wire is None:
-            frames = self.frames(model, profile)
+            frames = self.frames(model, profile, cached)
+            if not sse:
+                frames = [responses.pretty(text) for text in frames]
             last = len(frames) - 1
-            wire = self._wire[sse] = [_frame(text, sse, i, i == last) for i, text in enumerate(frames)]
+            wire = self._wire[sse, cached] = [
+                _frame(text, sse, i, i == last) for i, text in enumerate(frames)
+            ]
         return wire
 
 
@@ -94,6 +121,8 @@ class Generator:
         self.quotas = Quotas(profile, clock.time_scale)
         self.slots = {name: Slots(m.capacity, m.queue_limit) for name, m in profile.models.items()}
         self._cache: OrderedDict[tuple[str, bytes], Prepared] = OrderedDict()
+        self.files = FileStore(profile, clock)  # the Files API's uploads (emulator.files)
+        self.caches = CacheStore(profile, clock.now, seed)  # cachedContents, implicit hits
 
     def prepare(self, raw: bytes, model: str, profile: ModelProfile) -> Prepared:
         """The checked request and its answer (cached by body); raises the 400 the real API sends."""
@@ -107,6 +136,8 @@ class Generator:
             self._cache.move_to_end(key)
             return cached
         body = protocol.parse_generate_request(raw)
+        file_ids = self.files.attach(body)  # before counting: an uploaded image counts by its size
+        cache = self.caches.merge_into(body, model) if body.get("cachedContent") else None
         count, details = tokens.prompt_tokens(body, profile.image_rule)
         if count > profile.input_token_limit:
             raise ApiError(
@@ -115,6 +146,11 @@ class Generator:
                 f"({profile.input_token_limit}).",
             )
         prepared = Prepared(count, details, answer_for(body, model, profile, self.seed))
+        prepared.file_ids = file_ids
+        if cache is not None:
+            prepared.cache_name, prepared.explicit_cached = cache.name, cache.tokens
+        else:
+            prepared.prefixes = self.caches.prefixes(body, model, profile)
         self._cache[key] = prepared
         if len(self._cache) > CACHE_SIZE:
             self._cache.popitem(last=False)
@@ -152,13 +188,21 @@ class Generator:
             raise
         return draw
 
-    def _plan(self, prepared: Prepared, profile: ModelProfile, slots: Slots, draw: Draw) -> Plan:
+    def _cached_tokens(self, prepared: Prepared, key: str, model: str) -> int:
+        """Prompt tokens this call reads from a cache: the explicit one's, or an implicit hit's."""
+        if prepared.explicit_cached:
+            return prepared.explicit_cached
+        return self.caches.implicit_hit(key, model, prepared.prefixes) if prepared.prefixes else 0
+
+    def _plan(
+        self, prepared: Prepared, profile: ModelProfile, slots: Slots, draw: Draw, cached: int = 0
+    ) -> Plan:
         answer = prepared.answer
         plan = plan_for(
             profile,
             self.rng,
             self.clock,
-            prepared.prompt_tokens,
+            prepared.prompt_tokens - cached,  # cached tokens need no prefill
             answer.output_tokens,
             answer.thoughts_tokens,
             slots.busy_fraction,
@@ -171,13 +215,17 @@ class Generator:
     async def generate(self, raw: bytes, key: str, model: str, profile: ModelProfile) -> bytes:
         """The generateContent JSON body, after admission and the answer's whole latency."""
         prepared = self.prepare(raw, model, profile)
+        self.files.require(prepared.file_ids, key)  # deleted since the body was cached: 403
+        if prepared.cache_name:
+            self.caches.get(prepared.cache_name, key)  # expired, deleted or another project's: 403
         draw = await self.admit(key, model, profile, prepared.prompt_tokens, stream=False)
         slots = self.slots[model]
         try:
-            plan = self._plan(prepared, profile, slots, draw)
+            cached = self._cached_tokens(prepared, key, model)
+            plan = self._plan(prepared, profile, slots, draw, cached)
             rid = responses.response_id().encode()
             await pause(plan.total_s)
-            body = prepared.full_body(model, rid)
+            body = prepared.full_body(model, rid, cached)
             if draw.malformed_json:
                 body = body[: len(body) // 2]
             answer = prepared.answer
@@ -194,24 +242,24 @@ class Generator:
         Refusals raise before the first chunk, so the server can still answer with an error; the
         slot is held until the iterator ends or is closed (close it: contextlib.aclosing)."""
         prepared = self.prepare(raw, model, profile)
+        self.files.require(prepared.file_ids, key)  # deleted since the body was cached: 403
+        if prepared.cache_name:
+            self.caches.get(prepared.cache_name, key)  # expired, deleted or another project's: 403
         draw = await self.admit(key, model, profile, prepared.prompt_tokens, stream=True)
         slots = self.slots[model]
         try:
-            plan = self._plan(prepared, profile, slots, draw)
+            cached = self._cached_tokens(prepared, key, model)
+            plan = self._plan(prepared, profile, slots, draw, cached)
             rid = responses.response_id().encode()
             answer = prepared.answer
-            frames = prepared.wire_frames(model, profile, sse)
-            thought_first = bool(answer.thought_summary)
-            delays = plan.chunk_delays_s
-            skip = 2 if thought_first else 1  # frames before the first one with its own delay
+            frames = prepared.wire_frames(model, profile, sse, cached)
+            thought_frames = len(responses.thought_pieces(answer, profile))
             middle = len(frames) // 2
             cut_at = draw.cut_at  # an overload episode starting while this stream is under way
-            await pause(plan.first_delay_s - (plan.thinking_s if thought_first else 0.0))
+            await pause(plan.first_delay_s - (plan.thinking_s if thought_frames else 0.0))
             for index, frame in enumerate(frames):
-                if index == 1 and thought_first:
-                    await pause(plan.thinking_s)
-                elif index and 0 <= index - skip < len(delays):
-                    await pause(delays[index - skip])
+                if index:
+                    await pause(_gap_before(plan, thought_frames, index))
                 if cut_at is not None and index and self.clock.now() >= cut_at:
                     self.stats.by_fault["overload_stream_cut"] += 1
                     raise DropConnection("overload_stream_cut")
@@ -224,7 +272,9 @@ class Generator:
                         yield _frame(_ERROR_FRAME, sse, index, True)
                         return
                     if draw.malformed_json:
-                        text = prepared.frames(model, profile)[index].replace(RID_PLACEHOLDER, rid.decode())
+                        text = prepared.frames(model, profile, cached)[index]
+                        text = text if sse else responses.pretty(text)
+                        text = text.replace(RID_PLACEHOLDER, rid.decode())
                         frame = _frame(text[: len(text) // 2], sse, index, index == len(frames) - 1)
                 yield frame.replace(_RID_PLACEHOLDER, rid)
                 self.stats.chunks += 1
@@ -233,9 +283,23 @@ class Generator:
             slots.release()
 
 
-def count_tokens(raw: bytes, profile: ModelProfile) -> dict[str, Any]:
-    """The countTokens reply for a request body to a model; raises ApiError(400) like the real API."""
+def _gap_before(plan: Plan, thought_frames: int, index: int) -> float:
+    """Real seconds between frame index-1 and frame index (index >= 1): thinking is spread over the
+    thought-summary frames and the first answer frame; answer frames follow the plan's delays."""
+    if index <= thought_frames:
+        return plan.thinking_s / thought_frames
+    later = index - thought_frames - 1  # answer frames after the first
+    return plan.chunk_delays_s[later] if 0 <= later < len(plan.chunk_delays_s) else 0.0
+
+
+def count_tokens(
+    raw: bytes, profile: ModelProfile, files: FileStore | None = None, key: str = ""
+) -> dict[str, Any]:
+    """The countTokens reply for a request body to a model; raises ApiError(400) like the real API
+    (and the 403 for a fileData part naming a file `key` cannot read)."""
     body = protocol.parse_count_tokens_request(raw)
+    if files is not None:
+        files.require(files.attach(body), key)
     total, details = tokens.prompt_tokens(body, profile.image_rule)
     out: dict[str, Any] = {"totalTokens": total}
     if details:

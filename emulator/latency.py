@@ -1,12 +1,18 @@
 """The load-dependent latency model: when each chunk of an answer goes out, and who waits.
 
-Per model: a time to first token drawn from a lognormal (median, sigma) plus prompt processing
-(prompt tokens, images included, over a tokens/s rate) plus thinking (thought tokens at the output
-rate); then output at tokens/s, delivered in chunks of `chunk_tokens`, each chunk's delay jittered
-by +/- output_jitter. Capacity is a number of concurrent slots; requests beyond it wait in a
-bounded FIFO queue, and one that waits longer than the queue timeout gets 503 UNAVAILABLE (or 504);
-a full queue answers 503 at once. Busy slots also slow everyone (`load_slowdown`), so latency grows
-with load before the queue even forms.
+Per model (figures: the catalogue's `emulator` block over lineup.ModelProfile's defaults):
+- a base time to first token, lognormal (median, sigma);
+- plus prompt processing (prompt tokens, images included, over a tokens/s rate: linear, as the
+  2026 measurements above 16K tokens are);
+- plus thinking (thought tokens at this request's output rate);
+- all of it stretched, for a share `ttft_tail_share` of requests, by a slow-path factor (lognormal
+  around `ttft_tail_factor`): the mixture that gives production its heavy p99;
+- then the answer at tokens/s, drawn per request around the model's median (`output_rate_sigma`),
+  delivered in chunks of `chunk_tokens`, each chunk's delay jittered by +/- output_jitter.
+Capacity is a number of concurrent slots; past it, a request waits in a bounded FIFO queue
+(`queue_limit`, 0 in the realistic profile: the real API answers 503 at once rather than queue) and
+one that waits longer than the queue timeout gets 503 UNAVAILABLE (or 504); a full queue answers
+503 at once. Busy slots also slow everyone (`load_slowdown`), so latency grows with load first.
 
 Every delay is multiplied by the emulator's time scale (0.01 -> a 100x faster world), so tests
 can play minutes of behaviour in seconds.
@@ -134,25 +140,38 @@ def plan_for(
     slowdown = (1.0 + profile.load_slowdown * busy_fraction) * clock.time_scale * factor
     ttft = 0.0
     if profile.ttft_median_ms > 0:
-        ttft = profile.ttft_median_ms / 1000.0
-        if profile.ttft_sigma > 0:
-            ttft = rng.lognormvariate(math.log(ttft), profile.ttft_sigma)
+        ttft = rng.lognormvariate(math.log(profile.ttft_median_ms / 1000.0), profile.ttft_sigma)
     if profile.prompt_tokens_per_s > 0:
         ttft += prompt_tokens / profile.prompt_tokens_per_s
+    slow = slow_path_factor(profile, rng)
     chunk_tokens = max(1, profile.chunk_tokens)
     chunks = max(1, math.ceil(output_tokens / chunk_tokens))
     rate = profile.output_tokens_per_s
-    thinking = thoughts_tokens / rate if rate > 0 else 0.0
     if rate <= 0:
-        return Plan(ttft * slowdown, 0.0, [0.0] * (chunks - 1))
+        return Plan(ttft * slow * slowdown, 0.0, [0.0] * (chunks - 1))
+    if profile.output_rate_sigma > 0:
+        rate *= rng.lognormvariate(0.0, profile.output_rate_sigma)
+    thinking = thoughts_tokens / rate * slow
     # The first chunk's own decoding is part of TTFT.
-    ttft += thinking + min(chunk_tokens, output_tokens) / rate
+    ttft = ttft * slow + thinking + min(chunk_tokens, output_tokens) / rate
     remaining = output_tokens - chunk_tokens
     delays: list[float] = []
     jitter = profile.output_jitter
     for _ in range(chunks - 1):
         tokens = min(chunk_tokens, remaining)
         remaining -= tokens
-        factor = 1.0 + jitter * (2.0 * rng.random() - 1.0) if jitter else 1.0
-        delays.append(tokens / rate * factor * slowdown)
+        spread = 1.0 + jitter * (2.0 * rng.random() - 1.0) if jitter else 1.0
+        delays.append(tokens / rate * spread * slowdown)
     return Plan(ttft * slowdown, thinking * slowdown, delays)
+
+
+def slow_path_factor(profile: ModelProfile, rng: random.Random) -> float:
+    """1, or for a share of requests (ttft_tail_share) a lognormal factor around ttft_tail_factor
+    that stretches everything before the first token, prompt processing and thinking included: a
+    request that lands on a busy replica is slow at all of it. This mixture, not a wider lognormal,
+    is what gives a p99 several times the median while keeping the body tight."""
+    if profile.ttft_tail_share <= 0 or rng.random() >= profile.ttft_tail_share:
+        return 1.0
+    sigma = profile.ttft_tail_sigma
+    factor = profile.ttft_tail_factor
+    return max(1.0, rng.lognormvariate(math.log(factor), sigma) if sigma > 0 else factor)

@@ -39,15 +39,25 @@ class ModelProfile:
     display_name: str = ""
     input_token_limit: int = 1_048_576
     output_token_limit: int = 65_536
-    # Time to first token: lognormal with this median and shape (sigma of the underlying normal).
+    # Time to first token before prompt processing and thinking: lognormal (median, sigma of the
+    # underlying normal). A slow path is mixed in: for a share of requests everything before the
+    # first token takes about tail_factor times longer (lognormal, tail_sigma). Production tails are
+    # that heavy: p99/p50 of 2.7x to 9.9x measured on 2.5 Flash and Flash-Lite
+    # (docs/research/latency-and-quotas-2026-11-29.md), where one lognormal of sigma 0.35 gives 2.3x.
     ttft_median_ms: float = 450.0
-    ttft_sigma: float = 0.35
+    ttft_sigma: float = 0.3
+    ttft_tail_share: float = 0.05
+    ttft_tail_factor: float = 4.0
+    ttft_tail_sigma: float = 0.5
     # Prompt processing adds prompt_tokens / rate seconds before the first token (images included).
-    prompt_tokens_per_s: float = 25_000.0
-    # Decoding: tokens per second, each chunk's delay jittered by +/- this fraction.
-    output_tokens_per_s: float = 180.0
+    prompt_tokens_per_s: float = 100_000.0
+    # Decoding: tokens per second, this request's rate drawn around it (lognormal, output_rate_sigma:
+    # one answer decodes faster or slower as a whole), each chunk's delay jittered by +/- output_jitter.
+    output_tokens_per_s: float = 250.0
+    output_rate_sigma: float = 0.2
     output_jitter: float = 0.25
-    chunk_tokens: int = 24  # tokens per streamed chunk (the real API sends several per chunk)
+    chunk_tokens: int = 47  # tokens per streamed answer chunk (the real API sends dozens per chunk)
+    thought_chunk_tokens: int = 120  # tokens of thinking per streamed thought-summary chunk
     # Answer length when maxOutputTokens does not cut it: lognormal, clipped to [min, max].
     output_tokens_median: float = 120.0
     output_tokens_sigma: float = 0.6
@@ -59,9 +69,10 @@ class ModelProfile:
     # one); "*" is every level (a config's single number).
     thinking: bool = False
     thoughts_tokens_median: dict[str, float] = field(default_factory=dict)
-    # Capacity: concurrent requests served at once; more wait in a queue of queue_limit.
+    # Capacity: concurrent requests served at once; more wait in a queue of queue_limit. The real API
+    # does not queue visibly: past capacity it answers 503 "high demand" at once (queue_limit 0).
     capacity: int = 1_000
-    queue_limit: int = 10_000
+    queue_limit: int = 0
     queue_timeout_s: float = 60.0
     queue_timeout_status: int = 503  # 503 UNAVAILABLE or 504 DEADLINE_EXCEEDED
     # Under load each busy slot slows the others: ttft and decode time grow by

@@ -2,11 +2,17 @@
 
 A profile is plain data: the models served on its day (emulator.lineup: the catalogue's line-up,
 latency/capacity figures and rules per model), a quota tier, fault rates and the accepted keys.
-`default` is a paid tier with quotas and capacity high enough that short runs see no 429 or 503.
-Stress profiles: `free-tier` (real free-tier quotas), `small-capacity` (few slots, short queue
-timeout: latency grows with load, then 503s), `flaky` (every fault at a few percent), `overload`
-(bursts of "model is overloaded" 503s: ~20 s episodes about once a minute, latency rising 10 s
-before each; see emulator.faults), `fast` (no latency, no quotas: for benchmarks of the suite itself).
+`realistic` (the default) has the calibrated latency: heavy TTFT tails, a decode rate that varies
+per answer, prompt processing that grows with the prompt, thinking by level; a paid tier with
+quotas and capacity high enough that short runs see no 429; past a model's capacity it answers 503
+at once, as the real API does, instead of queueing. `smooth` is the same medians without the tails,
+the per-answer rate spread or the rejections (a long queue instead): for calibrating the suite
+itself, where a heavy tail would hide the suite's own overhead.
+Stress profiles, all on the realistic latency: `free-tier` (real free-tier quotas),
+`small-capacity` (4 slots a model: latency grows with load, then 503s at once), `flaky` (every
+fault at a few percent), `overload` (bursts of "high demand" 503s: ~20 s episodes about once a
+minute, latency rising 10 s before each; see emulator.faults), `fast` (no latency, no quotas: for
+benchmarks of the suite itself).
 
 Config file (JSON), every key optional, merged over the chosen profile:
     {
@@ -17,6 +23,7 @@ Config file (JSON), every key optional, merged over the chosen profile:
       "quotas": {"gemini-3.8-flash": {"rpm": 100, "tpm": 200000, "rpd": 5000}},   # per-model overrides
       "projects": {"project-a": ["k1", "k2"]},   # keys sharing one quota; an unlisted key is its own
       "faults": {"server_503": 0.05, "stall_seconds": 5},
+      "caching": {"implicit_hit_probability": 0.8, "implicit_window_seconds": 300},  # emulator.caching
       "models": {"gemini-3.8-flash": {"capacity": 4, "thoughts_tokens_median": {"HIGH": 2000}},
                  "my-model": {...}},          # a name the catalogue does not serve: added
       "model_defaults": {"output_tokens_per_s": 150}   # applied to every model before "models"
@@ -43,6 +50,7 @@ from emulator.config_values import (
     FAULT_NAMES,
     FAULT_PARAMS,
     ConfigError,
+    check_caching,
     check_faults,
     json_type,
     whole_number,
@@ -61,7 +69,7 @@ QUOTA_TIERS: dict[str, dict[str, tuple[int, int]]] = {
 
 @dataclass(slots=True)
 class Profile:
-    name: str = "default"
+    name: str = "realistic"
     as_of: date = field(default_factory=date.today)  # the day whose line-up is served
     models: dict[str, ModelProfile] = field(default_factory=dict)  # empty: the as_of line-up
     accepted_keys: list[str] | None = None
@@ -71,6 +79,7 @@ class Profile:
     quota_tier: str = "paid-high"
     quotas: dict[str, dict[str, int]] = field(default_factory=dict)
     faults: dict[str, float] = field(default_factory=dict)
+    caching: dict[str, float] = field(default_factory=dict)  # emulator.caching's parameters
 
     def __post_init__(self) -> None:
         if not self.models:
@@ -103,8 +112,18 @@ def _with_models(profile: Profile, **changes: Any) -> Profile:
     return profile
 
 
-def _default(as_of: date) -> Profile:
-    return Profile(name="default", as_of=as_of)
+def _realistic(as_of: date) -> Profile:
+    return Profile(name="realistic", as_of=as_of)
+
+
+def _smooth(as_of: date) -> Profile:
+    return _with_models(
+        Profile(name="smooth", as_of=as_of),
+        ttft_sigma=0.35,
+        ttft_tail_share=0.0,
+        output_rate_sigma=0.0,
+        queue_limit=10_000,
+    )
 
 
 def _free_tier(as_of: date) -> Profile:
@@ -115,8 +134,6 @@ def _small_capacity(as_of: date) -> Profile:
     return _with_models(
         Profile(name="small-capacity", as_of=as_of),
         capacity=4,
-        queue_limit=16,
-        queue_timeout_s=5.0,
         load_slowdown=1.0,
     )
 
@@ -144,7 +161,9 @@ def _fast(as_of: date) -> Profile:
         Profile(name="fast", as_of=as_of, quota_tier="unlimited"),
         ttft_median_ms=0.0,
         ttft_sigma=0.0,
+        ttft_tail_share=0.0,
         prompt_tokens_per_s=0.0,
+        output_rate_sigma=0.0,
         output_tokens_per_s=0.0,
         output_jitter=0.0,
         capacity=100_000,
@@ -154,7 +173,8 @@ def _fast(as_of: date) -> Profile:
 
 
 PROFILES: dict[str, Callable[[date], Profile]] = {
-    "default": _default,
+    "realistic": _realistic,
+    "smooth": _smooth,
     "free-tier": _free_tier,
     "small-capacity": _small_capacity,
     "flaky": _flaky,
@@ -178,17 +198,26 @@ _TOP_KEYS = {
     "faults",
     "models",
     "model_defaults",
+    "caching",
 }
 
 
+DEFAULT_PROFILE = "realistic"
+
+
 def load_profile(name: str | None = None, config: str | Path | dict[str, Any] | None = None) -> Profile:
-    """The named profile (default `default`) with a JSON config file or dict merged over it.
+    """The named profile (default `realistic`) with a JSON config file or dict merged over it.
 
     Every way a config can be wrong (unreadable, not UTF-8, not JSON, an unknown key, a value of
     the wrong type or range) is a ConfigError with one line, before anything is served."""
     if not isinstance(name, str | None):
         raise ConfigError(f"emulator profile must be a name, got {name!r}")
-    name = name or "default"
+    name = name or DEFAULT_PROFILE
+    if name == "default":
+        raise ConfigError(
+            "emulator profile 'default' is now called 'realistic' (and is still the default); "
+            "the old latency without heavy tails is 'smooth'"
+        )
     if name not in PROFILES:
         raise ConfigError(f"unknown emulator profile {name!r}; choose one of: {', '.join(PROFILES)}")
     if config is None:
@@ -334,6 +363,8 @@ def apply_overrides(profile: Profile, data: dict[str, Any], source: str = "confi
         }
     if "projects" in data:
         profile.projects = _checked_projects(data["projects"], source)
+    if "caching" in data:
+        profile.caching.update(check_caching(data["caching"], source))
     if "faults" in data:
         profile.faults.update(check_faults(data["faults"], source))
     defaults = _checked_model_fields(data.get("model_defaults") or {}, f"{source}: model_defaults")
@@ -380,4 +411,4 @@ def _checked_model_fields(changes: Any, where: str) -> dict[str, Any]:
     return {name: _check_model_value(name, value, where) for name, value in changes.items()}
 
 
-__all__ = ["FAULT_NAMES", "FAULT_PARAMS", "ConfigError", "check_faults", "load_profile"]
+__all__ = ["DEFAULT_PROFILE", "FAULT_NAMES", "FAULT_PARAMS", "ConfigError", "check_faults", "load_profile"]

@@ -6,8 +6,9 @@ legacy SDK), snake_case (curl samples) and google-genai's mix (`inlineData` hold
 The legacy SDK also sends integer enums (`"category": 7`). Everything is folded to camelCase with
 enum names here, so the rest of the emulator reads one shape.
 
-Opaque sub-messages (tools, speech config, schemas given as JSON Schema...) are passed through
-untouched: the emulator does not interpret them, and their inner keys are user data.
+Opaque sub-messages (speech config, schemas given as JSON Schema, function call arguments...) are
+passed through untouched: the emulator does not interpret them, and their inner keys are user data.
+Tools are read: function declarations are checked as the real API checks them (check_tools).
 """
 
 from __future__ import annotations
@@ -148,12 +149,44 @@ GENERATION_CONFIG = {
     "modelSelectionConfig": OPAQUE,
     "enableAffectiveDialog": "bool",
 }
+FUNCTION_BEHAVIORS = {0: "UNSPECIFIED", 1: "BLOCKING", 2: "NON_BLOCKING"}
+FUNCTION_DECLARATION = {
+    "name": "str",
+    "description": "str",
+    "parameters": SCHEMA,
+    "parametersJsonSchema": OPAQUE,
+    "response": SCHEMA,
+    "responseJsonSchema": OPAQUE,
+    "behavior": _enum(FUNCTION_BEHAVIORS),
+}
+# Server-side tools are accepted as sent: the emulator never runs them (no search, no code).
+TOOL = {
+    "functionDeclarations": ("list", FUNCTION_DECLARATION),
+    "googleSearch": OPAQUE,
+    "googleSearchRetrieval": OPAQUE,
+    "codeExecution": OPAQUE,
+    "urlContext": OPAQUE,
+    "fileSearch": OPAQUE,
+    "googleMaps": OPAQUE,
+    "computerUse": OPAQUE,
+    "mcpServers": OPAQUE,
+}
+CALLING_MODES = {0: "MODE_UNSPECIFIED", 1: "AUTO", 2: "ANY", 3: "NONE", 4: "VALIDATED"}
+TOOL_CONFIG = {
+    "functionCallingConfig": {
+        "mode": _enum(CALLING_MODES),
+        "allowedFunctionNames": ("list", "str"),
+        "streamFunctionCallArguments": "bool",
+    },
+    "retrievalConfig": OPAQUE,
+    "includeServerSideToolInvocations": "bool",
+}
 GENERATE_CONTENT_REQUEST = {
     "model": "str",
     "contents": ("list", CONTENT),
     "systemInstruction": CONTENT,
-    "tools": OPAQUE,
-    "toolConfig": OPAQUE,
+    "tools": ("list", TOOL),
+    "toolConfig": TOOL_CONFIG,
     "safetySettings": ("list", SAFETY_SETTING),
     "generationConfig": GENERATION_CONFIG,
     "cachedContent": "str",
@@ -250,6 +283,7 @@ def parse_generate_request(raw: bytes) -> dict[str, Any]:
     """A checked, camelCase generateContent request; raises ApiError(400) like the real API."""
     body = normalise(parse_json_body(raw), GENERATE_CONTENT_REQUEST, "")
     check_contents(body)
+    check_tools(body)
     return body
 
 
@@ -261,6 +295,7 @@ def parse_count_tokens_request(raw: bytes) -> dict[str, Any]:
         if body.get("contents"):
             raise invalid_argument("contents and generateContentRequest cannot both be set.")
         check_contents(inner)
+        check_tools(inner)
         return inner
     check_contents(body)
     return {"contents": body.get("contents", [])}
@@ -283,6 +318,47 @@ def check_contents(body: dict[str, Any]) -> None:
                 data = decode_base64(blob.get("data", ""), ci, pi)
                 check_media(blob.get("mimeType") or "", data, ci, pi)
                 part["inlineData"] = dict(blob, _bytes=data)
+
+
+# The Developer API's rule for a declared function's name (its 400 text, 2026).
+FUNCTION_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_.:-]{0,63}")
+_BAD_FUNCTION_NAME = (
+    "* GenerateContentRequest.tools[{t}].function_declarations[{d}].name: Invalid function name. "
+    "Must start with a letter or an underscore. Must be alphameric (a-z, A-Z, 0-9), underscores (_), "
+    "dots (.), colons (:), or dashes (-), with a maximum length of 64.\n"
+)
+# What the API answers a tool config it cannot honour (its generic INVALID_ARGUMENT text).
+_INVALID_ARGUMENT = "Request contains an invalid argument."
+
+
+def function_declarations(body: dict[str, Any]) -> list[dict[str, Any]]:
+    """Every function declared in a request's tools, in order."""
+    return [d for tool in body.get("tools") or [] for d in tool.get("functionDeclarations") or []]
+
+
+def check_tools(body: dict[str, Any]) -> None:
+    """Function names must follow the API's rule (one line per bad name, as the API lists them);
+    a parameters schema must be an object; mode ANY or VALIDATED needs declarations, and every
+    allowedFunctionNames entry must be declared."""
+    problems = []
+    for t, tool in enumerate(body.get("tools") or []):
+        for d, declaration in enumerate(tool.get("functionDeclarations") or []):
+            if not FUNCTION_NAME.fullmatch(declaration.get("name") or ""):
+                problems.append(_BAD_FUNCTION_NAME.format(t=t, d=d))
+            schema = declaration.get("parametersJsonSchema")
+            if schema is not None and not isinstance(schema, dict | bool):
+                raise invalid_argument(
+                    f"Invalid JSON payload received. parameters_json_schema of "
+                    f"tools[{t}].function_declarations[{d}] is not a JSON Schema object."
+                )
+    if problems:
+        raise invalid_argument("".join(problems))
+    calling = (body.get("toolConfig") or {}).get("functionCallingConfig") or {}
+    declared = {d.get("name") for d in function_declarations(body)}
+    if calling.get("mode") in ("ANY", "VALIDATED") and not declared:
+        raise invalid_argument(_INVALID_ARGUMENT)
+    if any(name not in declared for name in calling.get("allowedFunctionNames") or []):
+        raise invalid_argument(_INVALID_ARGUMENT)
 
 
 SUPPORTED_IMAGES = ("image/png", "image/jpeg", "image/webp", "image/heic", "image/heif", "image/gif")

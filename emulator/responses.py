@@ -15,11 +15,16 @@ def response_id() -> str:
     return base64.urlsafe_b64encode(os.urandom(16)).decode().rstrip("=")[:22]
 
 
-def usage(prompt: int, details: list[dict[str, Any]], output: int, thoughts: int) -> dict[str, Any]:
+def usage(
+    prompt: int, details: list[dict[str, Any]], output: int, thoughts: int, cached: int = 0
+) -> dict[str, Any]:
+    """`cached`: the part of `prompt` read from a context cache (emulator.caching)."""
     data: dict[str, Any] = {"promptTokenCount": prompt}
     if output:
         data["candidatesTokenCount"] = output
     data["totalTokenCount"] = prompt + output + thoughts
+    if cached:
+        data["cachedContentTokenCount"] = cached
     if details:
         data["promptTokensDetails"] = details
     if thoughts:
@@ -53,10 +58,10 @@ def _candidate(parts: list[dict[str, Any]], finish_reason: str | None, answer: A
 
 
 def full_response(
-    answer: Answer, prompt: int, details: list[dict[str, Any]], model: str, rid: str
+    answer: Answer, prompt: int, details: list[dict[str, Any]], model: str, rid: str, *, cached: int = 0
 ) -> dict[str, Any]:
     """The generateContent body."""
-    use = usage(prompt, details, answer.output_tokens, answer.thoughts_tokens)
+    use = usage(prompt, details, answer.output_tokens, answer.thoughts_tokens, cached)
     if answer.block_reason:
         return _envelope(_blocked(answer), use, model, rid)
     parts: list[dict[str, Any]] = []
@@ -64,21 +69,33 @@ def full_response(
         parts.append({"text": answer.thought_summary, "thought": True})
     if answer.pieces:
         parts.append({"text": answer.text})
+    parts.extend(answer.calls)
     return _envelope(_candidate(parts, answer.finish_reason, answer), use, model, rid)
 
 
 def stream_frames(
-    answer: Answer, prompt: int, details: list[dict[str, Any]], model: str, rid: str, profile: ModelProfile
+    answer: Answer,
+    prompt: int,
+    details: list[dict[str, Any]],
+    model: str,
+    rid: str,
+    profile: ModelProfile,
+    *,
+    cached: int = 0,
 ) -> list[str]:
     """The JSON text of every streamed chunk: usage is cumulative, finishReason on the last one."""
     thoughts = answer.thoughts_tokens
     if answer.block_reason:
-        return [dumps(_envelope(_blocked(answer), usage(prompt, details, 0, 0), model, rid))]
+        return [dumps(_envelope(_blocked(answer), usage(prompt, details, 0, 0, cached), model, rid))]
     frames = []
-    if answer.thought_summary:
-        parts = [{"text": answer.thought_summary, "thought": True}]
+    for piece in thought_pieces(answer, profile):
+        parts = [{"text": piece, "thought": True}]
         frames.append(
-            dumps(_envelope(_candidate(parts, None, answer), usage(prompt, details, 0, thoughts), model, rid))
+            dumps(
+                _envelope(
+                    _candidate(parts, None, answer), usage(prompt, details, 0, thoughts, cached), model, rid
+                )
+            )
         )
     size = max(1, profile.chunk_tokens)
     pieces = answer.pieces
@@ -88,18 +105,47 @@ def stream_frames(
         sent += len(group)
         finish = answer.finish_reason if index == len(groups) - 1 else None
         parts = [{"text": "".join(group)}] if group else []
+        if finish and answer.calls:  # function calls arrive whole, in the last chunk
+            parts, sent = parts + answer.calls, sent + answer.call_tokens
         body = _candidate(parts, finish, answer)
-        frames.append(dumps(_envelope(body, usage(prompt, details, sent, thoughts), model, rid)))
+        frames.append(dumps(_envelope(body, usage(prompt, details, sent, thoughts, cached), model, rid)))
     return frames
+
+
+MAX_THOUGHT_CHUNKS = 8
+
+
+def thought_pieces(answer: Answer, profile: ModelProfile) -> list[str]:
+    """The thought summary cut into the chunks a stream sends it in: one per thought_chunk_tokens of
+    thinking (at most MAX_THOUGHT_CHUNKS, at most a word each), as the real API streams several
+    `thought: true` chunks before the answer. Empty when no summary was asked for."""
+    summary = answer.thought_summary
+    if not summary:
+        return []
+    words = summary.split(" ")
+    wanted = -(-answer.thoughts_tokens // max(1, profile.thought_chunk_tokens))
+    count = max(1, min(MAX_THOUGHT_CHUNKS, wanted, len(words)))
+    size = -(-len(words) // count)
+    pieces = [" ".join(words[i : i + size]) for i in range(0, len(words), size)]
+    # Joined back, the pieces are the summary: a space ends every piece but the last.
+    return [piece + " " for piece in pieces[:-1]] + pieces[-1:]
 
 
 _HTML_SAFE = str.maketrans({"<": "\\u003c", ">": "\\u003e", "&": "\\u0026"})
 
 
-def dumps(body: dict[str, Any]) -> str:
-    """Compact JSON, 7-bit and HTML-safe (`<` as \\u003c) like the real API's output."""
-    text = json.dumps(body, separators=(",", ":"))
+def dumps(body: dict[str, Any], pretty: bool = False) -> str:
+    """JSON as the real API writes it: 7-bit and HTML-safe (`<` as \\u003c); one line with a space
+    after each colon for an SSE event, indented by two for a whole body or a streamed array's
+    element (Google's APIs pretty-print by default). The bytes count: they are the suite's
+    response_bytes."""
+    text = json.dumps(body, indent=2) if pretty else json.dumps(body, separators=(",", ": "))
     return text.translate(_HTML_SAFE) if ("<" in text or ">" in text or "&" in text) else text
+
+
+def pretty(text: str) -> str:
+    """One-line JSON text as the indented form (for a streamed JSON array's elements)."""
+    return dumps(json.loads(text), pretty=True)
 
 
 def model_resource(name: str, profile: ModelProfile) -> dict[str, Any]:

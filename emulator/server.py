@@ -5,6 +5,8 @@ Routes (both /v1 and /v1beta):
     POST /{ver}/models/{model}:streamGenerateContent[?alt=sse]   SSE, or one JSON array in pieces
     POST /{ver}/models/{model}:countTokens
     GET  /{ver}/models[?pageSize=N&pageToken=T], GET /{ver}/models/{model}
+    POST /upload/{ver}/files, GET /{ver}/files, GET|DELETE /{ver}/files/{id}   emulator.files
+    POST|GET /{ver}/cachedContents, GET|PATCH|DELETE /{ver}/cachedContents/{id}   emulator.cache_routes
 The models are the profile's line-up for its day: a catalogue model retired by then answers 404
 "This model models/X is no longer available..." like the real API; an unknown name, the usual 404.
 Admin (no key needed; loopback tool):
@@ -30,7 +32,7 @@ from typing import Any
 
 from aiohttp import web
 
-from emulator import protocol, responses
+from emulator import cache_routes, protocol, responses
 from emulator.errors import (
     ApiError,
     invalid_argument,
@@ -39,6 +41,7 @@ from emulator.errors import (
     model_not_found,
     model_retired,
 )
+from emulator.file_routes import FilesApi
 from emulator.generation import DropConnection, Generator, count_tokens
 from emulator.latency import Clock
 from emulator.profiles import ConfigError, ModelProfile, Profile
@@ -207,7 +210,7 @@ class Emulator:
             key = self.check_key(request)
             profile = self.model_profile(model, version, method)
             if method == "countTokens":
-                return web.json_response(count_tokens(raw, profile))
+                return web.json_response(count_tokens(raw, profile, self.generator.files, key))
             if method == "streamGenerateContent":
                 return await self.stream(request, raw, key, model, profile)
             body = await self.generator.generate(raw, key, model, profile)
@@ -268,6 +271,10 @@ def build_app(emulator: Emulator) -> web.Application:
     for version in VERSIONS:
         app.router.add_route("*", f"/{{version:{version}}}/models/{{target}}", emulator.model_route)
         app.router.add_get(f"/{{version:{version}}}/models", emulator.list_models)
+    # The Files API (emulator.file_routes over emulator.files): uploads, files.get/list/delete, on both versions.
+    files = FilesApi(emulator.generator.files, emulator.stats, emulator.check_key, emulator.error_response)
+    files.add_routes(app, VERSIONS)
+    cache_routes.add_routes(app, emulator, VERSIONS)  # cachedContents (emulator.caching)
     app.router.add_get("/healthz", emulator.healthz)
     app.router.add_get("/emulator/stats", emulator.stats_route)
     app.router.add_post("/emulator/stats/reset", emulator.stats_reset)

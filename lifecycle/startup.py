@@ -247,7 +247,7 @@ def start_up(environment: Environment) -> None:
     if not environment.host:
         try:
             # Checked here, so a bad file is one line now rather than the emulator's traceback later.
-            load_profile(options.emulator_profile or "default", options.emulator_config or None)
+            load_profile(options.emulator_profile or None, options.emulator_config or None)
         except ConfigError as exc:
             fail(environment, f"--emulator-profile/--emulator-config: {exc}")
         seed = str(getattr(options, "emulator_seed", "") or "").strip()

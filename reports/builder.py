@@ -8,7 +8,7 @@ from pathlib import Path
 import pandas as pd
 
 from core.results import REPORT_HTML
-from reports import analysis, charts, llm_sections, load_sections, scenario_sections, thinking
+from reports import analysis, caching, charts, llm_sections, load_sections, scenario_sections, thinking
 from reports import capacity as cap
 from reports import llm_analysis as la
 from reports import scenario_analysis as scenarios
@@ -189,10 +189,15 @@ def request_log_sections(data: RunData, shading: list, headlines: list[str]) -> 
     cut_off = thinking.max_tokens_note(thinking_table)
     if cut_off is not None:
         headlines.append(cut_off)
+    caching_table = caching.caching_figures(requests)
+    cache_line = caching.caching_headline(caching_table)
+    if cache_line is not None:
+        headlines.append(cache_line)
     headlines += [section.notes[0] for section in (capacity_section, knee) if section is not None]
     found = [
         llm_sections.summary_section(summary),
         thinking.thinking_section(thinking_table),
+        caching.caching_section(caching_table),
         llm_sections.errors_section(la.top_errors(requests)),
         llm_sections.timeline_section(series, shading, users),
         knee,

@@ -9,6 +9,7 @@ apart and left out of latency, like failures.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -77,6 +78,17 @@ def _group_row(group: pd.DataFrame, duration_s: float) -> dict[str, Any]:
         for quantile, value in zip(QUANTILES, percentiles(answered[column]), strict=True):
             row[f"{column}_p{round(quantile * 100)}"] = value
     return row
+
+
+def per_scenario_model(frame: pd.DataFrame, row: Callable[[pd.DataFrame], dict[str, Any]]) -> pd.DataFrame:
+    """`row(group)` for each scenario+model group of `frame`, then for all of it (scenario and model
+    ALL): the shape of the report's per-model tables."""
+    rows = [
+        {"scenario": str(scenario), "model": str(model), **row(group)}
+        for (scenario, model), group in frame.groupby(["scenario", "model"], observed=True, sort=True)
+    ]
+    rows.append({"scenario": ALL, "model": ALL, **row(frame)})
+    return pd.DataFrame(rows)
 
 
 def attempts_sent(group: pd.DataFrame) -> int:

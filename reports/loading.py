@@ -54,6 +54,9 @@ REQUEST_COLUMNS_USED = (
     "cost_usd",
     # Newer than some logs: a log without it leaves the thinking cost not known (NaN), never 0.
     "thoughts_cost_usd",
+    # Context caching; newer than some logs too (NaN there: "not known").
+    "cached_tokens",
+    "cached_saving_usd",
     "prep_ms",
     "request_bytes",
     "schedule_lag_ms",

@@ -13,7 +13,7 @@ from typing import Any
 import pandas as pd
 
 from reports.html import Section, Table, fmt_number, fmt_share
-from reports.llm_analysis import ALL
+from reports.llm_analysis import ALL, per_scenario_model
 
 MAX_TOKENS = "MAX_TOKENS"
 MAX_TOKENS_ADVICE = (
@@ -76,12 +76,7 @@ def thinking_figures(requests: pd.DataFrame) -> pd.DataFrame:
     frame = requests[returned(requests)]
     if frame.empty:
         return pd.DataFrame()
-    rows = [
-        {"scenario": str(scenario), "model": str(model), **_group_row(group)}
-        for (scenario, model), group in frame.groupby(["scenario", "model"], observed=True, sort=True)
-    ]
-    rows.append({"scenario": ALL, "model": ALL, **_group_row(frame)})
-    return pd.DataFrame(rows)
+    return per_scenario_model(frame, _group_row)
 
 
 def max_tokens_note(table: pd.DataFrame) -> str | None:

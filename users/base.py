@@ -175,6 +175,7 @@ class GeminiUser(User):
         out.cost_usd, out.thoughts_cost_usd = self.prices.cost(
             out.model, out.prompt_tokens, out.output_tokens, out.thoughts_tokens, out.cached_tokens
         )
+        out.cached_saving_usd = self.prices.cached_saving(out.model, out.prompt_tokens, out.cached_tokens)
 
     @staticmethod
     def _fill_timing(out: Outcome, timer: CallTimer, started: float) -> None:

@@ -28,12 +28,20 @@ class InlineImage:
 
 
 @dataclass(frozen=True, slots=True)
+class FileImage:
+    """An image already uploaded through the Files API, sent as a fileData part naming it."""
+
+    mime_type: str
+    uri: str
+
+
+@dataclass(frozen=True, slots=True)
 class CallSpec:
     """A ready-to-send request. Built once per fixture item, outside the timed path."""
 
     scenario: str
     model: str
-    parts: tuple[str | InlineImage, ...]
+    parts: tuple[str | InlineImage | FileImage, ...]
     stream: bool = False
     system_instruction: str | None = None
     max_output_tokens: int | None = None
@@ -79,6 +87,8 @@ def rest_body(spec: CallSpec, image_data: Callable[[bytes], str] | None = None) 
     for part in spec.parts:
         if isinstance(part, InlineImage):
             parts.append({"inlineData": {"mimeType": part.mime_type, "data": encode(part.data)}})
+        elif isinstance(part, FileImage):
+            parts.append({"fileData": {"mimeType": part.mime_type, "fileUri": part.uri}})
         else:
             parts.append({"text": part})
     body: dict[str, Any] = {"contents": [{"role": "user", "parts": parts}]}

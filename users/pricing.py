@@ -134,13 +134,31 @@ class PriceTable:
         cached = min(max(cached_tokens or 0, 0), prompt)
         thinking = thoughts or 0
         output = (output_tokens or 0) + thinking
-        rate_in, rate_out = price.input, price.output
-        rate_cached = price.cached_input
-        if price.long_context_threshold and prompt > price.long_context_threshold:
-            rate_in = price.input_long or rate_in
-            rate_out = price.output_long or rate_out
-            rate_cached = price.cached_input_long
+        rate_in, rate_cached, rate_out = _rates(price, prompt)
         if rate_cached is None:
             rate_cached = rate_in
         total = ((prompt - cached) * rate_in + cached * rate_cached + output * rate_out) / 1_000_000
         return Cost(total, thinking * rate_out / 1_000_000)
+
+    def cached_saving(self, model: str, prompt_tokens: int | None, cached_tokens: int | None) -> float:
+        """USD that cached prompt tokens saved on one call: the same call at the full input price
+        costs this much more (0 without a price, a cached price or cached tokens)."""
+        price = self.price_for(model)
+        prompt = prompt_tokens or 0
+        cached = min(max(cached_tokens or 0, 0), prompt)
+        if price is None or not cached:
+            return 0.0
+        rate_in, rate_cached, _ = _rates(price, prompt)
+        return 0.0 if rate_cached is None else cached * max(rate_in - rate_cached, 0.0) / 1_000_000
+
+
+def _rates(price: ModelPrice, prompt_tokens: int) -> tuple[float, float | None, float]:
+    """USD per 1M tokens of (input, cached input or None when the table has none, output) for a
+    call with this many prompt tokens: the long-context rates past the model's threshold."""
+    if price.long_context_threshold and prompt_tokens > price.long_context_threshold:
+        return (
+            price.input_long or price.input,
+            price.cached_input_long,
+            price.output_long or price.output,
+        )
+    return price.input, price.cached_input, price.output

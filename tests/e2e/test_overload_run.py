@@ -12,6 +12,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from reports import llm_analysis
+from reports.loading import load_results
 from tests.e2e.locust_child import read_rows, run_locust
 
 USERS = 10
@@ -65,3 +67,13 @@ def test_overload_with_retries_shows_failed_and_retried_then_answered_calls(
     # Every 503 is accounted for: a 503 sent as the run stopped can meet an attempt the stop cut off,
     # which the client records as cancelled.
     assert logged <= served <= logged + cut, (logged, cut, served)
+
+    # The report's error-rate chart shows episodes, not a flat line: per bin, the share of calls that
+    # failed with a server error is high in some bins and nothing in others.
+    data = load_results(out)
+    requests = llm_analysis.add_derived(data.requests)
+    start, end = llm_analysis.run_span(requests)
+    series = llm_analysis.time_series(requests, data.origin, llm_analysis.bin_width(end - start))
+    rate = series["rate_server_error"].fillna(0.0)
+    assert rate.max() >= 50 and (rate == 0).sum() >= 3, rate.round(1).tolist()
+    assert 'id="chart-llm-errors"' in (out / "report.html").read_text(encoding="utf-8")

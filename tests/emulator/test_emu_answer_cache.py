@@ -31,7 +31,7 @@ def emulator_options(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]
 def expected_thoughts(request: dict[str, Any], model: str, config: dict[str, Any] | None = None) -> int:
     """The thinking count the emulator's answer for `model` has, computed here from the same seed."""
     body = protocol.parse_generate_request(json.dumps(request).encode())
-    profile = load_profile("default", {**PINNED, **(config or {})}).models[model]
+    profile = load_profile("realistic", {**PINNED, **(config or {})}).models[model]
     return content.answer_for(body, model, profile, SEED).thoughts_tokens
 
 

@@ -11,6 +11,7 @@ import pytest
 from emu_http import FLASH, MODEL, call, call_json, text_request
 
 from core.catalogue import catalogue
+from emulator.tokens import text_tokens
 
 # Thinking and answer share maxOutputTokens: room for both, so the stream has several chunks.
 LONG = text_request("a long answer", generationConfig={"maxOutputTokens": 4000})
@@ -126,7 +127,9 @@ def test_rpm_quota_429_with_details_and_retry(start_emulator) -> None:
 def test_tpm_quota(start_emulator) -> None:
     # No latency and an unscaled 60 s window: the second call is inside it however slow the machine.
     emu = start_emulator(profile="fast", time_scale=1.0, config_dict={"quotas": {MODEL: {"tpm": 100}}})
-    big = text_request("y" * 300)  # 75 tokens
+    words = "the quick brown fox jumps over the lazy dog " * 8
+    assert 50 < text_tokens(words) <= 100  # one call fits the 100 tokens a minute, two do not
+    big = text_request(words)
     assert call_json(emu.url, FLASH + ":generateContent", big)[0] == 200
     status, reply = call_json(emu.url, FLASH + ":generateContent", big)
     assert status == 429 and "input_token_count" in json.dumps(reply)

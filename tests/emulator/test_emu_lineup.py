@@ -64,7 +64,7 @@ def test_flash_and_flash_lite_answer_as_themselves(emulator: EmulatorProcess) ->
 
 
 def test_served_models_have_their_catalogue_figures() -> None:
-    profile = load_profile("default", {"as_of": PINNED_AS_OF})
+    profile = load_profile("realistic", {"as_of": PINNED_AS_OF})
     for name, entry in catalogue().served_on(profile.as_of).items():
         model = profile.models[name]
         assert (model.display_name, model.input_token_limit, model.output_token_limit) == (
@@ -85,7 +85,7 @@ def test_quota_tiers_come_from_the_catalogue() -> None:
     assert profile.quota_for(MODEL) == entries[MODEL].quotas["free"]
     # A model no tier lists (a user's own) gets the default model's figures.
     assert profile.quota_for("my-model") == entries[catalogue().default_model].quotas["free"]
-    assert load_profile("default").quota_for("my-model") == (100_000, 100_000_000)  # paid-high
+    assert load_profile("realistic").quota_for("my-model") == (100_000, 100_000_000)  # paid-high
     assert load_profile("fast").quota_for(MODEL) == (None, None)  # unlimited
 
 
@@ -99,14 +99,14 @@ def test_a_users_own_model_gets_default_rules(start_emulator: Any) -> None:
     level = text_request("x", generationConfig={"thinkingConfig": {"thinkingLevel": "LOW"}})
     status, reply = call_json(emu.url, "/v1beta/models/my-model:generateContent", level)
     assert status == 400 and reply["error"]["message"] == "Thinking level is not supported for this model."
-    plain = load_profile("default", {"models": {"plain": {}}})
+    plain = load_profile("realistic", {"models": {"plain": {}}})
     assert plain.models["plain"].image_rule.rule == "flat" and plain.models["plain"].image_rule.tokens == 258
     status, _, _ = call(emu.url, f"/v1beta/models/{RETIRED}:generateContent", text_request("x"))
     assert status == 404
 
 
 def test_a_config_can_serve_a_retired_model_again() -> None:
-    profile = load_profile("default", {"models": {RETIRED: {"capacity": 3}}})
+    profile = load_profile("realistic", {"models": {RETIRED: {"capacity": 3}}})
     revived = profile.models[RETIRED]
     assert revived.capacity == 3 and revived.image_rule == catalogue().models[RETIRED].images
     assert not profile.is_retired(RETIRED) and load_profile().is_retired(RETIRED)
@@ -117,7 +117,7 @@ def test_a_config_can_serve_a_retired_model_again() -> None:
 )
 def test_a_bad_as_of_is_one_config_error(value: Any) -> None:
     with pytest.raises(ConfigError) as caught:
-        load_profile("default", {"as_of": value})
+        load_profile("realistic", {"as_of": value})
     message = str(caught.value)
     assert message == f"emulator config config: as_of must be a date as YYYY-MM-DD, got {value!r}"
     assert "\n" not in message

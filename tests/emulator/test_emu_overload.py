@@ -114,7 +114,7 @@ def test_latency_rises_during_the_ramp_and_falls_after() -> None:
     if next_start - end > 10.0:
         assert faults.slowdown(end) == 1.0
     # The factor the draw carries stretches every delay of the answer's plan.
-    gen = Generator(load_profile("default"), Stats(), Clock(1.0), seed=1)
+    gen = Generator(load_profile("realistic"), Stats(), Clock(1.0), seed=1)
     model = gen.profile.models[MODEL]
     prepared = gen.prepare(json.dumps(text_request("a long story")).encode(), MODEL, model)
     plans = []
@@ -172,7 +172,7 @@ def test_bad_overload_parameters_are_one_line_errors(settings: dict, message: st
         check_faults(settings, "cfg.json")
     assert message in str(caught.value) and "\n" not in str(caught.value)
     with pytest.raises(ConfigError):
-        load_profile("default", {"faults": settings})
+        load_profile("realistic", {"faults": settings})
 
 
 # ---- burstiness ----------------------------------------------------------------------------------

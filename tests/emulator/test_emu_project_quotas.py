@@ -34,7 +34,7 @@ def generate(url: str, text: str, key: str = "test-key", **config) -> tuple[int,
 def test_requests_per_day_429_has_help_and_no_retry_info_and_resets_at_midnight_pacific() -> None:
     # time scale 0.001: an emulated minute is 0.06 s of the manual clock, an emulated day 86.4 s.
     clock = ManualClock(start=100.0)
-    profile = load_profile("default", {"quotas": {"m": {"rpd": 2}}})
+    profile = load_profile("realistic", {"quotas": {"m": {"rpd": 2}}})
     quotas = Quotas(profile, time_scale=0.001, clock=clock, wall=lambda: LATE)
     quotas.admit("k", "m", 1)
     quotas.admit("k", "m", 1)
@@ -64,7 +64,7 @@ def test_requests_per_day_429_has_help_and_no_retry_info_and_resets_at_midnight_
 def test_keys_of_one_project_share_every_limit() -> None:
     clock = ManualClock(start=0.0)
     profile = load_profile(
-        "default",
+        "realistic",
         {"quotas": {"m": {"rpm": 1, "rpd": 5}}, "projects": {"team": ["k1", "k2"], "solo": ["k3"]}},
     )
     quotas = Quotas(profile, time_scale=1.0, clock=clock)
@@ -100,8 +100,8 @@ def test_daily_figures_come_from_the_tier_table_and_the_config_overrides_them() 
     free = load_profile("free-tier")
     assert daily_limit(free, "gemini-2.5-flash") == 20  # the December 2025 cut
     assert daily_limit(free, "gemini-2.5-pro") == 100 and daily_limit(free, "my-own-model") == 20
-    assert daily_limit(load_profile("default", {"quota_tier": "tier3"}), MODEL) is None
-    assert daily_limit(load_profile("default"), MODEL) is None  # paid-high: no daily limit
+    assert daily_limit(load_profile("realistic", {"quota_tier": "tier3"}), MODEL) is None
+    assert daily_limit(load_profile("realistic"), MODEL) is None  # paid-high: no daily limit
     overridden = load_profile("free-tier", {"quotas": {MODEL: {"rpd": None}}})
     assert daily_limit(overridden, MODEL) is None
 
@@ -119,7 +119,7 @@ def test_daily_figures_come_from_the_tier_table_and_the_config_overrides_them() 
 )
 def test_config_errors_are_one_line_and_never_name_a_key(config: dict, words: str) -> None:
     with pytest.raises(ConfigError) as caught:
-        load_profile("default", config)
+        load_profile("realistic", config)
     message = str(caught.value)
     assert words in message and "\n" not in message and "secret-key-1" not in message
 

@@ -37,7 +37,7 @@ def answer(model: str, text: str, config: dict[str, Any] | None = None, **genera
     body = protocol.parse_generate_request(
         json.dumps(text_request(text, generationConfig=generation)).encode()
     )
-    profile = load_profile("default", {**PINNED, **(config or {})}).models[model]
+    profile = load_profile("realistic", {**PINNED, **(config or {})}).models[model]
     return content.answer_for(body, model, profile, 5)
 
 
@@ -202,16 +202,16 @@ def test_an_empty_answer_streams_its_thinking_then_one_last_frame() -> None:
     assert frames[-1]["usageMetadata"]["thoughtsTokenCount"] == 20
     assert "candidatesTokenCount" not in frames[-1]["usageMetadata"]
     # The plan of an empty answer: thinking time, then the end.
-    slow = load_profile("default").models[MODEL]
+    slow = load_profile("smooth").models[MODEL]  # one decode rate: no per-answer spread, no slow path
     plan = plan_for(slow, random.Random(1), Clock(1.0), 0, 0, 900, 0.0)
     assert plan.chunk_delays_s == [] and plan.thinking_s == pytest.approx(900 / slow.output_tokens_per_s)
     assert plan.first_delay_s > plan.thinking_s
 
 
 def test_thoughts_median_from_a_config_is_a_number_or_levels() -> None:
-    every = load_profile("default", {"models": {MODEL: {"thoughts_tokens_median": 0}}})
+    every = load_profile("realistic", {"models": {MODEL: {"thoughts_tokens_median": 0}}})
     assert every.models[MODEL].thoughts_median("HIGH") == 0
-    one = load_profile("default", {"model_defaults": {"thoughts_tokens_median": {"high": 7}}})
+    one = load_profile("realistic", {"model_defaults": {"thoughts_tokens_median": {"high": 7}}})
     medians = catalogue().models[MODEL].emulator["thoughts_tokens_median"]
     assert one.models[MODEL].thoughts_median("HIGH") == 7
     assert one.models[MODEL].thoughts_median("LOW") == medians["LOW"], "only the named level changes"
@@ -219,9 +219,9 @@ def test_thoughts_median_from_a_config_is_a_number_or_levels() -> None:
     assert answer(MODEL, "x", quiet, thinkingConfig={"thinkingLevel": "HIGH"}).thoughts_tokens == 0
     for bad in (-1, "many", {"HIGH": -3}, {"": 3}, [1], True):
         with pytest.raises(ConfigError) as caught:
-            load_profile("default", {"models": {MODEL: {"thoughts_tokens_median": bad}}})
+            load_profile("realistic", {"models": {MODEL: {"thoughts_tokens_median": bad}}})
         assert "thoughts_tokens_median must be a number >= 0 or an object" in str(caught.value)
         assert "\n" not in str(caught.value)
     for rule in ("thinking_rule", "image_rule"):
         with pytest.raises(ConfigError, match="unknown field"):
-            load_profile("default", {"models": {MODEL: {rule: {"control": "none"}}}})
+            load_profile("realistic", {"models": {MODEL: {rule: {"control": "none"}}}})

@@ -60,7 +60,7 @@ BINARY = b"\xff\xfe\x00\x81" + bytes(range(256))
 )
 def test_a_wrongly_typed_emulator_config_is_one_config_error(config: Any, message: str) -> None:
     with pytest.raises(ConfigError) as caught:
-        load_profile("default", config)
+        load_profile("realistic", config)
     assert message in str(caught.value) and "\n" not in str(caught.value)
 
 
@@ -74,13 +74,13 @@ def test_emulator_config_files_that_are_not_json_text(tmp_path: Path) -> None:
         path = tmp_path / name
         path.write_bytes(content if isinstance(content, bytes) else content.encode())
         with pytest.raises(ConfigError) as caught:
-            load_profile("default", path)
+            load_profile("realistic", path)
         text = str(caught.value)
         assert message in text and str(path) in text and "set_int_max_str_digits" not in text
     fifo = tmp_path / "fifo.json"
     os.mkfifo(fifo)  # reading it would block start-up for ever
     with pytest.raises(ConfigError, match=": not a regular file"):
-        load_profile("default", fifo)
+        load_profile("realistic", fifo)
 
 
 def test_a_good_emulator_config_still_loads(tmp_path: Path) -> None:
@@ -92,7 +92,7 @@ def test_a_good_emulator_config_still_loads(tmp_path: Path) -> None:
             {"max_request_bytes": 1000.0, "models": {"m": {"capacity": 3.0, "thinking": True}}}
         ).encode()
     )
-    profile = load_profile("default", path)
+    profile = load_profile("realistic", path)
     assert profile.max_request_bytes == 1000 and profile.models["m"].capacity == 3
     assert isinstance(profile.models["m"].capacity, int) and profile.models["m"].thinking is True
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import io
 import ssl
 from typing import Any
 
@@ -11,9 +12,10 @@ from google import genai
 from google.genai import errors, types
 
 from core import outcome
-from users.call import CallResult, CallSpec, CallTimer, InlineImage, rest_body
+from users.call import CallResult, CallSpec, CallTimer, FileImage, InlineImage, rest_body
 from users.errors import CallError, api_error, classify, redact
 from users.transports.replies import Reply, StreamReply, Usage, unary_result
+from users.transports.uploads import UploadedFile
 
 Payload = tuple[list[Any], types.GenerateContentConfig]
 
@@ -41,11 +43,16 @@ def encode(spec: CallSpec) -> Payload:
         fields["systemInstruction"] = spec.system_instruction  # as apps write it (the SDK adds role user)
     config = types.GenerateContentConfig.model_validate(fields)
     # Plain strings for text: the SDK converts them faster than prebuilt Content objects.
-    contents: list[Any] = [
-        types.Part.from_bytes(data=p.data, mime_type=p.mime_type) if isinstance(p, InlineImage) else p
-        for p in spec.parts
-    ]
+    contents: list[Any] = [_part(p) for p in spec.parts]
     return contents, config
+
+
+def _part(part: str | InlineImage | FileImage) -> Any:
+    if isinstance(part, InlineImage):
+        return types.Part.from_bytes(data=part.data, mime_type=part.mime_type)
+    if isinstance(part, FileImage):
+        return types.Part.from_uri(file_uri=part.uri, mime_type=part.mime_type)
+    return part
 
 
 class GenaiTransport:
@@ -89,6 +96,23 @@ class GenaiTransport:
             return unary_result(_reply(response), response_bytes=_content_length(response))
         except CallError:
             raise
+        except Exception as exc:  # noqa: BLE001 - every SDK failure becomes a classified CallError
+            raise self._classify(exc) from exc
+
+    def upload_file(self, data: bytes, mime_type: str, display_name: str) -> UploadedFile:
+        """files.upload, the SDK's resumable upload (start, then the bytes with finalize)."""
+        try:
+            config = types.UploadFileConfig(mime_type=mime_type, display_name=display_name or None)
+            file = self._client.files.upload(file=io.BytesIO(data), config=config)
+        except Exception as exc:  # noqa: BLE001 - every SDK failure becomes a classified CallError
+            raise self._classify(exc) from exc
+        if not file.name or not file.uri:
+            raise CallError(outcome.INVALID_RESPONSE, "files.upload answered a file without a name or uri")
+        return UploadedFile(file.name, FileImage(file.mime_type or mime_type, file.uri))
+
+    def delete_file(self, name: str) -> None:
+        try:
+            self._client.files.delete(name=name)
         except Exception as exc:  # noqa: BLE001 - every SDK failure becomes a classified CallError
             raise self._classify(exc) from exc
 

@@ -18,16 +18,18 @@ Semantics kept equal to the SDK transports, so runs compare:
 
 from __future__ import annotations
 
+import json
 import time
 from urllib.parse import urlsplit
 
 from gevent import socket as gsocket
 
 from core import outcome
-from users.call import CallResult, CallSpec, CallTimer, rest_payload
+from users.call import CallResult, CallSpec, CallTimer, FileImage, rest_payload
 from users.errors import CallError, redact, timeout_error
 from users.transports.http11 import IDLE_CHECK_S, Connection, ProtocolError, tls_context
 from users.transports.replies import StreamReply, event_from_json, http_error, result_from_json
+from users.transports.uploads import UploadedFile
 
 API_VERSION = "v1beta"
 
@@ -62,6 +64,9 @@ class RawHttpTransport:
             "User-Agent: gemini-locust-http/1\r\nContent-Length: %d\r\n\r\n"
         )
         self._idle: list[Connection] = []
+        self._path = url.path.rstrip("/")
+        self._host_header = host_header
+        self._key = api_key
 
     @staticmethod
     def payload(spec: CallSpec) -> bytes:
@@ -92,37 +97,82 @@ class RawHttpTransport:
         model = spec.model.removeprefix("models/")
         target = f"{model}:streamGenerateContent?alt=sse" if spec.stream else f"{model}:generateContent"
         head = (self._head_format % (target, len(body))).encode("latin-1")
-        conn: Connection | None = None
-        complete = False  # the whole reply was read: the connection can serve the next call
-        try:
-            conn = self._connection()
+        with _Lease(self) as lease:
+            conn = lease.conn
             conn.send(head, body)
             status, headers = conn.read_head()
             if status != 200:
                 error_body = conn.read_body(headers)
-                complete = True
+                lease.complete = True
                 raise http_error(status, error_body, self._secrets)
             if spec.stream:
                 result = self._read_stream(conn, headers, timer)
-                complete = True
+                lease.complete = True
                 return result
             reply = conn.read_body(headers)
-            complete = True
+            lease.complete = True
             return result_from_json(reply, self._secrets)
-        except CallError:
-            raise
-        except TimeoutError as exc:
-            raise timeout_error(f"no data from the server for {self._timeout_s:g} s", ()) from exc
-        except (ProtocolError, OSError) as exc:
-            message = redact(f"{type(exc).__name__}: {exc}", self._secrets)
-            raise CallError(outcome.CONNECTION, message) from exc
-        finally:
-            if conn is not None:
-                if complete and conn.reusable and not conn.buf:
-                    conn.last_used = time.perf_counter()
-                    self._idle.append(conn)
-                else:
-                    conn.close()
+
+    # ---- the Files API, by hand: the resumable upload google-genai does (emulator/files.py) ----
+
+    def upload_file(self, data: bytes, mime_type: str, display_name: str) -> UploadedFile:
+        """Start a resumable upload, then send the bytes in one `upload, finalize` step."""
+        metadata = json.dumps({"file": {"displayName": display_name} if display_name else {}}).encode()
+        start_headers = {
+            "x-goog-api-key": self._key,
+            "Content-Type": "application/json",
+            "X-Goog-Upload-Protocol": "resumable",
+            "X-Goog-Upload-Command": "start",
+            "X-Goog-Upload-Header-Content-Length": str(len(data)),
+            "X-Goog-Upload-Header-Content-Type": mime_type,
+        }
+        status, headers, body = self._exchange(
+            "POST", f"/upload/{API_VERSION}/files", start_headers, metadata
+        )
+        upload_url = headers.get("x-goog-upload-url", "")
+        if status != 200:
+            raise http_error(status, body, self._secrets)
+        if not upload_url:
+            raise CallError(outcome.INVALID_RESPONSE, "the upload start answered no X-Goog-Upload-URL")
+        # Sent to our own host whatever the URL's (as google-genai does with a base URL): the path
+        # and upload_id are what matter, and nothing of ours goes to a host we were not given.
+        target = urlsplit(upload_url)
+        path = target.path + (f"?{target.query}" if target.query else "")
+        chunk_headers = {"X-Goog-Upload-Command": "upload, finalize", "X-Goog-Upload-Offset": "0"}
+        status, headers, body = self._exchange("POST", path, chunk_headers, data, with_prefix=False)
+        if status != 200:
+            raise http_error(status, body, self._secrets)
+        if headers.get("x-goog-upload-status") != "final":
+            raise CallError(
+                outcome.INVALID_RESPONSE, "the upload did not end with X-Goog-Upload-Status: final"
+            )
+        try:
+            file = json.loads(body)["file"]
+            return UploadedFile(file["name"], FileImage(file.get("mimeType") or mime_type, file["uri"]))
+        except (ValueError, KeyError, TypeError) as exc:
+            raise CallError(outcome.INVALID_RESPONSE, f"the upload's reply holds no file: {exc!r}") from exc
+
+    def delete_file(self, name: str) -> None:
+        headers = {"x-goog-api-key": self._key}
+        status, _, body = self._exchange("DELETE", f"/{API_VERSION}/{name}", headers, b"")
+        if status != 200:
+            raise http_error(status, body, self._secrets)
+
+    def _exchange(
+        self, method: str, path: str, headers: dict[str, str], body: bytes, *, with_prefix: bool = True
+    ) -> tuple[int, dict[str, str], bytes]:
+        """One plain request on a pooled connection: (status, lower-case headers, body). Failures
+        are classified like a call's."""
+        lines = [f"{method} {self._path if with_prefix else ''}{path} HTTP/1.1", f"Host: {self._host_header}"]
+        lines += [f"{name}: {value}" for name, value in headers.items()]
+        lines += ["User-Agent: gemini-locust-http/1", f"Content-Length: {len(body)}", "", ""]
+        head = "\r\n".join(lines).encode("latin-1")
+        with _Lease(self) as lease:
+            lease.conn.send(head, body)
+            status, reply_headers = lease.conn.read_head()
+            reply = lease.conn.read_body(reply_headers)
+            lease.complete = True
+            return status, reply_headers, reply
 
     def _read_stream(self, conn: Connection, headers: dict[str, str], timer: CallTimer) -> CallResult:
         """Parse SSE incrementally: each complete event is parsed and timed as soon as it arrives."""
@@ -152,3 +202,36 @@ class RawHttpTransport:
         if data_lines:  # a last event without its blank line: still the server's answer
             stream.add(event_from_json(b"\n".join(data_lines), self._secrets))
         return stream.finish(response_bytes=received)
+
+
+class _Lease:
+    """A pooled connection for one exchange: failures classified like a call's (timeout, connection),
+    and the connection back in the pool only when the whole reply was read (`complete`)."""
+
+    __slots__ = ("_transport", "conn", "complete")
+
+    def __init__(self, transport: RawHttpTransport) -> None:
+        self._transport = transport
+        self.complete = False
+
+    def __enter__(self) -> _Lease:
+        try:
+            self.conn = self._transport._connection()
+        except (ProtocolError, OSError) as exc:
+            raise self._classified(exc) from exc
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: object) -> None:
+        conn = self.conn
+        if self.complete and conn.reusable and not conn.buf:
+            conn.last_used = time.perf_counter()
+            self._transport._idle.append(conn)
+        else:
+            conn.close()
+        if isinstance(exc, ProtocolError | OSError):
+            raise self._classified(exc) from exc
+
+    def _classified(self, exc: ProtocolError | OSError) -> CallError:
+        if isinstance(exc, TimeoutError):
+            return timeout_error(f"no data from the server for {self._transport._timeout_s:g} s", ())
+        return CallError(outcome.CONNECTION, redact(f"{type(exc).__name__}: {exc}", self._transport._secrets))
