@@ -20,12 +20,20 @@ a column is renamed here and nowhere else. The folder holds:
     report.html             built from the files above by `python -m reports`
     .previous/<run-id>-<time>/  an earlier run found in the same folder, set aside whole
 
+A web-UI session can start several tests, so its folder (results/<session>/) holds one such folder
+per test, <nn>-<start time>/ (numbered_test_folder; 01, 02... in start order), each complete on its own
+(its run.json describes that test only), plus the session's own files:
+
+    index.html              one row per test, linking its report (SESSION_INDEX_HTML)
+    emulator_stats.json     the bundled emulator's counters over the whole session
+
 Imports nothing of the suite but core (the import-linter contract in pyproject.toml).
 """
 
 from __future__ import annotations
 
 import json
+import re
 import types
 import typing
 from collections.abc import Sequence
@@ -51,11 +59,29 @@ EMULATOR_STATS_JSON = "emulator_stats.json"
 REPORT_HTML = "report.html"
 PREVIOUS_RUNS_DIR = ".previous"
 REQUEST_LOG_GLOB = "requests-*.csv"
+SESSION_INDEX_HTML = "index.html"
+FOLDER_TIME_FORMAT = "%Y%m%dT%H%M%SZ"  # a run's or a test's start in its folder name, UTC
+TEST_FOLDER = re.compile(r"^(?P<number>\d{2,})-(?P<started>\d{8}T\d{6}Z)$")
 
 
 def request_log_name(hostname: str, pid: int) -> str:
     """requests-<hostname>-<pid>.csv: one per process, so processes never share a file."""
     return f"requests-{hostname}-{pid}.csv"
+
+
+def numbered_test_folder(number: int, started: float) -> str:
+    """<nn>-<start time>: a web-UI session's folder for its test number `number` (from 1)."""
+    return f"{number:02d}-{datetime.fromtimestamp(started, UTC).strftime(FOLDER_TIME_FORMAT)}"
+
+
+def session_test_folders(session: Path) -> list[Path]:
+    """The test folders of a web-UI session's folder, in start order."""
+    found = [
+        (int(match["number"]), path)
+        for path in session.iterdir()
+        if path.is_dir() and (match := TEST_FOLDER.match(path.name))
+    ]
+    return [path for _, path in sorted(found)]
 
 
 def write_atomically(path: Path, text: str) -> Path:

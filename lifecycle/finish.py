@@ -1,7 +1,9 @@
 """The finish: users stopped, final CSVs, run.json and the report, whatever ended the run.
 
 quitting, not test_stop: in distributed runs the workers' last reports arrive after test_stop. A
-second Ctrl-C while this runs keeps what is written and says how to rebuild the report.
+second Ctrl-C while this runs keeps what is written and says how to rebuild the report. A web-UI
+session finishes each test at its own end instead (lifecycle/session.py); here only the quit: a
+test still running is finished the same way, and the reports still being built are waited for.
 
 What ends a run early also lives here: a worker that refuses to start once the test has begun
 (on_worker_refused, exit 2) and the bundled emulator's death (on_emulator_death, exit 6) each stop
@@ -13,12 +15,8 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import os
 import signal
-import subprocess
-import sys
 import time
-from pathlib import Path
 from typing import Any
 
 import gevent
@@ -27,17 +25,18 @@ from locust.runners import STATE_RUNNING, STATE_SPAWNING, WorkerRunner
 
 import shapes
 from core.results import EMULATOR_STATS_JSON, iso_time
+from lifecycle import session
+from lifecycle.report_child import build_report_in_child
 from lifecycle.state import run_of
 from metrics import llm, results, verdict
 from users.state import users_state
 
 logger = logging.getLogger("gemini_locust")
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 
 def on_test_stop(environment: Environment, **_: Any) -> None:
     run = run_of(environment)
-    if run.folder is not None and run.folder.extra.get("runs"):
+    if run.session is None and run.folder is not None and run.folder.extra.get("runs"):
         run.folder.extra["runs"][-1]["end"] = time.time()
 
 
@@ -53,15 +52,21 @@ def on_quitting(environment: Environment, **_: Any) -> None:
     # Spawning or running: nothing of ours or Locust's (--run-time, the budget, the last worker
     # quitting) began stopping it, which leaves a master "stopping" until its workers answer.
     mid_run = _test_running(environment)
+    # A Ctrl-C that lands as the run starts (runner still in init, its start already scheduled) is
+    # an interrupt too: the users Locust spawns after it make no call (users.state.quitting).
+    interrupt: int | None = None
+    if local_or_master and ((mid_run and not run.stopped_by_suite) or run.signal is not None):
+        interrupt = run.signal or signal.SIGTERM  # SIGINT is recorded by our handler; SIGTERM is Locust's
+    if run.session is not None:
+        session.quit_session(environment, mid_run, interrupt)
+        return
     if mid_run:
         # Ctrl-C or SIGTERM mid-run (on any node): Locust fires quitting before it stops the users.
         # Stop them first, so nothing calls the emulator after it is gone, the calls they cut off
         # are logged as cancelled before the request log closes, and the final files are final.
         runner.stop()
-    # A Ctrl-C that lands as the run starts (runner still in init, its start already scheduled) is
-    # an interrupt too: the users Locust spawns after it make no call (users.state.quitting).
-    if local_or_master and ((mid_run and not run.stopped_by_suite) or run.signal is not None):
-        signum = run.signal or signal.SIGTERM  # SIGINT is recorded by our handler; SIGTERM is Locust's
+    if interrupt is not None:
+        signum = interrupt
         name = signal.Signals(signum).name
         if run.folder is not None:
             run.folder.extra["interrupted"] = f"{name} during the run"
@@ -130,38 +135,6 @@ def finish(environment: Environment, folder: results.RunFolder) -> None:
         logger.error("nothing was measured: not one call completed (exit %s)", environment.process_exit_code)
     logger.info("writing the report (Ctrl-C skips it; python -m reports %s rebuilds it)", folder.folder)
     run.report = build_report_in_child(folder.folder)
-
-
-def build_report_in_child(folder: Path) -> Path | None:
-    """`python -m reports FOLDER` in its own process and session, which the main greenlet waits
-    for cooperatively: a Ctrl-C (delivered to the main greenlet) stops the wait and the child at
-    once, and the terminal's Ctrl-C never reaches the child itself. The report path, or None."""
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(PROJECT_ROOT), env.get("PYTHONPATH")]))
-    child = subprocess.Popen(
-        [sys.executable, "-m", "reports", str(folder)],
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=env,
-        start_new_session=True,
-    )
-    try:
-        out, err = child.communicate()
-    except BaseException:
-        child.kill()
-        child.wait()
-        raise
-    for line in err.splitlines():
-        if line.startswith("warning: "):
-            logger.warning("report: %s", line.removeprefix("warning: "))
-        elif line.strip():
-            logger.error("report not written: %s", line.removeprefix("error: "))
-    lines = out.strip().splitlines()
-    if child.returncode != 0 or not lines:
-        return None
-    return Path(lines[-1])
 
 
 def _test_running(environment: Environment) -> bool:

@@ -5,7 +5,8 @@ Locust starts a shape run from /swarm only if environment.shape_class is already
 form's values into parsed_options inside that same handler. So the one /swarm check wraps Locust's
 view: every value the form can change is checked first (budget and --slo, Gemini settings, scenario
 levers and mix, the shape, which it then sets), the start waits until everything is prepared, and
-then Locust's handler runs as before. A running test being edited is left alone.
+then Locust's handler runs as before. A running test being edited is left alone. The form's layout
+(groups, short labels, the fields the chosen shape uses) is lifecycle/form_layout.py's.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from locust.runners import STATE_INIT, STATE_STOPPED, MasterRunner
 from core.options import OptionError
 from emulator.launcher import EmulatorStartError
 from fixtures.loading import FixtureError
+from lifecycle.form_layout import install_form_layout
 from lifecycle.reachable import check_model_served, check_reachable
 from metrics.options import check_form_options
 from shapes import select_shape
@@ -91,10 +93,12 @@ def check_start(environment: Environment, options: argparse.Namespace) -> SuiteS
 
 
 def install_start_form_check(environment: Environment, wait_until_ready: Callable[[], None]) -> bool:
-    """Wrap the web UI's /swarm with the one check; False without a web UI."""
+    """Wrap the web UI's /swarm with the one check and lay the form out by concern
+    (lifecycle/form_layout.py); False without a web UI."""
     web_ui = getattr(environment, "web_ui", None)
     if web_ui is None:
         return False
+    install_form_layout(environment)
     from flask import jsonify, request  # only needed with a web UI
 
     app = web_ui.app

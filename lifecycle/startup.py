@@ -27,7 +27,7 @@ import shapes
 from core.options import OptionError
 from emulator.launcher import EmulatorProcess, EmulatorStartError
 from emulator.profiles import ConfigError, load_profile
-from lifecycle import finish
+from lifecycle import finish, session
 from lifecycle.form import CONFIG_ERRORS, check_host, install_start_form_check
 from lifecycle.reachable import check_model_served, check_reachable
 from lifecycle.state import RunState, run_of
@@ -287,11 +287,16 @@ def start_up(environment: Environment) -> None:
     folder = Path(options.results_dir) if options.results_dir else results.default_results_dir()
     options.results_dir = str(folder)
     try:
-        run.folder = results.RunFolder(environment, folder)
+        if session.is_web_session(environment):
+            # Several tests, one folder each (lifecycle/session.py), made as each starts.
+            run.session = session.open_session(environment, folder)
+        else:
+            run.folder = results.RunFolder(environment, folder)
     except OSError as exc:
         fail(environment, f"--results-dir {folder}: cannot write there ({exc.strerror or exc})")
-    run.folder.extra["emulator"] = run.emulator is not None
-    run.folder.start_csv_writer()
+    if run.folder is not None:
+        run.folder.extra["emulator"] = run.emulator is not None
+        run.folder.start_csv_writer()
     if not isinstance(environment.runner, MasterRunner):
         run.request_log = RequestLog(environment)
     else:
@@ -299,7 +304,8 @@ def start_up(environment: Environment) -> None:
         run.readiness.on_failure.append(
             lambda node, reason: finish.on_worker_refused(environment, node, reason)
         )
-    run.folder.write_run_json(settings_of(environment).public())
+    if run.folder is not None:
+        run.folder.write_run_json(settings_of(environment).public())
     preparation.start()
     if options.headless:
         # Everything is ready before Locust starts its run clock (-t) once init returns.
@@ -344,14 +350,17 @@ def on_test_start(environment: Environment, **_: Any) -> None:
             fail(environment, str(exc))
         if run.request_log is None:
             run.request_log = RequestLog(environment)
+        else:
+            run.request_log.new_test()  # a web-UI session's next test: its own folder
         return
-    if run.folder is not None:
+    if run.session is not None:
+        session.begin_test(environment)
+    elif run.folder is not None:
         # Workers learn the folder from this process's options with the spawn message.
         environment.parsed_options.results_dir = str(run.folder.folder)
         now = time.time()
         if run.folder.started_at is None:
             run.folder.started_at = now
-        # The web UI can start several tests in one process: the report covers the last one.
         run.folder.extra.setdefault("runs", []).append({"start": now, "end": None})
     # The web UI's start form may have changed the options since init. A bad value there stops
     # this run and leaves the UI up; it never exits the process mid-run.
@@ -361,4 +370,8 @@ def on_test_start(environment: Environment, **_: Any) -> None:
         if environment.parsed_options.headless:
             fail(environment, str(exc))
         logger.error("%s: the run was stopped", exc)
+        if run.session is not None and run.folder is not None:
+            run.folder.extra["interrupted"] = f"stopped at its start: {exc}"
         gevent.spawn_later(0, environment.runner.stop)
+        return
+    session.options_applied(environment)

@@ -142,6 +142,19 @@ class BudgetGuard:
         self.stopper = gevent.spawn(_stop_run, self.environment)
         return True
 
+    def live_status(self, spent_usd: float) -> dict[str, Any] | None:
+        """The web UI's budget line while a test runs and after: None without a budget. `reached`
+        stays set until the next test arms the guard."""
+        if not self.active and self.reached_at is None:
+            return None
+        return {
+            "max_cost_usd": self.max_cost_usd,
+            "spent_usd": spent_usd,
+            "reached": self.reached_at is not None,
+            "reached_at": self.reached_at,
+            "spent_at_stop_usd": self.spent_at_stop_usd,
+        }
+
     def summary(self, final_spent_usd: float) -> dict[str, Any]:
         """run.json["budget"]."""
         return {

@@ -30,6 +30,7 @@ __all__ = [
     "format_table",
     "gates_from_options",
     "judge_run",
+    "live_results",
 ]
 
 
@@ -97,6 +98,16 @@ def evaluate_run(gates: list[SloGate], stats: LlmStats) -> list[GateResult]:
             setattr(one_sample, f"{match.group(1)}_ms", [value])
         results.extend(evaluate([gate], one_sample))
     return results
+
+
+def live_results(options: Any, stats: LlmStats) -> tuple[list[GateResult], str]:
+    """The --slo gates judged on the run so far, as the final verdict will judge them (evaluate_run),
+    for the web UI; and the option's one-line error ("" when it parses). Nothing is printed or saved."""
+    try:
+        slo_gates = gates_from_options(options)
+    except OptionError as exc:
+        return [], str(exc)
+    return evaluate_run(slo_gates, stats), ""
 
 
 def _format_value(result: GateResult) -> str:

@@ -5,6 +5,8 @@
     init (master or only one): message = llm.check_options(environment)   # budget rule and --slo
     quitting, before run.json is written and the report built:
                                llm.finalize(environment, run_folder)  # idempotent
+    each test's end in a web-UI session (then finalize(..., summarize=False) at quitting):
+                               llm.end_test(environment, test_folder)
     anywhere after init:       llm.metrics_of(environment)          # the process's LlmMetrics
 
 install() picks the role's class once from the runner (metrics/roles.py: LocalMetrics,
@@ -31,6 +33,7 @@ __all__ = [
     "add_arguments",
     "check_form_options",
     "check_options",
+    "end_test",
     "finalize",
     "install",
     "metrics_class",
@@ -82,7 +85,15 @@ def metrics_of(environment: Environment) -> LlmMetrics:
     return run_context(environment).require(LlmMetrics)
 
 
-def finalize(environment: Environment, folder: Any) -> None:
+def end_test(environment: Environment, folder: Any) -> None:
+    """One test of a web-UI session has ended: what finalize() does for a whole run, for this
+    test's folder (a results.RunFolder), while the process goes on. Master or only process."""
+    metrics = run_context(environment).get(LlmMetrics)
+    if metrics is not None:
+        metrics.end_test(folder)
+
+
+def finalize(environment: Environment, folder: Any, summarize: bool = True) -> None:
     """Write the final LLM files, put slo, budget, llm, lost_workers and health_warnings into
     folder.extra (a results.RunFolder; a plain Path works too, without the run.json part) and set
     the exit code from the SLO verdict (master or only process; a worker only stops its loops).
@@ -91,4 +102,4 @@ def finalize(environment: Environment, folder: Any) -> None:
     nothing to do when install() never ran."""
     metrics = run_context(environment).get(LlmMetrics)
     if metrics is not None:
-        metrics.finalize(folder)
+        metrics.finalize(folder, summarize=summarize)

@@ -11,6 +11,7 @@ Per (scenario, model) and for the whole run, one process keeps:
   failure kind, attempts (requests sent, a cancelled call's included), tokens, and cost in integer
   pico-USD, so sums are exact and do not depend on the order workers report in.
 - Per-second [calls, failures, output tokens] for the "current" rates of the history file.
+The live charts' time series samples these stats (metrics/llm_series.py).
 
 Percentiles are nearest-rank over the histogram (the smallest value with at least p% of calls at or
 below it), the same definition core/slo.py uses on raw samples.
@@ -338,6 +339,10 @@ class LlmStats:
                 row[f"{metric}_p{pct}_ms"] = self._current_percentile(metric, key, pct)
             rows.append(row)
         return rows
+
+    def current_percentile(self, metric: str, pct: int, key: tuple[str, str] | None = None) -> float | None:
+        """ms over about the last 10 s (Locust's "current" window): what the live charts draw."""
+        return self._current_percentile(metric, key, pct)
 
     def _current_percentile(self, metric: str, key: tuple[str, str] | None, pct: int) -> float | None:
         entry = self.timing_entry(metric, key)

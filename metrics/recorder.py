@@ -58,7 +58,10 @@ def request_log_name() -> str:
 
 class RequestLog:
     """Appends every Outcome of this process to its request log in the results folder, opened at
-    the first Outcome (a worker learns the folder from the master's spawn message)."""
+    the first Outcome (a worker learns the folder from the master's spawn message).
+
+    In a web-UI session each test has its own folder: new_test() makes the next Outcome open the
+    log in the folder --results-dir names then, so each test's folder holds only its own calls."""
 
     def __init__(self, environment: Environment) -> None:
         self.environment = environment
@@ -73,6 +76,9 @@ class RequestLog:
         self.rows = 0
         self.closed = False
         environment.events.request.add_listener(self._on_request)
+        # The calls cut off at the stop are logged before test_stop: on disk before the master
+        # (told by final_reports, after this process's test_stop) counts and reads the test.
+        environment.events.test_stop.add_listener(lambda **_: self.csv.flush())
 
     @property
     def path(self) -> Path | None:
@@ -100,6 +106,11 @@ class RequestLog:
         while self.csv.is_open:
             gevent.sleep(FLUSH_INTERVAL_S)
             self.csv.flush()
+
+    def new_test(self) -> None:
+        """A test starts: its calls go to the request log in the results folder named now."""
+        self.close()
+        self.closed = False
 
     def close(self) -> None:
         self.closed = True

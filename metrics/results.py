@@ -25,9 +25,11 @@ from locust import stats as locust_stats
 from locust.env import Environment
 
 from core.results import (
+    FOLDER_TIME_FORMAT,
     LOCUST_CSV_PREFIX,
     PREVIOUS_RUNS_DIR,
     RUN_JSON,
+    SESSION_INDEX_HTML,
     CsvFile,
     ResultsFileError,
     RunInfo,
@@ -67,7 +69,7 @@ def add_arguments(parser: Any) -> None:
 
 def default_results_dir(now: dt.datetime | None = None) -> Path:
     now = now or dt.datetime.now(dt.UTC)
-    return Path("results") / now.strftime("%Y%m%dT%H%M%SZ")
+    return Path("results") / now.strftime(FOLDER_TIME_FORMAT)
 
 
 def public_options(options: Any) -> dict[str, Any]:
@@ -100,16 +102,17 @@ def package_versions() -> dict[str, str]:
     return versions
 
 
-def _set_aside_previous_run(folder: Path) -> None:
-    """A folder that already holds a run keeps it under .previous/<run-id>/: nothing lost or mixed."""
+def set_aside_previous_run(folder: Path) -> None:
+    """A folder that already holds a run (or a web-UI session) keeps it under .previous/<run-id>/:
+    nothing lost or mixed."""
     previous = folder / RUN_JSON
-    if not previous.exists():
+    if not previous.exists() and not (folder / SESSION_INDEX_HTML).exists():
         return
     try:
         # Only the id is wanted, from whatever an older version wrote: no validation here.
         old_id = json.loads(previous.read_text()).get("run_id") or "run"
     except (OSError, ValueError, AttributeError):
-        old_id = "run"
+        old_id = "run" if previous.exists() else "session"
     target = folder / PREVIOUS_RUNS_DIR / f"{old_id}-{dt.datetime.now(dt.UTC):%H%M%S%f}"
     target.mkdir(parents=True)
     for item in folder.iterdir():
@@ -129,8 +132,11 @@ class RunFolder:
         # run.json fields other rooms fill (lifecycle: emulator, runs, interrupted, shape, stages,
         # capacity; metrics: llm, slo, budget, lost_workers, health_warnings), by RunInfo field name.
         self.extra: dict[str, Any] = {}
+        # None: run.json shows the process's options and host as they stand (freeze_options).
+        self.options: dict[str, Any] | None = None
+        self.host: str | None = None
         self._csv_greenlet: gevent.Greenlet | None = None
-        _set_aside_previous_run(folder)
+        set_aside_previous_run(folder)
         folder.mkdir(parents=True, exist_ok=True)
         self.csv_writer = locust_stats.StatsCSVFileWriter(
             environment,
@@ -148,6 +154,12 @@ class RunFolder:
     def start_csv_writer(self) -> None:
         self._csv_greenlet = gevent.spawn(self.csv_writer.stats_writer)
 
+    def freeze_options(self) -> None:
+        """Keep the options and host as they are now: a test of a web-UI session is described by
+        what its start form submitted, even once the next test's form has changed them."""
+        self.options = public_options(self.environment.parsed_options)
+        self.host = public_host(self.environment.host)
+
     @property
     def run_id(self) -> str:
         return self.folder.name
@@ -164,8 +176,8 @@ class RunFolder:
             "run_id": self.run_id,
             "started_at": iso_time(self.started_at, "seconds"),
             "ended_at": iso_time(self.ended_at, "seconds"),
-            "host": public_host(env.host),
-            "options": public_options(env.parsed_options),
+            "host": self.host if self.options is not None else public_host(env.host),
+            "options": self.options if self.options is not None else public_options(env.parsed_options),
             "settings": public_settings,
             "versions": package_versions(),
             **self.extra,
@@ -188,7 +200,10 @@ class RunFolder:
         """Locust rewrites its CSVs every second; write them once more with the final numbers."""
         writer = self.csv_writer
         if self._csv_greenlet is not None:
-            self._csv_greenlet.kill(block=True)
+            # Not block=True: waiting would let another greenlet run, and a web-UI test started
+            # meanwhile clears Locust's stats before this test's last numbers are written. The
+            # writer is parked in its sleep (file writes do not yield), so it never runs again.
+            self._csv_greenlet.kill(block=False)
             self._csv_greenlet = None
         for handle, rows, start in (
             (writer.requests_csv_filehandle, writer._requests_data_rows, None),

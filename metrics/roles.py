@@ -28,7 +28,8 @@ from locust.env import Environment
 import shapes
 from core.options import OptionError
 from core.outcome import Outcome
-from metrics import budget, distributed, gates, health, verdict, webui
+from metrics import budget, distributed, gates, health, llm_series, verdict, webui
+from metrics.llm_series import LlmSeries
 from metrics.llm_stats import PUSD_PER_USD, LlmStats, usd_to_pusd
 from metrics.recorder import request_log_name
 from metrics.run_files import LlmFiles
@@ -82,6 +83,10 @@ class LlmMetrics:
     def _finish(self, run_folder: Any) -> None:
         """The end of the process's metrics, once, after the sampler and loops have stopped."""
 
+    def end_test(self, run_folder: Any) -> None:
+        """One test's end in a web-UI session (its own folder, summary and verdict); the process's
+        sampler and loops go on for the next test."""
+
     # ---- events ----------------------------------------------------------------------------------
 
     def _on_request(self, context: dict[str, Any] | None = None, **_: Any) -> None:
@@ -116,8 +121,9 @@ class LlmMetrics:
 
     # ---- the end ---------------------------------------------------------------------------------
 
-    def finalize(self, run_folder: Any) -> None:
-        """Stop sampling and the background loops, then the role's own end. Idempotent."""
+    def finalize(self, run_folder: Any, summarize: bool = True) -> None:
+        """Stop sampling and the background loops, then the role's own end (without it when each
+        test was summarized at its end_test). Idempotent."""
         if self.finalized:
             return
         self.finalized = True
@@ -125,7 +131,8 @@ class LlmMetrics:
         for greenlet in self.greenlets:
             greenlet.kill(block=False)
         self.greenlets.clear()
-        self._finish(run_folder)
+        if summarize:
+            self._finish(run_folder)
 
 
 class WorkerMetrics(LlmMetrics):
@@ -182,7 +189,8 @@ class RunMetrics(LlmMetrics):
         self.budget = budget.BudgetGuard(environment)
         self.files = LlmFiles(environment.parsed_options)
         self.health_detector = health.HealthDetector()
-        webui.install_llm_tab(environment, lambda: self.stats, self.files.folder)
+        self.series = LlmSeries()  # the LLM tab's charts
+        webui.install_llm_tab(environment, self, self.files.folder)
 
     def estimated_spend_usd(self) -> float:
         """This test's spend for the budget, from cumulative counters: --reset-stats, a shape's stages
@@ -199,18 +207,29 @@ class RunMetrics(LlmMetrics):
     def _new_test(self) -> None:
         self.budget.arm()
         self._start_spend_count()
+        self.series.reset()
 
     def _check_budget(self) -> None:
         if self.budget.active:
             self.budget.check(self.estimated_spend_usd())
 
     def _background_loops(self) -> list[Callable[[], None]]:
-        return [self._write_forever]
+        return [self._write_forever, self._sample_series_forever]
 
     def _write_forever(self) -> None:
         while True:
             gevent.sleep(WRITE_INTERVAL_S)
             self.files.tick(self.stats, self.environment.runner.user_count, time.time())
+
+    def _sample_series_forever(self) -> None:
+        while True:
+            gevent.sleep(llm_series.FIRST_INTERVAL_S)
+            now = time.time()
+            # Only while a test runs: idle time after the stop would draw flat lines.
+            if not self.users_stopped and self.series.due(now):
+                users = self.environment.runner.user_count
+                point = llm_series.point_from_stats(self.stats, now, users, self.estimated_spend_usd())
+                self.series.add(point)
 
     def _on_health_sample(self, sample: health.Sample) -> None:
         self._record_health(sample)
@@ -228,6 +247,9 @@ class RunMetrics(LlmMetrics):
         """Role-specific entries of run.json's extra."""
 
     def _finish(self, run_folder: Any) -> None:
+        self.end_test(run_folder)
+
+    def end_test(self, run_folder: Any) -> None:
         """Final LLM files; slo, budget, llm, lost_workers and health_warnings into run_folder.extra
         (a results.RunFolder; a plain Path works too, without the run.json part); the exit code."""
         folder = Path(getattr(run_folder, "folder", run_folder)) if run_folder is not None else self.folder()
@@ -236,7 +258,7 @@ class RunMetrics(LlmMetrics):
         if folder is not None:
             folder.mkdir(parents=True, exist_ok=True)
             self.files.write_stats(folder, self.stats, self.environment.runner.user_count, now)
-        self.files.close()
+        self.files.close(folder)
         counts = self.stats.total.counts
         extra["llm"] = {
             "requests": counts["requests"],

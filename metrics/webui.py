@@ -1,10 +1,11 @@
 """The web UI's LLM tab: live LLM stats per scenario and model, and the LLM CSVs for download.
 
-Uses Locust's own extension points (no custom JavaScript): template_args["extended_tabs"] adds the
-tab, ["extended_tables"] its columns, ["extended_csv_files"] the download links, and the rows ride
+The table uses Locust's own extension points: template_args["extended_tabs"] adds the tab,
+["extended_tables"] its columns, ["extended_csv_files"] the download links, and the rows ride
 along in the /stats/requests JSON the page already polls, as "extended_stats". The React app
 camel-cases both the table's column keys and the JSON's row keys; plain lowercase keys keep the two
-identical by construction. Locust #3240 reports the official example's tab not rendering:
+identical by construction. The live verdicts and charts above the table are metrics/webui_live.py's
+(our own script: the React app draws an extended tab as a table only). Locust #3240 reports the official example's tab not rendering:
 tests/metrics/test_webui.py proves this one renders, with live rows, in Chromium.
 
 Also the start page's banner (start_page_notices). The start form's values are checked by
@@ -25,45 +26,57 @@ from typing import Any
 from locust.env import Environment
 
 from core.context import run_context
+from metrics import web_formats as fmt
+from metrics import webui_live
 from metrics.llm_files import HISTORY_FILE, STATS_FILE, stats_csv_text
-from metrics.llm_stats import LlmStats
+from metrics.llm_stats import FAILURE_KIND_NAMES, LlmStats
 
 logger = logging.getLogger(__name__)
 
 TAB_KEY = "llm"
-# (row key, column title, source column of llm_stats.csv)
-WEB_COLUMNS: tuple[tuple[str, str, str], ...] = (
-    ("model", "Model", "model"),
-    ("scenario", "Scenario", "scenario"),
-    ("requests", "# Calls", "requests"),
-    ("failures", "# Failures", "failures"),
-    ("blocked", "# Blocked", "blocked"),
-    ("cancelled", "# Cancelled", "cancelled"),  # cut off by the stop: no verdict on the API
-    ("ratelimited", "429", "rate_limited"),
-    ("servererror", "5xx", "server_error"),
-    ("timeouts", "Timeout", "timeout"),
-    ("connection", "Connection", "connection"),
-    ("clienterror", "4xx", "client_error"),
-    ("invalid", "Invalid", "invalid_response"),
-    ("ttftmedian", "TTFT p50 (ms)", "ttft_p50_ms"),
-    ("ttftninetyfive", "TTFT p95 (ms)", "ttft_p95_ms"),
-    ("tpotmedian", "TPOT p50 (ms/token)", "tpot_p50_ms"),
-    ("endtoendmedian", "E2E p50 (ms)", "e2e_p50_ms"),
-    ("endtoendninetyfive", "E2E p95 (ms)", "e2e_p95_ms"),
-    ("tokensin", "Tokens in", "prompt_tokens"),
-    ("tokensout", "Tokens out", "output_tokens"),
-    ("tokenspersecond", "Tokens out/s", "output_tokens_per_s"),
-    ("cost", "Cost (USD)", "cost_usd"),
+# Short titles and one merged failure column keep the table inside a 1,366 px screen; the numbers are
+# formatted here (metrics/web_formats.py), so a column never mixes precisions.
+# (row key, column title, how a row of llm_stats.csv gives the cell)
+WEB_COLUMNS: tuple[tuple[str, str, Callable[[dict[str, Any]], str]], ...] = (
+    ("model", "Model", lambda row: row["model"] or ""),
+    ("scenario", "Scenario", lambda row: row["scenario"] or ""),
+    ("requests", "Calls", lambda row: fmt.count(row["requests"])),
+    ("failures", "Failed", lambda row: fmt.count(row["failures"])),
+    ("errors", "Failed by kind", lambda row: failure_kinds(row)),  # "429 ×3 · 5xx ×1"
+    ("blocked", "Blocked", lambda row: fmt.count(row["blocked"])),
+    ("cancelled", "Cut off", lambda row: fmt.count(row["cancelled"])),  # by the stop: no verdict on the API
+    ("ttftmedian", "TTFT p50 ms", lambda row: fmt.ms(row["ttft_p50_ms"])),
+    ("ttftninetyfive", "TTFT p95 ms", lambda row: fmt.ms(row["ttft_p95_ms"])),
+    ("endtoendmedian", "E2E p50 ms", lambda row: fmt.ms(row["e2e_p50_ms"])),
+    ("endtoendninetyfive", "E2E p95 ms", lambda row: fmt.ms(row["e2e_p95_ms"])),
+    ("tpotmedian", "ms/token p50", lambda row: fmt.ms_per_token(row["tpot_p50_ms"])),
+    ("tokensin", "Tokens in", lambda row: fmt.count(row["prompt_tokens"])),
+    ("tokensout", "Tokens out", lambda row: fmt.count(row["output_tokens"])),
+    ("thinking", "Thinking tokens", lambda row: fmt.count(row["thoughts_tokens"])),
+    ("tokenspersecond", "Out tokens/s", lambda row: fmt.count(row["output_tokens_per_s"])),
+    ("cost", "Cost USD", lambda row: fmt.usd(row["cost_usd"])),
 )
+# Failure kinds as short labels in the merged column ("429 ×3 · 5xx ×1")
+KIND_LABELS = {
+    "rate_limited": "429",
+    "server_error": "5xx",
+    "timeout": "timeout",
+    "connection": "connection",
+    "client_error": "4xx",
+    "invalid_response": "invalid",
+}
 
 
-def web_rows(stats: LlmStats) -> list[dict[str, Any]]:
-    rows = []
-    for row in stats.rows():
-        rows.append(
-            {key: ("" if row.get(source) is None else row.get(source)) for key, _, source in WEB_COLUMNS}
-        )
-    return rows
+def failure_kinds(row: dict[str, Any]) -> str:
+    return " · ".join(
+        f"{KIND_LABELS.get(kind, kind)} ×{fmt.count(row[kind])}"
+        for kind in FAILURE_KIND_NAMES
+        if row.get(kind)
+    )
+
+
+def web_rows(stats: LlmStats) -> list[dict[str, str]]:
+    return [{key: cell(row) for key, _, cell in WEB_COLUMNS} for row in stats.rows()]
 
 
 def notice_banner(text: str, poll_url: str) -> str:
@@ -91,13 +104,17 @@ class StartPageNotices:
 
 
 def install_llm_tab(
-    environment: Environment, stats: Callable[[], LlmStats], folder: Callable[[], Path | None]
+    environment: Environment, source: webui_live.LiveSource, folder: Callable[[], Path | None]
 ) -> bool:
-    """Add the LLM tab, its CSV routes and the start page's banner; False without a web UI."""
+    """Add the LLM tab (table, live verdicts and charts), its CSV routes and the start page's banner;
+    False without a web UI."""
     web_ui = getattr(environment, "web_ui", None)
     if web_ui is None:
         return False
     from flask import Response, jsonify, request  # only needed with a web UI
+
+    def stats() -> LlmStats:
+        return source.stats
 
     app = web_ui.app
     base = str(getattr(environment.parsed_options, "web_base_path", "") or "").rstrip("/")
@@ -123,21 +140,22 @@ def install_llm_tab(
         return " ".join(text for text in (notice() for notice in start_page_notices(environment)) if text)
 
     @app.after_request
-    def show_notice_on_start_page(response: Any) -> Any:
+    def add_to_start_page(response: Any) -> Any:
         if request.path != f"{base}/" or response.status_code != 200 or response.mimetype != "text/html":
             return response
+        page = response.get_data(as_text=True)
+        page = page.replace("</head>", webui_live.page_head_tags(base) + "</head>", 1)
         text = current_notice()
         if text:
-            page = response.get_data(as_text=True)
-            response.set_data(
-                page.replace("<body>", "<body>" + notice_banner(text, f"{base}/gemini/notice"), 1)
-            )
+            page = page.replace("<body>", "<body>" + notice_banner(text, f"{base}/gemini/notice"), 1)
+        response.set_data(page)
         return response
 
     def notice_json() -> Response:
         return jsonify({"notice": current_notice()})
 
     app.add_url_rule(f"{base}/gemini/notice", "gemini_notice", web_ui.auth_required_if_enabled(notice_json))
+    webui_live.install_live_routes(web_ui, base, source)
 
     def download(name: str, text: str) -> Response:
         return Response(

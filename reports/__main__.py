@@ -21,12 +21,22 @@ def _build(argv: list[str]) -> int:
         "`compare --help`). Exit codes: 0 report built (or no regression), 1 unexpected failure, 2 bad input, "
         "4 regression found by compare with --fail-on-regression.",
     )
-    parser.add_argument("results_dir", metavar="RESULTS_DIR", help="a results/<run-id>/ folder")
+    parser.add_argument(
+        "results_dir",
+        metavar="RESULTS_DIR",
+        help="a results/<run-id>/ folder, or any folder of Locust CSVs (`locust --csv DIR/NAME`)",
+    )
+    parser.add_argument(
+        "--prefix",
+        metavar="NAME",
+        default=None,
+        help="which Locust run to report when the folder holds several: the NAME of NAME_stats.csv",
+    )
     args = parser.parse_args(argv)
     from reports.builder import write_report
     from reports.loading import load_results
 
-    data = load_results(args.results_dir)
+    data = load_results(args.results_dir, prefix=args.prefix)
     for warning in data.warnings:
         print(f"warning: {warning}", file=sys.stderr)
     print(write_report(data))

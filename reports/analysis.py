@@ -54,6 +54,39 @@ def aggregated_history(history: pd.DataFrame, origin: float) -> pd.DataFrame:
     return rows.reset_index(drop=True)
 
 
+TOTAL_REQUESTS = "Total Request Count"  # cumulative; Locust writes a history row every second
+
+
+def trim_idle(history: pd.DataFrame) -> pd.DataFrame:
+    """History rows from the second before the first request to the last second the request count
+    grew: Locust writes a row every second while its process lives, so a web UI opened long before
+    the start or left open after the stop would draw a flat line over the idle minutes.
+
+    Rows must be one per timestamp (aggregated_history). Without the cumulative column (an older
+    or trimmed CSV), rows with a request rate count as active.
+    """
+    if history.empty:
+        return history
+    if TOTAL_REQUESTS in history:
+        total = pd.to_numeric(history[TOTAL_REQUESTS], errors="coerce").ffill().fillna(0).to_numpy()
+        # A change either way: growth, or the drop of a reset at a new web-UI test.
+        active = np.flatnonzero(np.diff(total, prepend=0.0) != 0)
+    else:
+        active = np.flatnonzero(history["Requests/s"].fillna(0).to_numpy() > 0)
+    if active.size == 0:
+        return history
+    first, last = max(0, int(active[0]) - 1), int(active[-1])
+    return history.iloc[first : last + 1].reset_index(drop=True)
+
+
+def endpoint_history(history: pd.DataFrame, origin: float) -> pd.DataFrame:
+    """The per-request-name rows of a --csv-full-history file (empty without that option), with
+    elapsed seconds from origin."""
+    rows = history[history["Name"] != AGGREGATED].copy()
+    rows["elapsed_s"] = rows["Timestamp"] - origin
+    return rows
+
+
 @dataclass(frozen=True)
 class HealthWarning:
     node: str

@@ -8,129 +8,14 @@ from pathlib import Path
 import pandas as pd
 
 from core.results import REPORT_HTML
-from reports import analysis, caching, charts, llm_sections, load_sections, scenario_sections, thinking
+from reports import caching, llm_sections, load_sections, locust_sections, scenario_sections, thinking
 from reports import capacity as cap
 from reports import llm_analysis as la
 from reports import scenario_analysis as scenarios
-from reports.html import Section, Table, fmt_number, render
+from reports.html import Section, fmt_number, render
 from reports.loading import RunData, load_results
-from reports.metadata import metadata_rows, run_events, stages
-
-
-def locust_sections(data: RunData, shading: list) -> list[Section]:
-    """Summary table from locust_stats.csv and time charts from the Aggregated history rows."""
-    sections = []
-    if data.stats is not None:
-        rows = analysis.locust_summary(data.stats)
-        table = Table(
-            columns=(
-                "Type (model)",
-                "Name (scenario)",
-                "Requests",
-                "Failures",
-                "Req/s",
-                "Fail/s",
-                "p50 (ms)",
-                "p90 (ms)",
-                "p95 (ms)",
-                "p99 (ms)",
-                "Avg size (bytes)",
-            ),
-            numeric=(False, False, *([True] * 9)),
-            rows=[
-                [
-                    row["type"],
-                    row["name"],
-                    fmt_number(row["requests"], 0),
-                    fmt_number(row["failures"], 0),
-                    fmt_number(row["rps"], 2),
-                    fmt_number(row["failures_per_s"], 2),
-                    fmt_number(row["p50"], 0),
-                    fmt_number(row["p90"], 0),
-                    fmt_number(row["p95"], 0),
-                    fmt_number(row["p99"], 0),
-                    fmt_number(row["avg_size"], 0),
-                ]
-                for row in rows
-            ],
-            row_classes=["aggregated" if row["aggregated"] else "" for row in rows],
-        )
-        sections.append(
-            Section(
-                "locust-summary",
-                "Locust summary",
-                notes=[
-                    "From locust_stats.csv. Locust stores response times rounded (to 10 ms above 100 ms, "
-                    "100 ms above 1 s), so its percentiles are approximate."
-                ],
-                tables=[table],
-            )
-        )
-    if data.history is not None:
-        sections.append(history_section(data, shading))
-    if data.failures is not None and len(data.failures):
-        failures = data.failures.sort_values("Occurrences", ascending=False)
-        table = Table(
-            columns=("Method (model)", "Name (scenario)", "Error", "Occurrences"),
-            numeric=(False, False, False, True),
-            rows=[
-                [str(row["Method"]), str(row["Name"]), str(row["Error"]), fmt_number(row["Occurrences"], 0)]
-                for row in failures.to_dict("records")
-            ],
-        )
-        sections.append(Section("locust-failures", "Failures (Locust)", tables=[table]))
-    return sections
-
-
-def history_section(data: RunData, shading: list) -> Section:
-    assert data.history is not None
-    history = analysis.aggregated_history(data.history, data.origin)
-    xs = history["elapsed_s"].to_numpy()
-    section = Section(
-        "locust-timeline",
-        "Load over time (Locust)",
-        notes=[
-            "From locust_stats_history.csv, Aggregated rows, one per second. Locust's percentiles there "
-            "cover about the last 10 seconds. Shaded bands are the load-shape stages."
-        ],
-    )
-    section.charts.append(
-        charts.time_chart(
-            "chart-throughput",
-            "Throughput and users",
-            "Requests per second (req/s)",
-            [("requests/s", xs, history["Requests/s"]), ("failures/s", xs, history["Failures/s"])],
-            shading,
-            right=("users", xs, history["User Count"]),
-            right_label="Users (count)",
-        )
-    )
-    section.charts.append(
-        charts.time_chart(
-            "chart-latency-locust",
-            "Response time percentiles",
-            "Response time (ms)",
-            [(f"p{column[:-1]}", xs, history[column]) for column in ("50%", "90%", "95%", "99%")],
-            shading,
-        )
-    )
-    return section
-
-
-def _locust_headline(data: RunData) -> str:
-    assert data.stats is not None
-    total = [row for row in analysis.locust_summary(data.stats) if row["aggregated"]]
-    if not total:
-        return "Locust recorded no aggregate row."
-    row = total[0]
-    return (
-        f"{row['requests']:,} requests at {fmt_number(row['rps'], 2)} req/s, {row['failures']:,} failures; "
-        f"p50 {fmt_number(row['p50'], 0)} ms, p95 {fmt_number(row['p95'], 0)} ms (Locust's rounded figures)."
-    )
-
-
-def metadata_section() -> Section:
-    return Section("metadata", "Run metadata", notes=["Options are shown without secrets."])
+from reports.metadata import metadata_groups, run_events, stages
+from reports.verdict import Verdict, judge, llm_figures
 
 
 def _headline(summary: pd.DataFrame) -> str:
@@ -158,7 +43,9 @@ def _cut_off(row: pd.Series) -> str:
     return text + f"; {attempts:,} attempts sent" + (f" ({limited:,} rate-limited)" if limited else "")
 
 
-def request_log_sections(data: RunData, shading: list, headlines: list[str]) -> list[Section]:
+def request_log_sections(
+    data: RunData, shading: list, headlines: list[str], summary: pd.DataFrame | None = None
+) -> list[Section]:
     """The LLM analyses: only when per-request logs exist (a plain Locust run has none).
 
     Appends the key statements (totals, knee, capacity) to `headlines` for the overview.
@@ -175,12 +62,15 @@ def request_log_sections(data: RunData, shading: list, headlines: list[str]) -> 
     # Leave out the last, partial bin, whose request rate is too low.
     knee_series = knee_series.iloc[:-1]
     users = None
-    if data.history is not None:
-        history = analysis.aggregated_history(data.history, origin)
-        users = (history["elapsed_s"].to_numpy(), history["User Count"].to_numpy())
+    history = locust_sections.active_history(data)
+    if history is not None:
+        # The users line only over the span the calls cover: no flat line over idle time.
+        xs = history["elapsed_s"].to_numpy()
+        inside = (xs >= series["elapsed_s"].min() - 1) & (xs <= series["elapsed_s"].max() + 1)
+        users = (xs[inside], history["User Count"].to_numpy()[inside])
     spans = cap.windows(shading, (start - origin, end - origin))
     capacity = cap.capacity(requests, origin, spans, data.run)
-    summary = la.summary(requests)
+    summary = la.summary(requests) if summary is None else summary
     variants = scenarios.variant_comparison(requests)
     knee = load_sections.knee_section(knee_series)
     capacity_section = load_sections.capacity_section(capacity)
@@ -209,32 +99,56 @@ def request_log_sections(data: RunData, shading: list, headlines: list[str]) -> 
     return [section for section in found if section is not None]
 
 
-def build_report(results_dir: str | os.PathLike[str]) -> Path:
+def build_report(results_dir: str | os.PathLike[str], prefix: str | None = None) -> Path:
     """Build results_dir/report.html and return its path; ReportInputError on unusable input.
 
     Problems with single files (missing, empty, partial, wrong columns) do not raise: they become
-    warnings at the top of the report, which is built from whatever is usable.
+    warnings at the top of the report, which is built from whatever is usable. `prefix` picks the
+    Locust CSVs (PREFIX_stats.csv...) of a folder holding several runs.
     """
-    return write_report(load_results(results_dir))
+    return write_report(load_results(results_dir, prefix=prefix))
+
+
+def first_screen(data: RunData, summary: pd.DataFrame | None) -> Verdict:
+    """The verdict and the key figures: from the request logs' summary when there are any, else
+    from Locust's CSVs."""
+    requests = data.requests
+    if requests is not None and summary is not None:
+        row = summary[summary["scenario"] == la.ALL].iloc[0]
+        start, end = la.run_span(requests)
+        verdict = judge(data.run, int(row["requests"]), int(row["failures"]))
+        verdict.figures = llm_figures(row, end - start)
+        return verdict
+    aggregate = locust_sections.aggregate_row(data)
+    if aggregate is None:
+        return judge(data.run, None, None, unit="requests")
+    verdict = judge(data.run, aggregate["requests"], aggregate["failures"], unit="requests")
+    verdict.figures = locust_sections.key_figures(data)
+    return verdict
 
 
 def write_report(data: RunData) -> Path:
-    """Analyse loaded data and write its report.html into the results folder."""
+    """Analyse loaded data and write its report.html into the results folder.
+
+    Reads top-down: the verdict and key figures, what broke the run, then the results, and the
+    run's metadata last (folded but for what the user chose)."""
     shading = stages(data)
     warnings = run_events(data.run) + list(data.warnings)  # what broke the run comes first
     overview = Section("overview", "At a glance")
-    sections = [overview, metadata_section()]
+    sections = [overview]
+    summary = None
     if data.requests is not None and not data.requests.empty:
         la.add_derived(data.requests)  # in place: the SLO table reads the same flags as the analyses
+        summary = la.summary(data.requests)
+    verdict = first_screen(data, summary)
     slo = load_sections.slo_section(data.run, data.requests)
     if slo is not None:
         sections.append(slo)
         overview.notes.append(slo.notes[0])
-    sections += request_log_sections(data, shading, overview.notes)
-    locust = locust_sections(data, shading)
-    sections += locust
+    sections += request_log_sections(data, shading, overview.notes, summary)
+    sections += locust_sections.locust_sections(data, shading)
     if data.requests is None and data.stats is not None:
-        overview.notes.append(_locust_headline(data))
+        overview.notes.append(locust_sections.headline(data))
     if data.health is not None and not data.health.empty:
         health, health_warnings = load_sections.health_section(data.health, data.origin, shading)
         sections.append(health)
@@ -246,14 +160,16 @@ def write_report(data: RunData) -> Path:
         )
     if not overview.notes:
         sections.remove(overview)
+    sections.append(Section("metadata", "Run metadata", notes=["Options are shown without secrets."]))
     run_id = data.run.run_id or data.results_dir.name
     html = render(
         "report.html.j2",
         title=f"Load test report: {run_id}",
         subtitle=f"Host {data.run.host or 'unknown'}",
+        verdict=verdict,
         warnings=warnings,
         sections=sections,
-        metadata=metadata_rows(data),
+        metadata=metadata_groups(data),
         results_dir=str(data.results_dir),
     )
     path = data.results_dir / REPORT_HTML

@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 
 from core.results import RunInfo
-from core.slo import SloGate, all_passed, evaluate
+from core.slo import SloGate, all_passed, evaluate, metric_value
 from reports.charts import Stage
 from reports.slo import latency_sources, parse_slo, slo_rows, window_stats
 
@@ -21,7 +21,6 @@ KNEE_MIN_RISE = 1.5
 KNEE_BINS = 12
 MIN_WINDOW_S = 5.0
 MIN_WINDOW_REQUESTS = 10
-DEFAULT_MAX_FAILURE_PERCENT = 1.0  # used when run.json has no error_rate SLO
 
 
 @dataclass(frozen=True)
@@ -89,16 +88,30 @@ def windows(stages: Sequence[Stage], span: tuple[float, float]) -> list[Stage]:
 
 @dataclass
 class Capacity:
-    table: pd.DataFrame  # per window: rps, tokens/min, one column per criterion (its value), `met`
-    criteria: list[SloGate]  # applied to every window
+    # per window: rps, tokens/min, what was measured (failure %, e2e p95), one column per criterion
+    # (its value), and `met` (None when no criterion was set)
+    table: pd.DataFrame
+    criteria: list[SloGate]  # the user's --slo gates that apply to a window; none set: nothing judged
     ignored: list[str]  # SLO expressions that cannot be judged per window
     best_rps: float | None
     best_tokens_per_min: float | None
     best_window: str | None
 
+    @property
+    def judged(self) -> bool:
+        """Whether the windows were judged at all: only against gates the user set."""
+        return bool(self.criteria)
+
+    def busiest(self) -> dict[str, Any] | None:
+        """The window with the highest request rate, judged or not: what was measured."""
+        if self.table.empty:
+            return None
+        return self.table.loc[self.table["rps"].idxmax()].to_dict()
+
 
 def criteria(run: RunInfo) -> tuple[list[SloGate], list[str]]:
-    """The run's SLOs that can be judged per window, plus a default failure-rate bound if none."""
+    """The run's SLOs that can be judged per window, and those that cannot. No default is added:
+    a statement about meeting SLOs is only ever about gates the user set."""
     parsed, ignored = [], []
     for row in slo_rows(run):
         slo = parse_slo(row["expr"])
@@ -107,29 +120,18 @@ def criteria(run: RunInfo) -> tuple[list[SloGate], list[str]]:
             ignored.append(row["expr"])
         else:
             parsed.append(slo)
-    # Latency of the answered calls means little when many calls failed: unless an SLO bounds the
-    # failure rate, a default bound applies.
-    if not any(slo.metric == "error_rate" for slo in parsed):
-        parsed.append(
-            SloGate(
-                f"error_rate<{DEFAULT_MAX_FAILURE_PERCENT:g}% (default)",
-                "error_rate",
-                "<",
-                DEFAULT_MAX_FAILURE_PERCENT,
-                "%",
-            )
-        )
     return parsed, ignored
 
 
 def capacity(requests: pd.DataFrame, origin: float, spans: Sequence[Stage], run: RunInfo) -> Capacity:
-    """The highest sustained rps and output tokens/min among windows that met every SLO.
+    """The highest sustained rps and output tokens/min among windows that met every SLO the user
+    set; without gates, each window's measured figures and no capacity.
 
     Requests belong to the window they started in, so each window pairs the load offered in it with
     the latency that load caused (completions lag behind when latency jumps at a stage change).
     """
     applied, ignored = criteria(run)
-    latency = latency_sources(applied)
+    latency = latency_sources(applied) | {"e2e"}
     starts = requests["start_time"].to_numpy() - origin
     rows = []
     for span in spans:
@@ -137,6 +139,7 @@ def capacity(requests: pd.DataFrame, origin: float, spans: Sequence[Stage], run:
         duration = span.end_s - span.start_s
         if len(part) < MIN_WINDOW_REQUESTS:
             continue
+        stats = window_stats(part, duration, latency)
         row: dict[str, Any] = {
             "window": span.name,
             "start_s": span.start_s,
@@ -144,13 +147,15 @@ def capacity(requests: pd.DataFrame, origin: float, spans: Sequence[Stage], run:
             "requests": len(part),
             "rps": len(part) / duration,
             "tokens_per_min": float(part["output_tokens"].sum()) / duration * 60.0,
+            "failure_pct": metric_value("error_rate", stats),
+            "e2e_p95_ms": metric_value("e2e_p95", stats),
         }
-        results = evaluate(applied, window_stats(part, duration, latency))
+        results = evaluate(applied, stats)
         row.update({result.gate.expr: result.value for result in results})
-        row["met"] = all_passed(results)
+        row["met"] = all_passed(results) if applied else None
         rows.append(row)
     table = pd.DataFrame(rows)
-    passing = table[table["met"]] if len(table) else table
+    passing = table[table["met"].astype(bool)] if applied and len(table) else table.iloc[0:0]
     if passing.empty:
         return Capacity(table, applied, ignored, None, None, None)
     best = passing.loc[passing["rps"].idxmax()]

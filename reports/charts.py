@@ -103,6 +103,22 @@ def shade_stages(ax: Axes, stages: Sequence[Stage]) -> None:
 
 Series = tuple[str, Sequence[float] | np.ndarray, Sequence[float] | np.ndarray]
 
+# Fewer finite values than this make no line worth drawing: they are shown as points.
+MIN_LINE_POINTS = 3
+
+
+def line_style(ys: Sequence[float] | np.ndarray) -> dict[str, object]:
+    """How to draw one series: a line when its values are dense, points when it has gaps (a bin
+    with no answers has no percentile), since a line would break into segments and hide lone values."""
+    finite = np.isfinite(np.asarray(ys, dtype=float))
+    present = np.flatnonzero(finite)
+    if present.size == 0:
+        return {}
+    gapped = not finite[present[0] : present[-1] + 1].all()
+    if gapped or present.size < MIN_LINE_POINTS:
+        return {"marker": "o", "markersize": 3.5, "linestyle": "none"}
+    return {}
+
 
 def time_chart(
     key: str,
@@ -118,7 +134,7 @@ def time_chart(
     with figure() as (fig, (ax,)):
         shade_stages(ax, stages)
         for label, xs, ys in lines:
-            ax.plot(xs, ys, label=label)
+            ax.plot(xs, ys, label=label, **line_style(ys))
         ax.set_xlabel(ELAPSED_LABEL)
         ax.set_ylabel(ylabel)
         ax.set_title(title, pad=16 if stages else 6)

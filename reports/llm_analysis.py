@@ -163,17 +163,21 @@ def time_series(requests: pd.DataFrame, origin: float, width_s: float, by: str =
         }
     )
     grouped = frame.groupby("bin", sort=True)
-    out = pd.DataFrame({"requests": grouped.size()})
-    out["failed"] = grouped["failed"].sum()
-    out["blocked"] = grouped["blocked"].sum()
+    # Every bin from the first request to the last, so an empty bin shows as 0 req/s (and no
+    # percentile) instead of a line drawn across it.
+    everything = pd.RangeIndex(int(bins.min()), int(bins.max()) + 1, name="bin") if len(bins) else None
+    out = pd.DataFrame({"requests": grouped.size().reindex(everything, fill_value=0)})
+    out["failed"] = grouped["failed"].sum().reindex(out.index, fill_value=0)
+    out["blocked"] = grouped["blocked"].sum().reindex(out.index, fill_value=0)
     out["rps"] = out["requests"] / width_s
-    out["ok_rps"] = (grouped["answered"].sum() - out["blocked"]) / width_s
+    out["ok_rps"] = (grouped["answered"].sum().reindex(out.index, fill_value=0) - out["blocked"]) / width_s
     out["failed_rps"] = out["failed"] / width_s
     out["blocked_rps"] = out["blocked"] / width_s
     kinds = frame[frame["kind"] != ""].groupby(["bin", "kind"]).size().unstack(fill_value=0)
     for kind in kinds.columns:
+        # An empty bin has no share (NaN), not 0 %.
         out[f"rate_{kind}"] = (
-            kinds[kind].reindex(out.index, fill_value=0) / out["requests"] * 100.0
+            kinds[kind].reindex(out.index, fill_value=0) / out["requests"].replace(0, np.nan) * 100.0
         ).to_numpy()
     answered = frame[frame["answered"]]
     for column in ("e2e_ms", "ttft_ms"):

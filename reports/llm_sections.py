@@ -8,7 +8,7 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
-from core.outcome import ERROR_KINDS
+from core.outcome import ERROR_KINDS, FAILURE_KINDS
 from reports import charts
 from reports import llm_analysis as la
 from reports.charts import Stage
@@ -167,15 +167,30 @@ def timeline_section(
             right_label="Users (count)",
         )
     )
-    rate_columns = [c for c in series.columns if c.startswith("rate_")]
+    # Failures only: a blocked answer is an answer (its own chart below), a cancelled call was cut
+    # off by the stop.
+    rate_columns = [
+        f"rate_{kind}" for kind in ERROR_KINDS if kind in FAILURE_KINDS and f"rate_{kind}" in series
+    ]
     if rate_columns:
         section.charts.append(
             charts.stacked_time_chart(
                 "chart-llm-errors",
-                "Error rate by kind",
+                "Failure rate by kind",
                 "Share of requests (%)",
                 xs,
                 {c.removeprefix("rate_"): series[c].fillna(0).to_numpy() for c in rate_columns},
+                stages,
+            )
+        )
+    blocked = blocked_share(series)
+    if blocked is not None:
+        section.charts.append(
+            charts.time_chart(
+                "chart-llm-blocked",
+                "Blocked answers (safety filters; answers, not failures)",
+                "Share of requests (%)",
+                [("blocked", xs, blocked)],
                 stages,
             )
         )
@@ -199,6 +214,14 @@ def timeline_section(
             )
         )
     return section
+
+
+def blocked_share(series: pd.DataFrame) -> np.ndarray | None:
+    """Per bin, the share of requests answered with a block (%), NaN for a bin with no requests;
+    None when nothing was blocked."""
+    if "rate_blocked" not in series or not (series["rate_blocked"] > 0).any():
+        return None
+    return series["rate_blocked"].to_numpy(dtype=float)
 
 
 def distribution_section(requests: pd.DataFrame) -> Section | None:

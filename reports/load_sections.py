@@ -101,29 +101,53 @@ def _slo_value(value: Any, unit: str) -> str:
     return fmt_number(value, digits) + suffix
 
 
+def capacity_statement(result: cap.Capacity) -> str:
+    """One sentence on capacity, about the gates the user set only; without gates, what was measured."""
+    gates = "; ".join(slo.expr for slo in result.criteria)
+    if not result.judged:
+        busiest = result.busiest()
+        assert busiest is not None
+        e2e = busiest["e2e_p95_ms"]
+        return (
+            f"No --slo gate was set, so no capacity is claimed. Highest load measured: "
+            f"{busiest['rps']:,.2f} req/s (window {busiest['window']}), with "
+            f"{_slo_value(busiest['failure_pct'], '%')} of calls failed and p95 end-to-end "
+            + ("– (no call answered)" if e2e is None or e2e != e2e else _slo_value(e2e, "ms"))
+            + "."
+        )
+    if result.best_rps is None:
+        return f"No load window met your SLOs ({gates}): capacity is below the lowest load tested."
+    statement = (
+        f"Capacity: {result.best_rps:,.2f} req/s sustained (window {result.best_window}) and "
+        f"{result.best_tokens_per_min:,.0f} output tokens/min met your SLOs ({gates})."
+    )
+    if not any(slo.metric == "error_rate" for slo in result.criteria):
+        best = result.table[result.table["window"] == result.best_window].iloc[0]
+        statement += f" No gate bounds failures: {_slo_value(best['failure_pct'], '%')} of calls failed in that window."
+    return statement
+
+
 def capacity_section(result: cap.Capacity) -> Section | None:
     if result.table.empty:
         return None
-    if result.best_rps is None:
-        statement = "No load window met the SLOs: capacity is below the lowest load tested."
-    else:
-        statement = (
-            f"Capacity: {result.best_rps:,.2f} req/s sustained (window {result.best_window}) and "
-            f"{result.best_tokens_per_min:,.0f} output tokens/min still met the SLOs."
+    notes = [capacity_statement(result)]
+    if result.judged:
+        notes.append(
+            "Each window (a load-shape stage, or a fixed slice of the run without stages) holds the calls "
+            "that started in it; it meets the SLOs when every gate you set holds on its calls (latency "
+            "percentiles by nearest rank, as the run's own gates)."
         )
-    notes = [
-        statement,
-        "Each window (a load-shape stage, or a fixed slice of the run without stages) holds the calls "
-        "that started in it; it meets the SLOs when every criterion holds on its calls (latency "
-        "percentiles by nearest rank, as the run's own gates). Criteria: "
-        + "; ".join(slo.expr for slo in result.criteria)
-        + ".",
-    ]
+    else:
+        notes.append(
+            "Each window (a load-shape stage, or a fixed slice of the run without stages) holds the calls "
+            "that started in it. Give --slo (e.g. e2e_p95<=5s,error_rate<=1%) to judge the windows."
+        )
     if result.ignored:
         notes.append("Not judged per window: " + "; ".join(result.ignored) + ".")
     rows = []
     for row in result.table.to_dict("records"):
         values = [_slo_value(row[slo.expr], slo.unit) for slo in result.criteria]
+        verdict = [] if not result.judged else ["yes" if row["met"] else "no"]
         rows.append(
             [
                 str(row["window"]),
@@ -131,8 +155,10 @@ def capacity_section(result: cap.Capacity) -> Section | None:
                 fmt_number(row["requests"], 0),
                 fmt_number(row["rps"], 2),
                 fmt_number(row["tokens_per_min"], 0),
+                _slo_value(row["failure_pct"], "%"),
+                _slo_value(row["e2e_p95_ms"], "ms"),
                 *values,
-                "yes" if row["met"] else "no",
+                *verdict,
             ]
         )
     table = Table(
@@ -142,14 +168,16 @@ def capacity_section(result: cap.Capacity) -> Section | None:
             "Requests",
             "Req/s",
             "Output tokens/min",
+            "Failed",
+            "e2e p95",
             *(s.expr for s in result.criteria),
-            "Met SLOs",
+            *(["Met your SLOs"] if result.judged else []),
         ),
-        numeric=(False, *([True] * (4 + len(result.criteria))), False),
+        numeric=(False, *([True] * (6 + len(result.criteria))), False),
         rows=rows,
-        row_classes=["pass" if met else "fail" for met in result.table["met"]],
+        row_classes=(["pass" if met else "fail" for met in result.table["met"]] if result.judged else []),
     )
-    return Section("capacity", "Capacity", notes=notes, tables=[table])
+    return Section("capacity", "Capacity" if result.judged else "Load windows", notes=notes, tables=[table])
 
 
 def health_section(health: pd.DataFrame, origin: float, stages: Sequence[Stage]) -> tuple[Section, list[str]]:

@@ -21,6 +21,7 @@ import pandas as pd
 from core.results import (
     EMULATOR_STATS_JSON,
     HEALTH,
+    LOCUST_CSV_PREFIX,
     LOCUST_EXCEPTIONS,
     LOCUST_FAILURES,
     LOCUST_HISTORY,
@@ -33,11 +34,8 @@ from core.results import (
     RunInfo,
     read_json_object,
 )
-
-
-class ReportInputError(Exception):
-    """Bad input for a report; str(error) is one line saying what is wrong and how to fix it."""
-
+from reports.errors import ReportInputError
+from reports.locust_csv import STATS_SUFFIX, choose_prefix, locust_file_name
 
 # The request-log columns the analyses use, read with the log's own dtypes (REQUEST_LOG.numeric):
 # numbers as float64, text as categories. Text repeats (scenario, model, error kind), so a million
@@ -81,6 +79,7 @@ class RunData:
     """Everything read from one results folder. None means the source was absent or unusable."""
 
     results_dir: Path
+    prefix: str = LOCUST_CSV_PREFIX  # of the Locust CSVs read: <prefix>_stats.csv and its siblings
     stats: pd.DataFrame | None = None
     history: pd.DataFrame | None = None
     failures: pd.DataFrame | None = None
@@ -90,6 +89,10 @@ class RunData:
     run: RunInfo = field(default_factory=RunInfo)
     emulator_stats: dict[str, Any] | None = None
     warnings: list[str] = field(default_factory=list)
+
+    def locust_file(self, spec: CsvFile) -> str:
+        """The name of one of Locust's CSVs in this folder (its --csv prefix may be any)."""
+        return locust_file_name(spec, self.prefix)
 
     @property
     def origin(self) -> float:
@@ -285,14 +288,18 @@ def _combine_request_logs(frames: list[pd.DataFrame]) -> pd.DataFrame:
     return combined.reset_index(drop=True)
 
 
-def load_results(results_dir: str | os.PathLike[str]) -> RunData:
-    """Read every known file of a results folder; raise ReportInputError only if nothing is usable."""
+def load_results(results_dir: str | os.PathLike[str], prefix: str | None = None) -> RunData:
+    """Read every known file of a results folder; raise ReportInputError only if nothing is usable.
+
+    Locust's CSVs may carry any --csv prefix (`run1_stats.csv`...); `prefix` picks one when the
+    folder holds several runs.
+    """
     folder = Path(results_dir)
     if not folder.exists():
         raise ReportInputError(f"results folder {folder} does not exist")
     if not folder.is_dir():
         raise ReportInputError(f"{folder} is not a folder; pass the results/<run-id>/ directory")
-    data = RunData(results_dir=folder)
+    data = RunData(results_dir=folder, prefix=choose_prefix(folder, prefix))
     problems: list[str] = []
 
     def attempt(name: str, reader: Any, *, expected: bool) -> Any:
@@ -315,10 +322,10 @@ def load_results(results_dir: str | os.PathLike[str]) -> RunData:
 
     data.run = attempt(RUN_JSON, RunInfo.read, expected=False) or RunInfo()
     data.emulator_stats = attempt(EMULATOR_STATS_JSON, read_json_object, expected=False)
-    data.stats = attempt(LOCUST_STATS.name, read_locust_stats, expected=True)
-    data.history = attempt(LOCUST_HISTORY.name, read_stats_history, expected=True)
-    data.failures = attempt(LOCUST_FAILURES.name, read_failures, expected=False)
-    data.exceptions = attempt(LOCUST_EXCEPTIONS.name, read_exceptions, expected=False)
+    data.stats = attempt(data.locust_file(LOCUST_STATS), read_locust_stats, expected=True)
+    data.history = attempt(data.locust_file(LOCUST_HISTORY), read_stats_history, expected=True)
+    data.failures = attempt(data.locust_file(LOCUST_FAILURES), read_failures, expected=False)
+    data.exceptions = attempt(data.locust_file(LOCUST_EXCEPTIONS), read_exceptions, expected=False)
     data.health = attempt(HEALTH.name, read_health, expected=False)
 
     frames = []
@@ -334,7 +341,7 @@ def load_results(results_dir: str | os.PathLike[str]) -> RunData:
     if data.stats is None and data.history is None and data.requests is None:
         found = "; ".join(problems) if problems else "no data files"
         raise ReportInputError(
-            f"nothing to report in {folder} (needs {LOCUST_STATS.name} or {REQUEST_LOG_GLOB}): {found}"
+            f"nothing to report in {folder} (needs Locust's *{STATS_SUFFIX} or {REQUEST_LOG_GLOB}): {found}"
         )
     data.warnings[:0] = problems
     _keep_last_run(data)

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import json
 import re
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from core.results import RunInfo
+from core.results import LOCUST_CSV_PREFIX, RunInfo
 from reports.charts import Stage
 from reports.loading import RunData
+from reports.option_defaults import is_default
 
 # Options whose name suggests a secret are never shown, whatever their value.
 # Whole words of the name, so `api_key` or `web_auth` are hidden but `max_output_tokens` is shown.
@@ -57,10 +59,20 @@ def _text(value: Any) -> str:
     return str(value)
 
 
-def metadata_rows(data: RunData) -> list[tuple[str, str]]:
-    """(label, value) pairs for the metadata section, secrets hidden."""
-    run = scrub(data.run.document())  # only the fields the run wrote: an absent one is not shown
+@dataclass(frozen=True)
+class MetadataGroup:
+    """One block of the run metadata; a folded one is drawn closed (<details>)."""
+
+    title: str
+    rows: list[tuple[str, str]]
+    folded: bool = True
+    preformatted: bool = False  # one row holding a JSON document, shown as such
+
+
+def _run_rows(data: RunData, run: dict[str, Any]) -> list[tuple[str, str]]:
     rows: list[tuple[str, str]] = [("Results folder", str(data.results_dir))]
+    if data.prefix != LOCUST_CSV_PREFIX:
+        rows.append(("Locust CSVs", f"{data.prefix}_*.csv"))
     for label, key in (("Run id", "run_id"), ("Started (UTC)", "started_at"), ("Ended (UTC)", "ended_at")):
         if key in run:
             rows.append((label, _text(run[key])))
@@ -78,18 +90,34 @@ def metadata_rows(data: RunData) -> list[tuple[str, str]]:
         rows.append(("Shape", "none (fixed users)" if shape is None else _text(shape)))
     for stage in stages(data):
         rows.append((f"Stage {stage.name}", f"{stage.start_s:,.0f} s to {stage.end_s:,.0f} s"))
-    for group, label in (("settings", "Setting"), ("options", "Option"), ("versions", "Version")):
-        values = run.get(group)
-        if isinstance(values, dict):
-            # Options nobody set (None or empty) would bury the ones that matter.
-            rows.extend(
-                (f"{label} {key}", _text(value))
-                for key, value in sorted(values.items())
-                if value is not None and value != ""
+    return rows
+
+
+def metadata_groups(data: RunData) -> list[MetadataGroup]:
+    """The run metadata, secrets hidden: what ran and the options the user set open; every default,
+    the resolved settings, versions and the emulator's counters folded."""
+    run = scrub(data.run.document())  # only the fields the run wrote: an absent one is not shown
+    groups = [MetadataGroup("Run", _run_rows(data, run), folded=False)]
+    options = run.get("options")
+    if isinstance(options, dict) and options:
+        chosen = [(key, _text(value)) for key, value in sorted(options.items()) if not is_default(key, value)]
+        left = [(key, _text(value)) for key, value in sorted(options.items()) if is_default(key, value)]
+        groups.append(
+            MetadataGroup(
+                "Options you set", chosen or [("(none)", "every option was left at its default")], False
+            )
+        )
+        groups.append(MetadataGroup(f"Options left at Locust's and the suite's defaults ({len(left)})", left))
+    for key, title in (("settings", "Resolved Gemini settings"), ("versions", "Versions")):
+        values = run.get(key)
+        if isinstance(values, dict) and values:
+            groups.append(
+                MetadataGroup(title, [(name, _text(value)) for name, value in sorted(values.items())])
             )
     if data.emulator_stats:
-        rows.append(("Emulator stats", _text(scrub(data.emulator_stats))))
-    return rows
+        text = json.dumps(scrub(data.emulator_stats), indent=2, sort_keys=True, default=str)
+        groups.append(MetadataGroup("Emulator stats (emulator_stats.json)", [("", text)], preformatted=True))
+    return groups
 
 
 def _moment(run: RunInfo, iso: str | None) -> str:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import re
 import signal
 import socket
 import subprocess
@@ -81,13 +83,14 @@ def test_llm_tab_shows_live_rows_in_a_real_browser(
         page.get_by_role("tab", name="LLM").click()
         total = page.locator("tr", has_text="Aggregated")
         expect(total).to_be_visible(timeout=30_000)
-        expect(page.locator("th", has_text="TTFT p95 (ms)")).to_be_visible()
+        expect(page.locator("th", has_text="TTFT p95 ms")).to_be_visible()
+        expect(page.locator("th", has_text="Thinking tokens")).to_be_visible()
         calls = total.locator("td").nth(2)
         expect(calls).not_to_have_text("0", timeout=30_000)
-        assert int(calls.inner_text()) > 0
+        assert int(calls.inner_text().replace(",", "")) > 0
         scenario_row = page.locator("tr", has_text=default_model()).first
         cells = scenario_row.locator("td").all_inner_texts()
-        assert cells[0] == default_model() and cells[1] and int(cells[2]) > 0
+        assert cells[0] == default_model() and cells[1] and int(cells[2].replace(",", "")) > 0
 
         page.get_by_role("tab", name="Download Data").click()
         link = page.get_by_role("link", name="Download LLM stats CSV")
@@ -102,5 +105,92 @@ def test_llm_tab_shows_live_rows_in_a_real_browser(
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
-    rows = read_rows(out / "llm_stats.csv")
+    # A web-UI session writes one folder per test under the session's (issue 16).
+    rows = read_rows(next(out.rglob("llm_stats.csv")))
     assert int(rows[-1]["requests"]) > 0, log_path.read_text()[-3000:]
+
+
+QUICK_EMULATOR = {
+    "model_defaults": {"ttft_median_ms": 100, "ttft_tail_share": 0, "output_tokens_per_s": 5000}
+}
+# Charts that must show data: (chart, series) of llm_live.js's SVG paths
+LIVE_CHARTS = (("ttft", "p95"), ("tokens", "tokens/s"), ("cost", "USD"))
+NO_HORIZONTAL_SCROLL = """() => [document.documentElement, document.querySelector('#gemini-llm-live'),
+    document.querySelector('#gemini-llm-live + .MuiTableContainer-root')]
+    .every(node => node && node.scrollWidth <= node.clientWidth)"""
+
+
+def test_llm_tab_shows_live_verdicts_budget_banner_and_charts_at_1366px(
+    repo_root: Path, clean_env: dict, tmp_path: Path, browser: Any
+) -> None:
+    from playwright.sync_api import expect
+
+    quick = tmp_path / "quick.json"
+    quick.write_text(json.dumps(QUICK_EMULATOR))
+    port = free_port()
+    log_path = tmp_path / "locust.log"
+    args = ("--web-port", str(port), "--results-dir", str(tmp_path / "run"), "--emulator-config", str(quick))
+    with log_path.open("w") as log:
+        proc = subprocess.Popen(
+            locust_cmd(*args, "--slo", "ttft_p95<=1ms,error_rate<=50%", "--stop-timeout", "3"),
+            cwd=repo_root,
+            env=clean_env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        wait_listening(port, proc)
+        url = f"http://127.0.0.1:{port}/"
+        page = browser.new_page(viewport={"width": 1366, "height": 768})
+
+        def start_test(max_cost: str) -> None:
+            # Posted like the start form does; the page is reloaded to follow the new test.
+            started = page.request.post(
+                url + "swarm", form={"user_count": "4", "spawn_rate": "4", "max_cost": max_cost}
+            )
+            assert started.json()["success"] is True, started.text()
+            page.goto(url + "?tab=llm")
+            page.get_by_role("tab", name="LLM").click()
+
+        def live_state() -> str:
+            return page.request.get(url + "gemini/llm/live").json()["state"]
+
+        # 1. No budget: the failing gate with its value, and the charts filling while the run goes.
+        start_test("0")
+        failing = page.locator('#gemini-llm-live [data-gate="ttft_p95<=1ms"]')
+        expect(failing).to_have_attribute("data-passed", "false", timeout=30_000)
+        expect(failing).to_contain_text(re.compile(r"FAIL ttft_p95<=1ms · now [\d,]+ ms"), timeout=30_000)
+        expect(page.locator('#gemini-llm-live [data-gate="error_rate<=50%"]')).to_contain_text("PASS")
+        for chart, series in LIVE_CHARTS:  # the panel is redrawn at each poll: find the path anew
+            path = f'#gemini-llm-live figure[data-chart="{chart}"] path[data-series="{series}"]'
+            page.wait_for_function(
+                "s => Number(document.querySelector(s)?.dataset.points) >= 3", arg=path, timeout=30_000
+            )
+            assert page.locator(path).get_attribute("d").count("L") >= 2  # a line, not a lone point
+        assert live_state() == "running"
+        assert page.evaluate(NO_HORIZONTAL_SCROLL), "the LLM tab scrolls sideways at 1,366 px"
+        expect(page.locator("#gemini-budget-banner")).to_be_hidden()
+
+        page.request.post(url + "stop")
+        wait_until(lambda: live_state() == "stopped", 30, "the first test to stop")
+        # 2. A budget of one call's cost: it stops the test and the banner says so, next to the gate.
+        start_test("0.0001")
+        banner = page.locator("#gemini-budget-banner")
+        expect(banner).to_be_visible(timeout=30_000)
+        expect(banner).to_contain_text("The cost budget stopped this test")
+        expect(banner).to_contain_text("--max-cost 0.0001 USD")
+        expect(page.locator("#gemini-llm-live [data-budget=reached]")).to_contain_text("of 0.0001 USD spent")
+        expect(failing).to_contain_text("FAIL", timeout=30_000)
+        wait_until(lambda: live_state() == "stopped", 30, "the budget to stop the test")
+        page.reload()
+        # It stays until the next test starts (which clears it: test_webui_live.py; each test here
+        # costs a report at the end).
+        expect(banner).to_be_visible()
+    finally:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()

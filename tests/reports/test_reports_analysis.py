@@ -11,6 +11,7 @@ from core.slo import metric_value, passes
 from reports import analysis, capacity, slo
 from reports import llm_analysis as la
 from reports import scenario_analysis as sa
+from reports.load_sections import capacity_section, capacity_statement
 from reports.loading import REQUEST_TEXT_COLUMNS
 
 
@@ -204,17 +205,45 @@ def test_capacity_is_the_highest_window_that_met_every_slo():
             )
     requests = requests_frame(rows)
     spans = [capacity.Stage(f"w{i}", i * 10.0, (i + 1) * 10.0) for i in range(4)]
-    run = RunInfo.from_document(
-        {"slo": [{"expr": "e2e_p95<=1s", "passed": False}, {"expr": "weird", "passed": True}]}
-    )
+    gates = [{"expr": "e2e_p95<=1s", "passed": False}, {"expr": "error_rate<=1%", "passed": False}]
+    run = RunInfo.from_document({"slo": [*gates, {"expr": "weird", "passed": True}]})
     result = capacity.capacity(requests, 0.0, spans, run)
     assert result.table["met"].tolist() == [True, True, False, False]
     assert (result.best_rps, result.best_tokens_per_min, result.best_window) == (2.0, 720.0, "w1")
     assert result.ignored == ["weird"]
-    assert [c.expr for c in result.criteria] == ["e2e_p95<=1s", "error_rate<1% (default)"]
+    assert [c.expr for c in result.criteria] == ["e2e_p95<=1s", "error_rate<=1%"], "no default is added"
     assert result.table["e2e_p95<=1s"].tolist() == [500.0, 900.0, 2500.0, 700.0]
-    default = capacity.capacity(requests, 0.0, spans, RunInfo())
-    assert default.best_rps == 3.0, "without SLOs only the default failure-rate bound applies"
+    assert result.table["failure_pct"].tolist() == [0.0, 0.0, 0.0, 20.0]
+    statement = capacity_statement(result)
+    assert statement.startswith("Capacity: 2.00 req/s sustained (window w1)")
+    assert "met your SLOs (e2e_p95<=1s; error_rate<=1%)" in statement
+
+    # Only a latency gate: failures are not judged (no default bound), and the statement says how
+    # many failed in the window it names.
+    latency_only = capacity.capacity(requests, 0.0, spans, RunInfo.from_document({"slo": gates[:1]}))
+    assert latency_only.table["met"].tolist() == [True, True, False, True]
+    assert latency_only.best_window == "w3"
+    assert "No gate bounds failures: 20.00% of calls failed in that window." in capacity_statement(
+        latency_only
+    )
+
+
+def test_without_slo_gates_capacity_claims_nothing_and_says_what_was_measured():
+    rows = [{"start_time": i / 2, "e2e_ms": 400.0 + i, "output_tokens": 5.0} for i in range(40)]
+    rows += [{"start_time": 20 + i / 4, "e2e_ms": 900.0, "error_kind": "timeout"} for i in range(20)]
+    spans = [capacity.Stage("low", 0.0, 20.0), capacity.Stage("high", 20.0, 25.0)]
+    result = capacity.capacity(requests_frame(rows), 0.0, spans, RunInfo())
+    assert not result.judged and result.criteria == [] and result.best_rps is None
+    assert result.table["met"].isna().all()
+    statement = capacity_statement(result)
+    assert "met" not in statement and "SLO" not in statement.replace("--slo", "")
+    assert statement == (
+        "No --slo gate was set, so no capacity is claimed. Highest load measured: 4.00 req/s "
+        "(window high), with 100.00% of calls failed and p95 end-to-end – (no call answered)."
+    )
+    section = capacity_section(result)
+    assert section.title == "Load windows"
+    assert "Met your SLOs" not in section.tables[0].columns and "Failed" in section.tables[0].columns
 
 
 def test_capacity_without_stages_uses_fixed_windows():

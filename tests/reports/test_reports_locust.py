@@ -44,7 +44,8 @@ def test_report_has_summary_charts_toc_and_escapes_hostile_text(results_copy):
     html = path.read_text(encoding="utf-8")
     assert "flash &lt;chat&gt;" in html and "<chat>" not in html
     assert "&lt;b&gt;boom&lt;/b&gt;" in html and "<b>boom" not in html
-    assert html.count('src="data:image/png;base64,') == 2
+    # Throughput, percentiles, and p95 per request name (the fixture has a --csv-full-history row).
+    assert html.count('src="data:image/png;base64,') == 3 and 'id="chart-latency-endpoints"' in html
     for anchor in ("metadata", "locust-summary", "locust-timeline", "locust-failures"):
         assert f'href="#{anchor}"' in html and f'id="{anchor}"' in html
     assert "AIza" not in html, "an API-key-shaped value leaked into the report"

@@ -150,7 +150,7 @@ def test_public_options_drop_secrets() -> None:
 def test_results_folder_with_an_earlier_run_is_set_aside(tmp_path: Path) -> None:
     (tmp_path / "run.json").write_text(json.dumps({"run_id": "old"}))
     (tmp_path / "locust_stats.csv").write_text("old data")
-    results._set_aside_previous_run(tmp_path)
+    results.set_aside_previous_run(tmp_path)
     assert not (tmp_path / "run.json").exists()
     kept = list((tmp_path / ".previous").glob("old-*/locust_stats.csv"))
     assert len(kept) == 1 and kept[0].read_text() == "old data"
