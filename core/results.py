@@ -344,6 +344,9 @@ class RunInfo(_Part):
     host: str | None = None  # without any user:password@ part
     emulator: bool | None = None  # whether the run loaded the bundled emulator
     options: dict[str, Any] = {}  # every option, secrets removed
+    # Each of those options' default (the parser's, plugins' options included), so the report can
+    # show the ones the user set apart from the ones left alone; absent in older run.json files.
+    option_defaults: dict[str, Any] = {}
     settings: dict[str, Any] = {}
     versions: dict[str, str] = {}
     runs: list[RunSpan] = []

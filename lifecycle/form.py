@@ -100,6 +100,7 @@ def install_start_form_check(environment: Environment, wait_until_ready: Callabl
         return False
     install_form_layout(environment)
     from flask import jsonify, request  # only needed with a web UI
+    from werkzeug.datastructures import ImmutableMultiDict
 
     app = web_ui.app
     endpoint = next(
@@ -118,6 +119,11 @@ def install_start_form_check(environment: Environment, wait_until_ready: Callabl
     def checked_swarm(*args: Any, **kwargs: Any) -> Any:
         runner = environment.runner
         if runner is not None and runner.state in (STATE_INIT, STATE_STOPPED) and request.method == "POST":
+            emulator_url = getattr(environment.parsed_options, "emulator_url", "")
+            if emulator_url and "host" in request.form and not request.form["host"].strip():
+                # A cleared Host field means what no --host means: the bundled emulator. Locust's own
+                # handler would set the host to "" and the test would stop at its first call.
+                request.form = ImmutableMultiDict({**request.form.to_dict(), "host": emulator_url})
             try:
                 shape = check_start(environment, form_options(environment, request.form))
                 # A start waits until this process (and every worker) has prepared its requests.

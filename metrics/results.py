@@ -57,7 +57,14 @@ VERSIONED_PACKAGES = (
 )
 
 
+# The process's parser (one per process: Locust builds it once), kept to read option defaults from:
+# by the time run.json is written every locustfile and plugin has added its options to it.
+_parser: Any = None
+
+
 def add_arguments(parser: Any) -> None:
+    global _parser
+    _parser = parser
     parser.add_argument(
         "--results-dir",
         default="",
@@ -74,8 +81,20 @@ def default_results_dir(now: dt.datetime | None = None) -> Path:
 
 def public_options(options: Any) -> dict[str, Any]:
     """Every option as JSON-safe values, with anything that could hold a secret removed."""
+    return _public(vars(options))
+
+
+def public_option_defaults(options: dict[str, Any]) -> dict[str, Any]:
+    """The parser's default of each of these (public) options; empty when no parser was seen (Locust
+    used as a library), which the report reads as "not known"."""
+    if _parser is None:
+        return {}
+    return _public({name: _parser.get_default(name) for name in options})
+
+
+def _public(values: dict[str, Any]) -> dict[str, Any]:
     clean: dict[str, Any] = {}
-    for name, value in sorted(vars(options).items()):
+    for name, value in sorted(values.items()):
         if name in SECRET_OPTION_NAMES or SECRET_WORDS.search(name):
             continue
         clean[name] = value if isinstance(value, str | int | float | bool | type(None)) else repr(value)
@@ -172,12 +191,14 @@ class RunFolder:
 
     def _run_document(self, public_settings: dict[str, Any]) -> dict[str, Any]:
         env = self.environment
+        options = self.options if self.options is not None else public_options(env.parsed_options)
         return {
             "run_id": self.run_id,
             "started_at": iso_time(self.started_at, "seconds"),
             "ended_at": iso_time(self.ended_at, "seconds"),
             "host": self.host if self.options is not None else public_host(env.host),
-            "options": self.options if self.options is not None else public_options(env.parsed_options),
+            "options": options,
+            "option_defaults": public_option_defaults(options),
             "settings": public_settings,
             "versions": package_versions(),
             **self.extra,

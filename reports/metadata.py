@@ -11,7 +11,6 @@ from typing import Any
 from core.results import LOCUST_CSV_PREFIX, RunInfo
 from reports.charts import Stage
 from reports.loading import RunData
-from reports.option_defaults import is_default
 
 # Options whose name suggests a secret are never shown, whatever their value.
 # Whole words of the name, so `api_key` or `web_auth` are hidden but `max_output_tokens` is shown.
@@ -93,21 +92,40 @@ def _run_rows(data: RunData, run: dict[str, Any]) -> list[tuple[str, str]]:
     return rows
 
 
+# Values the suite fills in itself (the bundled emulator's address), never typed by the user.
+SET_BY_THE_SUITE = frozenset({"emulator_url"})
+
+
+def _left(name: str, value: Any, defaults: dict[str, Any]) -> bool:
+    """Whether an option was left alone: its recorded value is its recorded default (both written
+    the same way by the run), or the suite filled it in; an option without a default counts as set."""
+    if name in SET_BY_THE_SUITE:
+        return True
+    return name in defaults and value == defaults[name]
+
+
 def metadata_groups(data: RunData) -> list[MetadataGroup]:
     """The run metadata, secrets hidden: what ran and the options the user set open; every default,
     the resolved settings, versions and the emulator's counters folded."""
     run = scrub(data.run.document())  # only the fields the run wrote: an absent one is not shown
     groups = [MetadataGroup("Run", _run_rows(data, run), folded=False)]
     options = run.get("options")
-    if isinstance(options, dict) and options:
-        chosen = [(key, _text(value)) for key, value in sorted(options.items()) if not is_default(key, value)]
-        left = [(key, _text(value)) for key, value in sorted(options.items()) if is_default(key, value)]
+    defaults = run.get("option_defaults")
+    if isinstance(options, dict) and options and isinstance(defaults, dict) and defaults:
+        chosen = [
+            (key, _text(value)) for key, value in sorted(options.items()) if not _left(key, value, defaults)
+        ]
+        left = [(key, _text(value)) for key, value in sorted(options.items()) if _left(key, value, defaults)]
         groups.append(
             MetadataGroup(
                 "Options you set", chosen or [("(none)", "every option was left at its default")], False
             )
         )
         groups.append(MetadataGroup(f"Options left at Locust's and the suite's defaults ({len(left)})", left))
+    elif isinstance(options, dict) and options:
+        # An older run.json: which options were set is not known, so none is claimed as the user's.
+        rows = [(key, _text(value)) for key, value in sorted(options.items())]
+        groups.append(MetadataGroup(f"Options (defaults not recorded) ({len(rows)})", rows))
     for key, title in (("settings", "Resolved Gemini settings"), ("versions", "Versions")):
         values = run.get(key)
         if isinstance(values, dict) and values:

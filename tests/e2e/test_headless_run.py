@@ -86,6 +86,12 @@ def test_headless_run_writes_results_and_report(
     assert run["host"].startswith("http://127.0.0.1:")
     assert run["started_at"] and run["ended_at"]
     assert "locust" in run["versions"]
+    # Each option's default beside its value, so the report can tell the ones the user set.
+    defaults = run["option_defaults"]
+    assert set(defaults) == set(run["options"])
+    assert (run["options"]["num_users"], defaults["num_users"]) == (5, None)
+    assert run["options"]["mix"] == defaults["mix"], "--mix was not given"
+    assert "api_key" not in defaults
     assert (out / "emulator_stats.json").exists()
 
     report = out / "report.html"
@@ -109,6 +115,10 @@ def test_headless_run_writes_results_and_report(
     widths = page.eval_on_selector_all("img", "imgs => imgs.map(i => i.complete ? i.naturalWidth : 0)")
     assert problems == [] and len(widths) >= 6 and all(w > 0 for w in widths), (problems, widths)
     assert "moderation" in page.inner_text("body")
+    # The options given on the command line are the open "Options you set"; the rest are folded.
+    chosen = page.locator("h3", has_text="Options you set").locator("xpath=following-sibling::dl[1]")
+    given = chosen.locator("dt").all_inner_texts()
+    assert {"num_users", "spawn_rate", "run_time", "results_dir"} <= set(given) and "mix" not in given, given
 
     # The key was sent (to the loopback emulator) but is written nowhere.
     for path in out.rglob("*"):

@@ -45,18 +45,15 @@ def test_report_opens_without_console_errors_and_every_image_loads(tmp_path, bro
 def test_first_screen_shows_the_verdict_and_key_figures_and_no_option_dump(tmp_path, browser):
     import json
 
-    from reports.option_defaults import LOCUST_DEFAULTS, SUITE_DEFAULTS
+    from locust.argument_parser import default_args_dict
 
     folder = synthesize_results(tmp_path / "run", total=2000, files=1)
     run = json.loads((folder / "run.json").read_text())
-    # Every option, as a real run records them: the defaults and a few the user set.
-    run["options"] = {
-        **LOCUST_DEFAULTS,
-        **SUITE_DEFAULTS,
-        "num_users": 100,
-        "headless": True,
-        "slo": "e2e_p95<=4s",
-    }
+    # Every Locust option, as a real run records them: the defaults and a few the user set.
+    defaults = {name: value if isinstance(value, str | int | float | bool | type(None)) else repr(value)
+                for name, value in default_args_dict().items()}  # fmt: skip
+    run["options"] = {**defaults, "num_users": 100, "headless": True, "slo": "e2e_p95<=4s"}
+    run["option_defaults"] = {**defaults, "slo": ""}
     (folder / "run.json").write_text(json.dumps(run))
     (folder / "emulator_stats.json").write_text(json.dumps({"requests": 2000, "by_status": {"200": 1990}}))
     report = build_report(folder)

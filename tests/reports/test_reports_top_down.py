@@ -4,9 +4,6 @@ apart from the defaults (which are checked against Locust's real parser)."""
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -19,7 +16,6 @@ from reports import analysis, charts, llm_sections
 from reports import llm_analysis as la
 from reports.loading import RunData
 from reports.metadata import metadata_groups
-from reports.option_defaults import LOCUST_DEFAULTS, SET_BY_THE_SUITE, SUITE_DEFAULTS, is_default
 from reports.verdict import BROKEN, FAIL, NONE, PASS, judge
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -171,45 +167,30 @@ def test_the_verdict_follows_the_runs_own_judgement():
 
 
 def test_options_the_user_set_are_open_and_the_defaults_folded(tmp_path):
-    options = {**LOCUST_DEFAULTS, **SUITE_DEFAULTS, "num_users": 5, "spawn_rate": 2.0, "slo": "e2e_p95<=5s"}
-    options.update(stop_timeout=0, user_classes="[]", emulator_url="http://127.0.0.1:1", my_plugin_flag=1)
-    data = RunData(results_dir=tmp_path, run=RunInfo.from_document({"run_id": "r", "options": options}))
+    defaults = {"num_users": None, "spawn_rate": 1, "slo": "", "stop_timeout": 0, "user_classes": "[]"}
+    defaults.update(class_picker=False, emulator_url="")
+    options = {**defaults, "num_users": 5, "spawn_rate": 2.0, "slo": "e2e_p95<=5s"}
+    options.update(emulator_url="http://127.0.0.1:1", my_plugin_flag=1)
+    run = RunInfo.from_document({"run_id": "r", "options": options, "option_defaults": defaults})
+    data = RunData(results_dir=tmp_path, run=run)
     data.emulator_stats = {"requests": 3}
     groups = {group.title.split(" (")[0]: group for group in metadata_groups(data)}
     chosen = groups["Options you set"]
     assert not chosen.folded
+    # A plugin's option with no recorded default counts as set: nothing is hidden as a default.
     assert [name for name, _ in chosen.rows] == ["my_plugin_flag", "num_users", "slo", "spawn_rate"]
-    defaults = groups["Options left at Locust's and the suite's defaults"]
-    assert defaults.folded and ("class_picker", "False") in defaults.rows and len(defaults.rows) > 90
-    assert ("emulator_url", "http://127.0.0.1:1") in defaults.rows, "filled in by the suite, not the user"
+    left = groups["Options left at Locust's and the suite's defaults"]
+    assert left.folded and ("class_picker", "False") in left.rows and ("stop_timeout", "0") in left.rows
+    assert ("emulator_url", "http://127.0.0.1:1") in left.rows, "filled in by the suite, not the user"
     emulator = groups["Emulator stats"]
     assert emulator.folded and emulator.preformatted and '"requests": 3' in emulator.rows[0][1]
     assert not groups["Run"].folded
-    assert (
-        is_default("stop_timeout", 0) and is_default("user_classes", "[]") and not is_default("num_users", 5)
-    )
 
 
-def test_the_known_defaults_are_those_of_locusts_real_parser_with_the_suites_options():
-    script = (
-        "import importlib.util, json, sys\n"
-        "from locust import argument_parser\n"
-        "spec = importlib.util.spec_from_file_location('lf', sys.argv[1])\n"
-        "spec.loader.exec_module(importlib.util.module_from_spec(spec))\n"
-        "parser = argument_parser.get_parser()\n"
-        "print(json.dumps({a.dest: a.default for a in parser._actions if a.dest not in ('help', 'version')},"
-        " default=repr))\n"
-    )
-    done = subprocess.run(
-        [sys.executable, "-c", script, str(ROOT / "locustfile.py")],
-        cwd=ROOT, capture_output=True, text=True, timeout=120,
-    )  # fmt: skip
-    assert done.returncode == 0, done.stderr[-2000:]
-    real = json.loads(done.stdout.strip().splitlines()[-1])
-    known = {**LOCUST_DEFAULTS, **SUITE_DEFAULTS}
-    assert set(real) == set(known), (
-        f"reports/option_defaults.py is out of step with the parser: missing {sorted(set(real) - set(known))}, "
-        f"gone {sorted(set(known) - set(real))}"
-    )
-    assert {name: value for name, value in real.items() if value != known[name]} == {}
-    assert not SET_BY_THE_SUITE & set(real), "an option filled in by the suite is not a parser option"
+def test_an_older_run_json_without_defaults_claims_no_option_as_set(tmp_path):
+    run = RunInfo.from_document({"run_id": "r", "options": {"num_users": 5, "class_picker": False}})
+    groups = {
+        group.title.split(" (")[0]: group for group in metadata_groups(RunData(results_dir=tmp_path, run=run))
+    }
+    assert "Options you set" not in groups
+    assert groups["Options"].folded and ("num_users", "5") in groups["Options"].rows

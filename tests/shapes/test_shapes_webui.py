@@ -133,3 +133,13 @@ def test_a_model_without_a_price_is_refused_in_the_form_against_another_host(web
         reply = client.post("/swarm", data=form).get_json()
     assert reply["success"] is False and "no price known for model 'some-unpriced-model'" in reply["message"]
     assert web_env.shape_class is None and web_env.runner.state == "ready"
+
+
+def test_a_cleared_host_field_means_the_bundled_emulator(web_env) -> None:
+    """No --host on the command line means the emulator; so does a Host field left blank, rather than
+    a test that stops at its first call on a host of ''."""
+    client = web_env.web_ui.app.test_client()
+    reply = client.post("/swarm", data={**FORM, "host": "  "}).get_json()
+    assert reply["success"] is True, reply
+    assert web_env.host == FORM["host"] == web_env.parsed_options.emulator_url
+    web_env.runner.stop()

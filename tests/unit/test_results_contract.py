@@ -35,6 +35,7 @@ FULL_RUN = {
     "host": "http://127.0.0.1:8765",
     "emulator": True,
     "options": {"users": 2, "note": None},
+    "option_defaults": {"users": None, "note": None},
     "settings": {"model": "gemini-2.5-flash"},
     "versions": {"python": "3.11.2"},
     "runs": [{"start": 1714564800.0, "end": 1714564860.0}],
