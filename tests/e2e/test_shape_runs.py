@@ -100,8 +100,21 @@ def test_capacity_search_stops_by_itself_and_records_a_capacity(
 ) -> None:
     out = tmp_path / "capacity"
     no_thinking = tmp_path / "emulator.json"
-    no_thinking.write_text(json.dumps({"model_defaults": {"thinking": False}}))
-    # 4 slots in the emulator: latency grows past the SLO, then 503s, within a few rate steps.
+    # 4 slots with a queue in front and no slow path: latency grows past the SLO, then 503s, within a
+    # few rate steps. (Without the queue, as the profile has it, a burst at the first step's 2 req/s
+    # can already be refused, and the search stops with no capacity: true, but not under test here.)
+    no_thinking.write_text(
+        json.dumps(
+            {
+                "model_defaults": {
+                    "thinking": False,
+                    "ttft_tail_share": 0,
+                    "queue_limit": 16,
+                    "queue_timeout_s": 5,
+                }
+            }
+        )
+    )
     proc = run_locust(
         repo_root, clean_env, "--shape", "capacity", "--start-rate", "2", "--rate-step", "3",
         "--step-duration", "4s", "--slo", "error_rate<=1%,e2e_p95<=3s", "-t", "120s",
