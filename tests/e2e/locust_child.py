@@ -43,6 +43,18 @@ def calls_logged(folder: Path) -> int:
     return sum(max(0, len(p.read_bytes().splitlines()) - 1) for p in folder.glob("requests-*.csv"))
 
 
+def stop_child(proc: subprocess.Popen, sig: int = signal.SIGINT, timeout: float = 60) -> None:
+    """Ask a Locust child to quit with `sig` (it then writes its final files), waiting up to
+    `timeout` s before killing it; nothing to do when it has already ended."""
+    if proc.poll() is None:
+        proc.send_signal(sig)
+    try:
+        proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
 def emulators_of(pid: int) -> list[psutil.Process]:
     """The bundled emulators this Locust process started (they carry --parent-pid <its pid>)."""
     found = []

@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 
+from tests.e2e.locust_child import stop_child
 from tests.e2e.test_webui_startup import free_port, wait_for_page
 from tests.waiting import wait_until
 
@@ -42,13 +43,9 @@ def web_ui(repo_root: Path, clean_env: dict, tmp_path: Path) -> Iterator[str]:
         wait_for_page(url, proc)
         yield url
     finally:
-        proc.send_signal(signal.SIGTERM)
         try:
-            proc.wait(timeout=60)
+            stop_child(proc, signal.SIGTERM)
         finally:
-            if proc.poll() is None:
-                proc.kill()
-                proc.wait()
             log.close()
     text = (tmp_path / "locust.log").read_text()
     assert "Traceback" not in text, text[-3000:]

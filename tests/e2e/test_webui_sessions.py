@@ -10,7 +10,6 @@ from __future__ import annotations
 import csv
 import json
 import re
-import signal
 import socket
 import subprocess
 import sys
@@ -19,6 +18,7 @@ from typing import Any
 
 import pytest
 
+from tests.e2e.locust_child import stop_child
 from tests.waiting import wait_until
 
 pytestmark = pytest.mark.timeout(240)
@@ -115,13 +115,7 @@ def test_two_tests_in_one_session_get_their_own_folders_and_reports(
         page.locator("tr", has_text=fixed.name).get_by_role("link", name="report").click()
         expect(page).to_have_url(re.compile(re.escape(fixed.name) + "/report.html$"))
     finally:
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGINT)
-        try:
-            proc.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop_child(proc)
     output = log_path.read_text()
     assert "Traceback" not in output, output[-3000:]
     assert proc.returncode in (0, 1), output[-3000:]

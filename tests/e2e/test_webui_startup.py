@@ -10,7 +10,6 @@ from __future__ import annotations
 import io
 import json
 import os
-import signal
 import socket
 import subprocess
 import sys
@@ -21,6 +20,8 @@ import urllib.request
 from pathlib import Path
 
 from PIL import Image
+
+from tests.e2e.locust_child import stop_child
 
 
 def free_port() -> int:
@@ -96,13 +97,7 @@ def test_web_ui_answers_during_preparation_and_a_start_waits_for_it(
         assert json.loads(get(base + "/gemini/notice")[1])["notice"] == ""
         assert 'id="gemini-notice"' not in get(base + "/")[1]
     finally:
-        proc.send_signal(signal.SIGINT)
-        try:
-            proc.wait(timeout=60)
-        finally:
-            if proc.poll() is None:
-                proc.kill()
-                proc.wait()
+        stop_child(proc)
         reader.join(timeout=10)
     text = "".join(output)
     assert "Traceback" not in text, text[-3000:]

@@ -14,6 +14,7 @@ import psutil
 from llm_helpers import FAST, NOT_LOOPBACK, free_port, locust_cmd, read_rows
 
 from core.catalogue import default_model
+from tests.e2e.locust_child import stop_child
 from tests.waiting import wait_until
 
 
@@ -98,13 +99,7 @@ def test_llm_tab_shows_live_rows_in_a_real_browser(
         csv_text = page.request.get(url + link.get_attribute("href").removeprefix("./")).text()
         assert csv_text.startswith("model,scenario,requests,")
     finally:
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)  # Locust shuts down in order: final files are written
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop_child(proc, signal.SIGTERM, timeout=30)  # Locust shuts down in order: final files are written
     # A web-UI session writes one folder per test under the session's (issue 16).
     rows = read_rows(next(out.rglob("llm_stats.csv")))
     assert int(rows[-1]["requests"]) > 0, log_path.read_text()[-3000:]
@@ -187,10 +182,4 @@ def test_llm_tab_shows_live_verdicts_budget_banner_and_charts_at_1366px(
         # costs a report at the end).
         expect(banner).to_be_visible()
     finally:
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop_child(proc, signal.SIGTERM, timeout=30)
