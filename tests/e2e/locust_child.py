@@ -7,6 +7,7 @@ wait for a line, and a full pipe never blocks it), the emulators it started, and
 from __future__ import annotations
 
 import csv
+import json
 import signal
 import subprocess
 import sys
@@ -41,6 +42,21 @@ def read_rows(path: Path) -> list[dict[str, str]]:
 def calls_logged(folder: Path) -> int:
     """Calls in the request logs of a results folder (their data lines)."""
     return sum(max(0, len(p.read_bytes().splitlines()) - 1) for p in folder.glob("requests-*.csv"))
+
+
+# Quick, tail-free answers from the bundled emulator: for runs that test something other than
+# latency and need many calls in a few seconds on a busy machine (the realistic profile takes ~3 s a
+# call, some far longer).
+QUICK_EMULATOR = {
+    "model_defaults": {"ttft_median_ms": 100, "ttft_tail_share": 0, "output_tokens_per_s": 5000}
+}
+
+
+def quick_emulator_config(folder: Path) -> str:
+    """The path of a QUICK_EMULATOR --emulator-config file written into `folder`."""
+    path = folder / "quick-emulator.json"
+    path.write_text(json.dumps(QUICK_EMULATOR))
+    return str(path)
 
 
 def stop_child(proc: subprocess.Popen, sig: int = signal.SIGINT, timeout: float = 60) -> None:

@@ -15,10 +15,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from tests.e2e.locust_child import read_rows, run_locust
+from tests.e2e.locust_child import quick_emulator_config, read_rows, run_locust
 
 USERS = 10  # the free tier's requests per minute for the default Flash: one answered call per user
-QUICK = {"model_defaults": {"ttft_median_ms": 100, "ttft_tail_share": 0, "output_tokens_per_s": 5000}}
 FAKE_KEY = "AIzaSyFAKE-fault-matrix-key-0123456789ab"
 
 
@@ -26,11 +25,10 @@ def test_free_tier_with_retries_reports_the_429_attempts_and_the_cancelled_calls
     repo_root: Path, tmp_path: Path, clean_env: dict
 ) -> None:
     out = tmp_path / "run"
-    quick = tmp_path / "quick.json"
-    quick.write_text(json.dumps(QUICK))
+    quick = quick_emulator_config(tmp_path)
     proc = run_locust(
         repo_root, clean_env, "-u", str(USERS), "-r", str(USERS), "-t", "8s",
-        "--emulator-profile", "free-tier", "--emulator-config", str(quick),
+        "--emulator-profile", "free-tier", "--emulator-config", quick,
         "--retries", "3", "--mix", "moderation=1",
         "--results-dir", str(out), "--api-key", FAKE_KEY,
     )  # fmt: skip

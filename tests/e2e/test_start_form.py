@@ -15,13 +15,12 @@ from typing import Any
 
 import pytest
 
-from tests.e2e.locust_child import stop_child
+from tests.e2e.locust_child import quick_emulator_config, stop_child
 from tests.e2e.test_webui_startup import free_port, wait_for_page
 from tests.waiting import wait_until
 
 pytestmark = pytest.mark.timeout(180)
 
-QUICK = {"model_defaults": {"ttft_median_ms": 100, "ttft_tail_share": 0, "output_tokens_per_s": 5000}}
 USERS = "Number of users (peak concurrency)"
 SPAWN_RATE = "Ramp up (users started/second)"
 
@@ -29,13 +28,12 @@ SPAWN_RATE = "Ramp up (users started/second)"
 @pytest.fixture
 def web_ui(repo_root: Path, clean_env: dict, tmp_path: Path) -> Iterator[str]:
     """A Locust web UI on loopback over the bundled emulator (quick answers, text calls only)."""
-    quick = tmp_path / "quick.json"
-    quick.write_text(json.dumps(QUICK))
+    quick = quick_emulator_config(tmp_path)
     port = free_port()
     log = (tmp_path / "locust.log").open("w")
     proc = subprocess.Popen(
         [sys.executable, "-m", "locust", "--web-port", str(port), "--results-dir", str(tmp_path / "run"),
-         "--mix", "moderation=1", "--emulator-config", str(quick), "--stop-timeout", "2"],
+         "--mix", "moderation=1", "--emulator-config", quick, "--stop-timeout", "2"],
         cwd=repo_root, env=clean_env, stdout=log, stderr=subprocess.STDOUT,
     )  # fmt: skip
     try:

@@ -2,7 +2,7 @@
 
 Each test must get its own folder (results/<session>/<nn>-<start time>/) whose run.json, request
 log, CSVs and report describe that test only, written when it stops; the session's index.html links
-both. The emulator answers quickly (QUICK) so the two tests take seconds.
+both. The emulator answers quickly (QUICK_EMULATOR) so the two tests take seconds.
 """
 
 from __future__ import annotations
@@ -13,17 +13,17 @@ import re
 import socket
 import subprocess
 import sys
+import urllib.request
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.e2e.locust_child import stop_child
+from tests.e2e.locust_child import quick_emulator_config, stop_child
 from tests.waiting import wait_until
 
 pytestmark = pytest.mark.timeout(240)
 
-QUICK = {"model_defaults": {"ttft_median_ms": 100, "ttft_tail_share": 0, "output_tokens_per_s": 5000}}
 SPIKE = {"baseUsers": "1", "spikeUsers": "3", "spikeAt": "1s", "spikeDuration": "2s", "recovery": "1s"}
 SPIKE_SECONDS = 4.0
 TEST_FOLDER = re.compile(r"^\d{2}-\d{8}T\d{6}Z$")
@@ -76,15 +76,14 @@ def test_two_tests_in_one_session_get_their_own_folders_and_reports(
 ) -> None:
     from playwright.sync_api import expect
 
-    quick = tmp_path / "quick.json"
-    quick.write_text(json.dumps(QUICK))
+    quick = quick_emulator_config(tmp_path)
     session = tmp_path / "session"
     port = free_port()
     log_path = tmp_path / "locust.log"
     with log_path.open("w") as log:
         proc = subprocess.Popen(
             [sys.executable, "-m", "locust", "--web-port", str(port), "--results-dir", str(session),
-             "--emulator-config", str(quick), "--mix", "moderation=1", "--stop-timeout", "2"],
+             "--emulator-config", quick, "--mix", "moderation=1", "--stop-timeout", "2"],
             cwd=repo_root, env=clean_env, stdout=log, stderr=subprocess.STDOUT,
         )  # fmt: skip
     try:
@@ -97,7 +96,8 @@ def test_two_tests_in_one_session_get_their_own_folders_and_reports(
         (spike,) = wait_until(lambda: ended(session, 1), 90, "the spike test to end by itself")
 
         # Locust's page stops polling when one poll lands in the stop's "cleanup" (users finishing
-        # their calls): a reload shows the stopped state, as it would for a user.
+        # their calls): once the runner says "stopped", a reload shows it, as it would for a user.
+        wait_until(lambda: _runner_state(url) == "stopped", 60, "Locust's runner to stop")
         page.reload()
         page.get_by_role("button", name="New").click()
         start_from_form(page, "none", {"userCount": "2", "spawnRate": "2"})
@@ -156,3 +156,9 @@ def _answers(page: Any, url: str) -> bool:
         return False
     page.wait_for_selector("form")
     return True
+
+
+def _runner_state(url: str) -> str:
+    """The runner's state as the web UI's own poll reads it (/stats/requests)."""
+    with urllib.request.urlopen(url + "stats/requests", timeout=10) as reply:
+        return str(json.load(reply).get("state", ""))

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import re
 import signal
 import socket
@@ -14,7 +13,7 @@ import psutil
 from llm_helpers import FAST, NOT_LOOPBACK, free_port, locust_cmd, read_rows
 
 from core.catalogue import default_model
-from tests.e2e.locust_child import stop_child
+from tests.e2e.locust_child import quick_emulator_config, stop_child
 from tests.waiting import wait_until
 
 
@@ -105,9 +104,6 @@ def test_llm_tab_shows_live_rows_in_a_real_browser(
     assert int(rows[-1]["requests"]) > 0, log_path.read_text()[-3000:]
 
 
-QUICK_EMULATOR = {
-    "model_defaults": {"ttft_median_ms": 100, "ttft_tail_share": 0, "output_tokens_per_s": 5000}
-}
 # Charts that must show data: (chart, series) of llm_live.js's SVG paths
 LIVE_CHARTS = (("ttft", "p95"), ("tokens", "tokens/s"), ("cost", "USD"))
 NO_HORIZONTAL_SCROLL = """() => [document.documentElement, document.querySelector('#gemini-llm-live'),
@@ -120,11 +116,10 @@ def test_llm_tab_shows_live_verdicts_budget_banner_and_charts_at_1366px(
 ) -> None:
     from playwright.sync_api import expect
 
-    quick = tmp_path / "quick.json"
-    quick.write_text(json.dumps(QUICK_EMULATOR))
+    quick = quick_emulator_config(tmp_path)
     port = free_port()
     log_path = tmp_path / "locust.log"
-    args = ("--web-port", str(port), "--results-dir", str(tmp_path / "run"), "--emulator-config", str(quick))
+    args = ("--web-port", str(port), "--results-dir", str(tmp_path / "run"), "--emulator-config", quick)
     with log_path.open("w") as log:
         proc = subprocess.Popen(
             locust_cmd(*args, "--slo", "ttft_p95<=1ms,error_rate<=50%", "--stop-timeout", "3"),
