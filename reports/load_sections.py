@@ -14,6 +14,7 @@ from reports import capacity as cap
 from reports.charts import Stage
 from reports.html import Section, Table, fmt_number
 from reports.slo import log_values, slo_rows
+from reports.verdict import gate_value
 
 
 def slo_section(run: RunInfo, requests: pd.DataFrame | None = None) -> Section | None:
@@ -31,8 +32,8 @@ def slo_section(run: RunInfo, requests: pd.DataFrame | None = None) -> Section |
         rows=[
             [
                 row["expr"],
-                _slo_value(row["value"], row["unit"]),
-                _slo_value(value, row["unit"]),
+                gate_value(row["value"], row["unit"]),
+                gate_value(value, row["unit"]),
                 verdict(row["passed"]),
             ]
             for row, value in zip(rows, from_log, strict=True)
@@ -93,14 +94,6 @@ def knee_section(series: pd.DataFrame) -> Section | None:
     )
 
 
-def _slo_value(value: Any, unit: str) -> str:
-    if not isinstance(value, int | float) or isinstance(value, bool):
-        return "–" if value in (None, "") else str(value)
-    suffix = {"ms": " ms", "%": "%", "rps": " /s", "usd": " USD"}.get(unit, "")
-    digits = {"usd": 4, "ms": 0, "count": 0}.get(unit, 2)
-    return fmt_number(value, digits) + suffix
-
-
 def capacity_statement(result: cap.Capacity) -> str:
     """One sentence on capacity, about the gates the user set only; without gates, what was measured."""
     gates = "; ".join(slo.expr for slo in result.criteria)
@@ -111,8 +104,8 @@ def capacity_statement(result: cap.Capacity) -> str:
         return (
             f"No --slo gate was set, so no capacity is claimed. Highest load measured: "
             f"{busiest['rps']:,.2f} req/s (window {busiest['window']}), with "
-            f"{_slo_value(busiest['failure_pct'], '%')} of calls failed and p95 end-to-end "
-            + ("– (no call answered)" if e2e is None or e2e != e2e else _slo_value(e2e, "ms"))
+            f"{gate_value(busiest['failure_pct'], '%')} of calls failed and p95 end-to-end "
+            + ("– (no call answered)" if e2e is None or e2e != e2e else gate_value(e2e, "ms"))
             + "."
         )
     if result.best_rps is None:
@@ -123,7 +116,7 @@ def capacity_statement(result: cap.Capacity) -> str:
     )
     if not any(slo.metric == "error_rate" for slo in result.criteria):
         best = result.table[result.table["window"] == result.best_window].iloc[0]
-        statement += f" No gate bounds failures: {_slo_value(best['failure_pct'], '%')} of calls failed in that window."
+        statement += f" No gate bounds failures: {gate_value(best['failure_pct'], '%')} of calls failed in that window."
     return statement
 
 
@@ -146,7 +139,7 @@ def capacity_section(result: cap.Capacity) -> Section | None:
         notes.append("Not judged per window: " + "; ".join(result.ignored) + ".")
     rows = []
     for row in result.table.to_dict("records"):
-        values = [_slo_value(row[slo.expr], slo.unit) for slo in result.criteria]
+        values = [gate_value(row[slo.expr], slo.unit) for slo in result.criteria]
         verdict = [] if not result.judged else ["yes" if row["met"] else "no"]
         rows.append(
             [
@@ -155,8 +148,8 @@ def capacity_section(result: cap.Capacity) -> Section | None:
                 fmt_number(row["requests"], 0),
                 fmt_number(row["rps"], 2),
                 fmt_number(row["tokens_per_min"], 0),
-                _slo_value(row["failure_pct"], "%"),
-                _slo_value(row["e2e_p95_ms"], "ms"),
+                gate_value(row["failure_pct"], "%"),
+                gate_value(row["e2e_p95_ms"], "ms"),
                 *values,
                 *verdict,
             ]

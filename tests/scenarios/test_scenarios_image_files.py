@@ -19,7 +19,7 @@ from scenario_helpers import write_image
 from core import outcome as kinds
 from core.options import OptionError
 from emulator.launcher import EmulatorProcess
-from users.call import InlineImage
+from users.call import CallSpec, InlineImage
 from users.scenario_options import scenario_settings
 from users.state import settings_of
 from users.vision import LEGACY_CANNOT_UPLOAD, UPLOAD_ROW, VisionUser
@@ -31,15 +31,18 @@ def emulator_json(emulator: EmulatorProcess, path: str, key: str | None = None) 
         return json.loads(reply.read())
 
 
-def one_call(env: Environment) -> tuple[Any, Any, list[dict[str, Any]]]:
-    """(spec, Outcome, the Locust request events it fired) of one vision call."""
+def one_call(
+    env: Environment, alter: Callable[[CallSpec], CallSpec] = lambda spec: spec
+) -> tuple[Any, Any, list[dict[str, Any]]]:
+    """(spec, Outcome, the Locust request events it fired) of one vision call; `alter` changes the
+    prepared spec before it is sent."""
     events: list[dict[str, Any]] = []
     env.events.request.add_listener(lambda **event: events.append(event))
     user = VisionUser(env)
     user.on_start()
     try:
         (spec,) = user.specs()
-        return spec, user.execute(spec), events
+        return spec, user.execute(alter(spec)), events
     finally:
         user.on_stop()
 
@@ -88,17 +91,13 @@ def test_a_failed_upload_is_the_calls_failure_in_the_error_taxonomy(
     make_env: Callable[..., Environment], shelf: Path, transport: str
 ) -> None:
     env = make_env([VisionUser], images_dir=str(shelf), transport=transport, image_transport="files")
-    events: list[dict[str, Any]] = []
-    env.events.request.add_listener(lambda **event: events.append(event))
-    user = VisionUser(env)
-    user.on_start()
-    try:
-        (spec,) = user.specs()
+
+    def nameless(spec: CallSpec) -> CallSpec:
         # No MIME type: the emulator refuses the upload's start with a 400, as the real API does.
-        nameless = tuple(InlineImage("", p.data) if isinstance(p, InlineImage) else p for p in spec.parts)
-        outcome = user.execute(dataclasses.replace(spec, parts=nameless))
-    finally:
-        user.on_stop()
+        parts = tuple(InlineImage("", p.data) if isinstance(p, InlineImage) else p for p in spec.parts)
+        return dataclasses.replace(spec, parts=parts)
+
+    _, outcome, events = one_call(env, nameless)
     assert outcome.error_kind == kinds.CLIENT_ERROR and outcome.http_status == 400, outcome
     assert "Content-Type" in outcome.error_message
     assert not [e for e in events if e["name"] == UPLOAD_ROW]  # counted once: as the call's failure
