@@ -21,14 +21,19 @@ CLIENT_ERROR = "client_error"
 BLOCKED = "blocked"
 INVALID_RESPONSE = "invalid_response"
 CANCELLED = "cancelled"
+# The client's own policy (users/policies: an open circuit breaker) chose not to send the call: no
+# answer, so a failure, but the client's decision, never the server's; reports count it apart from
+# the server's 429s and 5xx.
+SHED = "shed"
 ERROR_KINDS = (
-    RATE_LIMITED, SERVER_ERROR, TIMEOUT, CONNECTION, CLIENT_ERROR, BLOCKED, INVALID_RESPONSE, CANCELLED,
+    RATE_LIMITED, SERVER_ERROR, TIMEOUT, CONNECTION, CLIENT_ERROR, BLOCKED, INVALID_RESPONSE, CANCELLED, SHED,
 )  # fmt: skip
 # Kinds counted apart, never as failures of the API: an answer (blocked), or no verdict (cancelled).
 APART_KINDS = frozenset({BLOCKED, CANCELLED})
 # Kinds that count as failures of the API in Locust's stats (everything but `blocked` and `cancelled`).
 FAILURE_KINDS = frozenset(ERROR_KINDS) - APART_KINDS
 ATTEMPT_KINDS_SEPARATOR = ";"
+ITEM_SEPARATOR = ";"  # between the items of a batched call in item_id, verdict and expected
 
 
 @dataclass(slots=True)
@@ -73,6 +78,22 @@ class Outcome:
     stage: str = ""  # load-shape stage when the call started
     schedule_lag_ms: float | None = None  # open-model runs: how late the call started
     gaps_ms: list[float] = field(default_factory=list)  # between consecutive chunks (streaming)
+    # The client policy (users/policies): what the client itself decided about this call.
+    policy: str = ""  # the run's --client-policy, e.g. "aimd+breaker"; "" or "retry": retries only
+    throttle_ms: float = 0.0  # time the policy held the call's attempts (limiter, aimd) before sending
+    policy_action: str = ""  # "" | "fallback" (a breaker sent it to its fallback model) | "shed"
+    # Model tiering (users/tiering.py): the answer's own confidence (0..1, from the answer's JSON),
+    # and, for a tiered call, the first (cheap) tier's part; e2e, cost and verdict above are blended.
+    confidence: float | None = None
+    tier: str = ""  # "" untiered | "first" (the first tier's answer stood) | "escalated"
+    first_model: str = ""
+    first_verdict: str = ""
+    first_confidence: float | None = None
+    first_e2e_ms: float | None = None
+    first_cost_usd: float | None = None
+    # Batching: items one call carried (moderation --batch-size); item_id, verdict and expected
+    # then hold one value per item, ";"-joined in the same order.
+    batch_size: int = 1
 
     @property
     def ok(self) -> bool:

@@ -59,6 +59,7 @@ EMULATOR_STATS_JSON = "emulator_stats.json"
 REPORT_HTML = "report.html"
 PREVIOUS_RUNS_DIR = ".previous"
 REQUEST_LOG_GLOB = "requests-*.csv"
+POLICY_LOG_GLOB = "policy-*.csv"
 SESSION_INDEX_HTML = "index.html"
 FOLDER_TIME_FORMAT = "%Y%m%dT%H%M%SZ"  # a run's or a test's start in its folder name, UTC
 TEST_FOLDER = re.compile(r"^(?P<number>\d{2,})-(?P<started>\d{8}T\d{6}Z)$")
@@ -67,6 +68,11 @@ TEST_FOLDER = re.compile(r"^(?P<number>\d{2,})-(?P<started>\d{8}T\d{6}Z)$")
 def request_log_name(hostname: str, pid: int) -> str:
     """requests-<hostname>-<pid>.csv: one per process, so processes never share a file."""
     return f"requests-{hostname}-{pid}.csv"
+
+
+def policy_log_name(role: str, hostname: str, pid: int) -> str:
+    """policy-<role>-<hostname>-<pid>.csv: the client policy's decisions of one process."""
+    return f"policy-{role}-{hostname}-{pid}.csv"
 
 
 def numbered_test_folder(number: int, started: float) -> str:
@@ -159,6 +165,26 @@ HEALTH = _csv(
     "health.csv",
     ("timestamp", "node", "cpu_percent", "loop_lag_ms"),
     ("timestamp", "cpu_percent", "loop_lag_ms"),
+)
+
+# policy-<role>-<hostname>-<pid>.csv, one per process whose client policy (--client-policy,
+# users/policies) changed its state; the calls it held or shed are in the request log (throttle_ms,
+# policy_action, error_kind shed):
+#   timestamp  epoch seconds
+#   node       <role>-<hostname>-<pid>, as in health.csv
+#   component  aimd | breaker | limiter
+#   event      limit: this process's concurrency limit is now `value` (aimd; a worker's is its share
+#                of the master's signal)
+#              signal: the run-wide concurrency limit the master shares out to its workers is now
+#                `value` (aimd, distributed runs; `detail` holds the number of workers)
+#              state: the breaker is now `detail` (closed | open | half_open); value = error rate
+#              rate: the limiter's rates for this process, `detail` says which (rpm=.. tpm=..)
+#   value      number
+#   detail     text
+POLICY_LOG = _csv(
+    POLICY_LOG_GLOB,
+    ("timestamp", "node", "component", "event", "value", "detail"),
+    ("timestamp", "value"),
 )
 
 # The error kinds that count as failures, one counter column each (blocked and cancelled are

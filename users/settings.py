@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from dataclasses import dataclass, field
 from datetime import date
@@ -163,6 +164,17 @@ class GeminiSettings:
             "thinking_budget": self.thinking_budget,
             "thinking_level": self.thinking_level,
         }
+
+    def for_model(self, model: str) -> GeminiSettings:
+        """These settings for another model (a tier's escalation or a breaker's fallback): the same
+        caps and temperature, the thinking option kept only where that model takes it (else its
+        default, nothing sent), since the API answers the wrong one with 400 INVALID_ARGUMENT."""
+        level, budget = self.thinking_level, self.thinking_budget
+        try:
+            check_thinking(model, level, budget)
+        except OptionError:
+            level = budget = None
+        return dataclasses.replace(self, model=model, thinking_level=level, thinking_budget=budget)
 
     def output_cap(self, answer_tokens: int | None = None) -> int:
         """maxOutputTokens for a call whose answer needs `answer_tokens` (default ANSWER_TOKENS).

@@ -34,7 +34,8 @@ def test_all_three_users_with_both_image_modes(locust_run, tmp_path: Path) -> No
     rows = list(csv.DictReader((out / "locust_stats.csv").open()))
     by_name = {r["Name"]: r for r in rows}
     assert {"moderation", "vision", "stream"} <= set(by_name)
-    assert by_name["Aggregated"]["Failure Count"] == "0", log[-3000:]
+    failures = (out / "locust_failures.csv").read_text(encoding="utf-8")
+    assert by_name["Aggregated"]["Failure Count"] == "0", failures + log[-3000:]
 
     # The scenario figures as the report computes them from the results folder.
     requests = llm_analysis.add_derived(load_results(out).requests)
