@@ -29,6 +29,8 @@ class UsersState:
     specs_key: tuple[Any, ...] | None = None  # the options `specs` were built from
     offered_classes: list[type] | None = None  # every class the locustfile offered, before a mix
     mix_applied: str | None = None
+    # Prepared calls re-targeted at a second model (users/retarget.py), by (id(spec), model).
+    retargeted: dict[tuple[int, str], tuple[CallSpec, CallSpec]] = field(default_factory=dict)
     preparation: Any = None  # users.preparation.Preparation, on nodes that prepare
     # Set when the process starts to quit: a user Locust still spawns after that (a start racing a
     # Ctrl-C) makes no call, since the emulator and the request log are already going away.
