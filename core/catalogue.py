@@ -34,6 +34,9 @@ MEDIA_RESOLUTIONS = (
 # Headroom the suite leaves for thinking on a model the catalogue does not know: enough for the
 # default thinking of every model listed, so an automatic maxOutputTokens does not end in MAX_TOKENS.
 UNKNOWN_MODEL_THINKING_HEADROOM = 8192
+# The emulator's moderation accuracy (the `emulator` block's modelled `moderation_accuracy`) of a
+# model the catalogue does not know: a Flash's, the default model's family.
+UNKNOWN_MODEL_MODERATION_ACCURACY = 0.96
 
 
 T = TypeVar("T")
@@ -171,7 +174,7 @@ class ModelEntry(_Strict):
     prices: Prices | None = None
     price_changes: tuple[PriceChange, ...] = ()  # announced prices, each from its date on
     # Emulator figures: fields of emulator.profiles.ModelProfile (latency, answer length, thinking
-    # tokens per level) and requests/tokens per minute per quota tier.
+    # tokens per level, moderation accuracy) and requests/tokens per minute per quota tier.
     emulator: dict[str, Any] = Field(default_factory=dict)
     quotas: dict[str, tuple[int, int]] = Field(default_factory=dict)
     caching: Caching | None = None
@@ -246,6 +249,9 @@ def _check(catalogue: Catalogue) -> Catalogue:
         thinking = entry.thinking
         if thinking.control == "level" and thinking.default_level not in thinking.levels:
             raise CatalogueError(f"{where}: default_level {thinking.default_level!r} not in its levels")
+        accuracy = entry.emulator.get("moderation_accuracy", UNKNOWN_MODEL_MODERATION_ACCURACY)
+        if isinstance(accuracy, bool) or not isinstance(accuracy, int | float) or not 0 <= accuracy <= 1:
+            raise CatalogueError(f"{where}: emulator.moderation_accuracy must be a number from 0 to 1")
     for name, target in (
         ("ttft_p99_over_p50", catalogue.calibration.ttft_p99_over_p50),
         ("ttft_p95_over_p50", catalogue.calibration.ttft_p95_over_p50),

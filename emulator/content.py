@@ -17,8 +17,10 @@
   prompt, except fields whose names say verdict: booleans like `flagged`/`violation`/`unsafe`
   (true when the prompt carries a marker that was not blocked) or `safe`/`allowed` (the opposite),
   enums/strings like `verdict`/`label`/`decision` (an unsafe-sounding value when marked, a
-  safe-sounding one when not), category fields (the marked categories) and score fields (high or
-  low). Details: emulator.jsonfill.
+  safe-sounding one when not), category fields (the marked categories), score fields (high or
+  low) and confidence fields. The model gets the posts its `moderation_accuracy` misses wrong
+  (the same hard posts for every model, fewer for a better one), and a batch of
+  `<post id="ID">` blocks gets one verdict per block. Details: emulator.moderation, emulator.jsonfill.
 - Thinking, by the model's rule (core.catalogue.Thinking): a level model takes one of its
   thinkingLevel values (default: its default level) and refuses a thinkingBudget unless it accepts
   one; a budget model refuses thinkingLevel and takes a budget in its range, 0 (off, where the
@@ -47,7 +49,7 @@ from typing import Any
 from emulator import jsonfill, moderation, tools
 from emulator.errors import invalid_argument
 from emulator.profiles import ModelProfile
-from emulator.protocol import prompt_text
+from emulator.protocol import prompt_text, text_of
 from emulator.tokens import text_tokens
 
 _WORD_LIST = (
@@ -206,21 +208,32 @@ def thoughts_for(rng: random.Random, config: dict[str, Any], profile: ModelProfi
 
 
 def structured_text(
-    config: dict[str, Any], rng: random.Random, verdict: moderation.Verdict, fallback: list[str]
+    config: dict[str, Any],
+    rng: random.Random,
+    verdict: moderation.Verdict,
+    fallback: list[str],
+    turn: str = "",
+    accuracy: float = 1.0,
 ) -> str | None:
-    """The answer text in JSON / enum mode, or None in plain-text mode."""
+    """The answer text in JSON / enum mode, or None in plain-text mode. `turn`: the text of the
+    current turn (the post, or a batch of them), judged with the model's `accuracy`."""
     mime = (config.get("responseMimeType") or "text/plain").lower()
     schema = config.get("responseJsonSchema") or config.get("responseSchema")
-    categories = verdict.categories
     if mime == "application/json":
-        value = jsonfill.fill_schema(schema, rng, categories) if schema else {"answer": "".join(fallback)}
+        if not schema:
+            return json.dumps({"answer": "".join(fallback)}, ensure_ascii=False)
+        answer = moderation.judged(turn, verdict.categories, accuracy)
+        posts = [(i, p.categories, p.confidence) for i, p in moderation.judged_posts(turn, accuracy)]
+        value = jsonfill.fill_schema(schema, rng, answer.categories, answer.confidence, posts)
         return json.dumps(value, ensure_ascii=False)
     if mime == "text/x.enum":
         if not schema or not schema.get("enum"):
             raise invalid_argument(
                 "response_schema with an enum is required for response_mime_type text/x.enum."
             )
-        return jsonfill.enum_answer(schema, rng, categories)
+        return jsonfill.enum_answer(
+            schema, rng, moderation.judged(turn, verdict.categories, accuracy).categories
+        )
     if mime not in ("text/plain", ""):
         raise invalid_argument(
             f"* GenerateContentRequest.generation_config.response_mime_type: allowed mimetypes are "
@@ -248,7 +261,9 @@ def answer_for(request: dict[str, Any], model: str, profile: ModelProfile, seed:
     plain = pseudo_text(rng, wanted)
     if turn.report:
         plain = split_tokens(turn.report + " ") + plain
-    structured = structured_text(config, rng, verdict, plain[:30])
+    turns = request.get("contents") or []
+    current = text_of(turns[-1]) if turns else ""
+    structured = structured_text(config, rng, verdict, plain[:30], current, profile.moderation_accuracy)
     pieces = split_tokens(structured) if structured is not None else plain
     finish = "STOP"
     for stop in config.get("stopSequences") or []:

@@ -6,8 +6,9 @@ Every free choice (which enum value, how many items, which words) comes from a r
 seeded with a hash of the prompt, so the same prompt gives the same JSON.
 
 The moderation rule: the answer is generic, except for fields whose *name* says they carry a
-verdict. These are derived from the prompt's unsafe markers (emulator.moderation), so a labelled
-fixture set gets the expected answers:
+verdict. These follow the categories the model answers (emulator.content passes what
+emulator.moderation.judged decided: the prompt's unsafe markers, flipped on the posts the model's
+modelled accuracy gets wrong) and its confidence:
 - boolean named like flagged / violation / unsafe / harmful / toxic / blocked / is_violating
   -> true when the prompt has a marker; named like safe / allowed / acceptable / compliant -> false;
 - enum (or string) named like verdict / label / decision / classification / rating / status
@@ -15,14 +16,20 @@ fixture set gets the expected answers:
   when marked, else one that reads safe (safe, ok, allow, approve, pass, clean, benign, no...);
 - enum or array of enums named like category / categories / harm_type / violations -> the values
   that name the marked categories (hate, harassment, sexual, dangerous, civic), or a none-like value;
-- number named like score / severity / toxicity / probability / confidence -> high (0.9 of the
-  range) when marked, low (0.05) when not; confidence is always high.
+- number named like score / severity / toxicity / probability -> high (0.9 of the range) when
+  answered unsafe, low (0.05) when not; named like confidence / certainty -> the judgement's
+  confidence (0..1) across the range: low on most wrong answers, high on most right ones.
+
+Batches: when the prompt holds `<post id="ID">` blocks (emulator.moderation.posts_in), the first
+array of objects with an id-like property (id, post_id, item_id) gets one element per block, in
+order (at most maxItems), its id the block's and its verdict fields judged from that block alone.
 """
 
 from __future__ import annotations
 
 import random
 import re
+from collections.abc import Sequence
 from typing import Any
 
 _UNSAFE_WORDS = re.compile(
@@ -38,6 +45,11 @@ _BOOL_SAFE = re.compile(r"safe|allow|accept|complian|appropriate|^ok$|^is_ok$", 
 _VERDICT_NAME = re.compile(r"verdict|label|decision|classif|rating|status|result|moderation|outcome", re.I)
 _CATEGORY_NAME = re.compile(r"categor|harm_?type|violations?$|reasons?$|policy|policies", re.I)
 _SCORE_NAME = re.compile(r"score|severity|toxicity|probability|risk", re.I)
+_CONFIDENCE_NAME = re.compile(r"confiden|certain", re.I)
+_ID_NAME = re.compile(r"^(post|item)?[-_]?id$", re.I)
+SURE = 0.9  # the confidence when the caller gives none (function-call arguments)
+# One block of a batch: its id, the categories the model answers for it, its confidence.
+Post = tuple[str, Sequence[str], float]
 _CATEGORY_WORDS = {
     "HARM_CATEGORY_HATE_SPEECH": re.compile(r"hate", re.I),
     "HARM_CATEGORY_HARASSMENT": re.compile(r"harass|bully", re.I),
@@ -49,10 +61,19 @@ WORDS = ("alpha", "bravo", "steady", "signal", "review", "sample", "window", "an
 
 
 class _Filler:
-    def __init__(self, rng: random.Random, categories: list[str], root: dict[str, Any]) -> None:
+    def __init__(
+        self,
+        rng: random.Random,
+        categories: Sequence[str],
+        root: dict[str, Any],
+        confidence: float = SURE,
+        posts: Sequence[Post] = (),
+    ) -> None:
         self.rng = rng
-        self.categories = categories  # HARM_CATEGORY_* found in the prompt; empty: safe
+        self.categories = categories  # HARM_CATEGORY_* the model answers; empty: safe
+        self.confidence = confidence
         self.root = root
+        self.posts = posts  # a batch's blocks, for the first array of id'd objects
 
     @property
     def unsafe(self) -> bool:
@@ -131,6 +152,9 @@ class _Filler:
         low = int(schema.get("minItems", 0) or 0)
         high = int(schema.get("maxItems", max(low, 3)) or max(low, 3))
         resolved = self.resolve(items) if isinstance(items, dict) else {}
+        id_name = _id_property(resolved) if self.posts else None
+        if id_name is not None:
+            return self.batch(items, resolved, id_name, schema.get("maxItems"), depth)
         if _CATEGORY_NAME.search(name) and resolved.get("enum"):
             picked = self.category_values(list(resolved["enum"]))
             if low <= len(picked) <= high:
@@ -139,6 +163,21 @@ class _Filler:
         if depth >= 12:
             count = low
         return [self.fill(items, name.rstrip("s"), depth + 1) for _ in range(count)]
+
+    def batch(self, items: Any, resolved: dict[str, Any], id_name: str, most: Any, depth: int) -> list[Any]:
+        """One element per block, each filled from its own judgement; later arrays fill as usual."""
+        posts, self.posts = self.posts, ()
+        if most is not None:
+            posts = posts[: int(most)]
+        id_schema = resolved["properties"][id_name]
+        id_schema = self.resolve(id_schema) if isinstance(id_schema, dict) else {}
+        elements = []
+        for post_id, categories, confidence in posts:
+            element = _Filler(self.rng, categories, self.root, confidence).fill(items, "item", depth + 1)
+            if isinstance(element, dict):
+                element[id_name] = _id_value(post_id, id_schema)
+            elements.append(element)
+        return elements
 
     def boolean(self, name: str) -> bool:
         if _BOOL_UNSAFE.search(name):
@@ -153,8 +192,8 @@ class _Filler:
         low, high = float(low), float(high)
         if high < low:
             high = low
-        if re.search("confidence", name, re.I):
-            fraction = 0.9
+        if _CONFIDENCE_NAME.search(name):
+            fraction = self.confidence
         elif _SCORE_NAME.search(name):
             fraction = 0.9 if self.unsafe else 0.05
         else:
@@ -246,12 +285,32 @@ def _short(category: str) -> str:
     return category.removeprefix("HARM_CATEGORY_").lower()
 
 
-def fill_schema(schema: dict[str, Any], rng: random.Random, unsafe_categories: list[str]) -> Any:
-    """A JSON value valid against `schema`; verdict-like fields follow `unsafe_categories`."""
-    return _Filler(rng, unsafe_categories, schema).fill(schema)
+def _id_property(schema: dict[str, Any]) -> str | None:
+    """The id-like property of an object schema (id, post_id, item_id), if it has one."""
+    if not isinstance(schema, dict):
+        return None
+    return next((name for name in schema.get("properties") or {} if _ID_NAME.match(name)), None)
 
 
-def enum_answer(schema: dict[str, Any], rng: random.Random, unsafe_categories: list[str]) -> str:
+def _id_value(post_id: str, schema: dict[str, Any]) -> Any:
+    if _type_of(schema) == "integer" and post_id.strip().lstrip("-").isdigit():
+        return int(post_id)
+    return post_id
+
+
+def fill_schema(
+    schema: dict[str, Any],
+    rng: random.Random,
+    unsafe_categories: Sequence[str],
+    confidence: float = SURE,
+    posts: Sequence[Post] = (),
+) -> Any:
+    """A JSON value valid against `schema`; verdict-like fields follow `unsafe_categories` (the
+    HARM_CATEGORY_* the model answers) and `confidence`, a batch's elements follow `posts`."""
+    return _Filler(rng, unsafe_categories, schema, confidence, posts).fill(schema)
+
+
+def enum_answer(schema: dict[str, Any], rng: random.Random, unsafe_categories: Sequence[str]) -> str:
     """text/x.enum mode: one of the schema's enum values, chosen like a verdict field."""
     values = list(schema.get("enum") or [])
     if not values:

@@ -17,6 +17,7 @@ from typing import Any
 
 from core.catalogue import (
     TOKENS_PER_IMAGE_TILE,
+    UNKNOWN_MODEL_MODERATION_ACCURACY,
     CatalogueError,
     Images,
     ModelEntry,
@@ -78,6 +79,9 @@ class ModelProfile:
     # Under load each busy slot slows the others: ttft and decode time grow by
     # load_slowdown * busy_fraction (0.5 -> 50 % slower when every slot is taken).
     load_slowdown: float = 0.5
+    # JSON-mode moderation: the share of posts judged right (modelled; emulator.moderation says
+    # which posts a model gets wrong: the same hard ones for every model, fewer for a better one).
+    moderation_accuracy: float = UNKNOWN_MODEL_MODERATION_ACCURACY
     # The catalogue's rules: which thinking settings the API accepts, how an image is counted. Facts
     # of the model rather than figures to tune, so a config cannot set them.
     thinking_rule: Thinking = field(default_factory=lambda: UNKNOWN_THINKING)

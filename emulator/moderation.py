@@ -17,11 +17,29 @@ A blocked prompt gets no candidates and `promptFeedback.blockReason = "SAFETY"` 
 starts, and the candidate ends early with `finishReason = "SAFETY"` (when the setting blocks it).
 
 Prompts whose markers are not blocked (BLOCK_NONE / OFF) get a normal answer; in JSON mode the
-verdict fields say unsafe (see emulator.jsonfill).
+verdict fields say what the model judged (see emulator.jsonfill).
+
+What the model judges (`judged`): right or wrong by the model's modelled `moderation_accuracy`
+(the catalogue's emulator block). A post's difficulty u in [0, 1) is a stable hash (BLAKE2b) of
+its text alone, whitespace runs folded: not of the model, the seed or the system instruction. A
+model answers it wrong when u >= its accuracy, so the wrong sets are nested: a better model is
+wrong only where a weaker one is too, which is what makes escalating to it worth measuring. A wrong
+answer flips the verdict: a marked post is answered safe, a clean one flagged with one category
+(picked by the same hash). The answer's confidence follows from u as well: right answers high
+(0.82 to 0.98), except the EDGE_BAND share nearest the accuracy edge (0.6 to 0.8), wrong answers
+low (0.3 to 0.68), except the CONFIDENT_WRONG share that the model is sure of (0.8 to 0.95): a
+confidence threshold escalates some right answers and misses a few wrong ones, as in production.
+A prompt's text for this is its `contents` (the post as the suite sends it), so the same post has
+the same difficulty alone and in a batch.
+
+Batches (`posts_in`): blocks `<post id="ID">TEXT</post>` (any tag word, an `id` attribute) in the
+contents are judged one by one from their own text and markers. Blocking stays per prompt, as the
+real API blocks a whole prompt when any part of it is blocked: one blocked post blocks its batch.
 """
 
 from __future__ import annotations
 
+import hashlib
 import re
 from dataclasses import dataclass
 from typing import Any
@@ -129,3 +147,65 @@ def judge(text: str, request: dict[str, Any]) -> Verdict:
             rating["blocked"] = True
         ratings.append(rating)
     return Verdict(findings, prompt_blocked, output_blocked and not prompt_blocked, ratings)
+
+
+# Shares of the confidence model (see the module docstring): right answers nearest the accuracy
+# edge answer with middling confidence, and some wrong answers are confidently wrong.
+EDGE_BAND = 0.06
+CONFIDENT_WRONG = 0.03
+_POST_BLOCK = re.compile(
+    r"""<(\w+)\b[^<>]*?(?<![\w-])id\s*=\s*(?:"([^"]*)"|'([^']*)')[^<>]*>(.*?)</\1\s*>""", re.DOTALL
+)
+
+
+@dataclass(slots=True, frozen=True)
+class Judged:
+    """What the emulated model answers about one post."""
+
+    categories: tuple[str, ...]  # HARM_CATEGORY_* it answers; empty: it says safe
+    confidence: float  # 0..1
+    correct: bool
+
+
+def difficulty(text: str) -> tuple[float, float, float]:
+    """Three independent uniform draws in [0, 1) from the post's text: its difficulty u, then the
+    draws that pick a confidently wrong answer and a wrong answer's category."""
+    folded = " ".join(text.split())
+    digest = hashlib.blake2b(folded.encode("utf-8", "surrogatepass"), digest_size=24).digest()
+    u, sure, pick = (int.from_bytes(digest[i : i + 8], "big") / 2.0**64 for i in (0, 8, 16))
+    return u, sure, pick
+
+
+def judged(text: str, categories: list[str] | tuple[str, ...], accuracy: float) -> Judged:
+    """The model's answer about `text`, whose markers name `categories` (empty: a clean post)."""
+    u, sure, pick = difficulty(text)
+    if u < accuracy:
+        margin = (accuracy - u) / accuracy
+        if margin < EDGE_BAND:
+            confidence = 0.6 + 0.2 * margin / EDGE_BAND
+        else:
+            confidence = 0.82 + 0.16 * (margin - EDGE_BAND) / (1 - EDGE_BAND)
+        return Judged(tuple(categories), round(confidence, 3), True)
+    if sure < CONFIDENT_WRONG:
+        confidence = 0.8 + 0.15 * sure / CONFIDENT_WRONG
+    else:
+        confidence = 0.68 - 0.38 * (u - accuracy) / (1 - accuracy)
+    answered = () if categories else (RATED_CATEGORIES[int(pick * len(RATED_CATEGORIES))],)
+    return Judged(answered, round(confidence, 3), False)
+
+
+def posts_in(text: str) -> list[tuple[str, str]]:
+    """(id, text) of each `<post id="ID">TEXT</post>` block in a batched prompt, in order."""
+    if "</" not in text:  # the common case stays cheap
+        return []
+    return [
+        (m.group(2) if m.group(2) is not None else m.group(3), m.group(4)) for m in _POST_BLOCK.finditer(text)
+    ]
+
+
+def judged_posts(text: str, accuracy: float) -> list[tuple[str, Judged]]:
+    """Each block of a batched prompt with the model's answer about it, from its own text."""
+    return [
+        (post_id, judged(body, sorted({f.category for f in find_markers(body)}), accuracy))
+        for post_id, body in posts_in(text)
+    ]

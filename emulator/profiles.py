@@ -24,7 +24,8 @@ Config file (JSON), every key optional, merged over the chosen profile:
       "projects": {"project-a": ["k1", "k2"]},   # keys sharing one quota; an unlisted key is its own
       "faults": {"server_503": 0.05, "stall_seconds": 5},
       "caching": {"implicit_hit_probability": 0.8, "implicit_window_seconds": 300},  # emulator.caching
-      "models": {"gemini-3.8-flash": {"capacity": 4, "thoughts_tokens_median": {"HIGH": 2000}},
+      "models": {"gemini-3.8-flash": {"capacity": 4, "thoughts_tokens_median": {"HIGH": 2000},
+                                      "moderation_accuracy": 0.9},   # emulator.moderation
                  "my-model": {...}},          # a name the catalogue does not serve: added
       "model_defaults": {"output_tokens_per_s": 150}   # applied to every model before "models"
     }
@@ -283,6 +284,8 @@ def _check_model_value(field_name: str, value: Any, where: str) -> Any:
         return number
     if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value) or value < 0:
         raise ConfigError(f"emulator config {at} must be a number >= 0, got {value!r}")
+    if field_name == "moderation_accuracy" and value > 1:
+        raise ConfigError(f"emulator config {at} must be a share from 0 to 1, got {value!r}")
     return float(value)
 
 
