@@ -18,7 +18,7 @@ from typing import Any  # noqa: E402
 from locust import events  # noqa: E402
 
 import shapes  # noqa: E402
-from lifecycle import finish, startup, webui_options  # noqa: E402
+from lifecycle import arms, finish, startup, webui_options  # noqa: E402
 from metrics import llm, results  # noqa: E402
 from users.moderation import TextModerationUser  # noqa: E402
 from users.scenario_options import add_scenario_arguments  # noqa: E402
@@ -46,6 +46,7 @@ def _add_options(parser: Any) -> None:
     shapes.add_shape_arguments(parser)
     llm.add_arguments(parser)
     results.add_arguments(parser)
+    arms.add_arguments(parser)
     # Start-up options only: the emulator starts before the web UI, so they stay off its form.
     parser.add_argument(
         "--emulator-profile",

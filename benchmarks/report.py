@@ -24,7 +24,7 @@ import numpy as np
 import pandas as pd
 
 from core.catalogue import catalogue, default_model
-from core.outcome import OUTCOME_COLUMNS
+from core.outcome import OUTCOME_COLUMNS, Outcome
 
 START = 1_767_225_600.0  # 2026-01-01T00:00:00Z
 STAGE_RPS = (40.0, 80.0, 120.0, 160.0, 200.0)
@@ -141,6 +141,11 @@ def _requests(total: int, rng: np.random.Generator) -> tuple[pd.DataFrame, list[
             "tpot_ms": tpot,
         }
     )
+    # The Outcome's other fields (client policy, tiering, batching) at their defaults: a plain run.
+    defaults = Outcome(scenario="", model=MODEL, transport="genai", start_time=0.0).as_row()
+    for name in OUTCOME_COLUMNS:
+        if name not in frame:
+            frame[name] = np.nan if defaults[name] is None else defaults[name]
     return frame[list(OUTCOME_COLUMNS)], stages
 
 

@@ -184,6 +184,11 @@ class CacheStore:
         self.get(name, key)
         del self._entries[name]
 
+    def live_count(self) -> int:
+        """Caches not yet deleted nor expired, every project's: what a run left behind."""
+        now = self.now()
+        return sum(1 for entry in self._entries.values() if entry.expires > now)
+
     def page(self, key: str, size: int, token: str) -> dict[str, Any]:
         """One page of `key`'s project's live caches, oldest first."""
         now, scope = self.now(), self.scope(key)

@@ -118,6 +118,7 @@ class Emulator:
                 name: {"busy": s.busy, "queued": s.queued, "capacity": s.capacity}
                 for name, s in self.generator.slots.items()
             },
+            "caches_live": self.generator.caches.live_count(),
         }
         return self.stats.snapshot(extra)
 

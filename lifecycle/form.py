@@ -31,6 +31,8 @@ from shapes import select_shape
 from shapes.load_shapes import SuiteShape
 from users.images import ImageLimitError
 from users.mix import parse_mix
+from users.paid_models import require_prices
+from users.policies.runtime import check_policy_options
 from users.preparation import PreparationFailed
 from users.pricing import PriceTable, PricingError
 from users.scenario_options import ScenarioSettings
@@ -74,9 +76,10 @@ def check_start(environment: Environment, options: argparse.Namespace) -> SuiteS
     notice = settings.model_notice()
     if notice:
         logger.warning("%s", notice)
+    check_policy_options(options, model=settings.model)
     if not to_emulator:
         # The budget fails closed: a model with no price would cost money --max-cost never sees.
-        PriceTable.load(getattr(options, "pricing", "") or None).require_price(settings.model)
+        require_prices(options, PriceTable.load(getattr(options, "pricing", "") or None), settings.model)
     ScenarioSettings.from_options(options)
     parse_mix(str(getattr(options, "mix", "") or ""))
     shape = select_shape(environment, options)

@@ -65,6 +65,13 @@ SCENARIOS = Group(
 )  # fmt: skip
 SHAPE = Group("shape", "Load shape", (SHAPE_OPTION,))
 BUDGET = Group("budget", "Budget and SLOs", ("max_cost", "slo"))
+POLICY = Group(
+    "policy",
+    "Client policy",
+    ("client_policy", "aimd_start", "aimd_min", "aimd_max", "aimd_decrease", "breaker_window",
+     "breaker_threshold", "breaker_min_calls", "breaker_cooldown", "breaker_fallback", "limit_rpm",
+     "limit_tpm", "quota_tier"),
+)  # fmt: skip
 OTHER = Group("other", "Other", ())
 
 # Short labels; the help text stays the argparse help (shown on hover). An option missing here is
@@ -85,6 +92,10 @@ LABELS: dict[str, str] = {
     "prompts_file": "Prompts file (stream)",
     "posts_file": "Posts file (moderation)",
     "policy_file": "Policy file (moderation)",
+    "context_cache": "Context cache (policy)",
+    "batch_size": "Batch size (moderation)",
+    "escalate_to": "Escalate to model",
+    "escalate_below": "Escalate below confidence",
     "image_mode": "Image mode (vision)",
     "image_transport": "Image transport (vision)",
     "image_set": "Image set (vision)",
@@ -114,6 +125,19 @@ LABELS: dict[str, str] = {
     "stage_classes": "Stage classes",
     "max_cost": "Max cost (USD)",
     "slo": "SLO gates",
+    "client_policy": "Client policy",
+    "aimd_start": "AIMD start limit",
+    "aimd_min": "AIMD min limit",
+    "aimd_max": "AIMD max limit",
+    "aimd_decrease": "AIMD decrease factor",
+    "breaker_window": "Breaker window (s)",
+    "breaker_threshold": "Breaker error rate",
+    "breaker_min_calls": "Breaker min calls",
+    "breaker_cooldown": "Breaker cooldown (s)",
+    "breaker_fallback": "Breaker fallback",
+    "limit_rpm": "Limiter RPM",
+    "limit_tpm": "Limiter TPM",
+    "quota_tier": "Quota tier",
 }
 
 
@@ -138,6 +162,7 @@ def form_layout(stage_url: str) -> dict[str, Any]:
         Group(SCENARIOS.key, SCENARIOS.title, SCENARIOS.options + scenario_dests),
         Group(SHAPE.key, SHAPE.title, SHAPE.options + tuple(shape_options)),
         BUDGET,
+        POLICY,
         OTHER,
     )
     return {

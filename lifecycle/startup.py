@@ -27,7 +27,7 @@ import shapes
 from core.options import OptionError
 from emulator.launcher import EmulatorProcess, EmulatorStartError
 from emulator.profiles import ConfigError, load_profile
-from lifecycle import finish, session
+from lifecycle import arms_driver, finish, session
 from lifecycle.form import CONFIG_ERRORS, check_host, install_start_form_check
 from lifecycle.reachable import check_model_served, check_reachable
 from lifecycle.state import RunState, run_of
@@ -37,6 +37,9 @@ from metrics.redaction import protect_outputs
 from metrics.webui import start_page_notices
 from users.images import outside_loop
 from users.mix import apply_mix, prepare_scenarios
+from users.paid_models import require_prices
+from users.policies.runtime import configure_policy
+from users.policies.runtime import install as install_policies
 from users.preparation import (
     Preparation,
     PreparationFailed,
@@ -143,8 +146,9 @@ def configure(environment: Environment) -> None:
     prices = PriceTable.load(getattr(options, "pricing", "") or None)
     if not bundled_emulator:
         # The budget fails closed: a model with no price would cost real money --max-cost never sees.
-        prices.require_price(settings.model)
+        require_prices(options, prices, settings.model)
     use_settings(environment, settings, prices)
+    configure_policy(environment, options)
     apply_mix(environment)
 
 
@@ -213,6 +217,8 @@ def _on_preparation_failed_in_background(environment: Environment, preparation: 
 def on_init(environment: Environment, **_: Any) -> None:
     if environment.parsed_options is None:
         return
+    if arms_driver.is_driver(environment):
+        arms_driver.drive(environment)  # runs one child per arm and exits: nothing starts here
     # Locust's quit event carries no environment: the report's path is announced from here.
     environment.events.quit.add_listener(lambda **_: finish.announce_report(environment))
     with startup_interrupts(environment):
@@ -230,6 +236,7 @@ def start_up(environment: Environment) -> None:
     except OptionError as exc:
         fail(environment, str(exc))
     install_start_form_check(environment, lambda: wait_until_ready(environment))
+    install_policies(environment)  # before llm: its signal stops before the workers are told to stop
     llm.install(environment)
     preparation = Preparation(environment, prepare)
     users_state(environment).preparation = preparation

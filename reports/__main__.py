@@ -1,4 +1,5 @@
-"""CLI: `python -m reports DIR` builds DIR/report.html; `python -m reports compare BASE CANDIDATE`."""
+"""CLI: `python -m reports DIR` builds DIR/report.html; `python -m reports compare BASE CANDIDATE`;
+`python -m reports arms DIR1 DIR2 ... -o OUT` compares the arms of a --compare run."""
 
 from __future__ import annotations
 
@@ -17,8 +18,8 @@ def _build(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m reports",
         description="Build RESULTS_DIR/report.html from a results folder (Locust CSVs, request logs, run.json).",
-        epilog="Subcommand: `python -m reports compare BASE CANDIDATE [--fail-on-regression]` (see "
-        "`compare --help`). Exit codes: 0 report built (or no regression), 1 unexpected failure, 2 bad input, "
+        epilog="Subcommands: `python -m reports compare BASE CANDIDATE [--fail-on-regression]` (see "
+        "`compare --help`); `python -m reports arms DIR1 DIR2 ... -o OUT` (see `arms --help`). Exit codes: 0 report built (or no regression), 1 unexpected failure, 2 bad input, "
         "4 regression found by compare with --fail-on-regression.",
     )
     parser.add_argument(
@@ -50,6 +51,10 @@ def main(argv: list[str] | None = None) -> int:
             from reports.compare import main as compare_main
 
             return compare_main(argv[1:])
+        if argv and argv[0] == "arms":
+            from reports.arms import main as arms_main
+
+            return arms_main(argv[1:])
         return _build(argv)
     except ReportInputError as error:
         print(f"error: {error}", file=sys.stderr)

@@ -8,10 +8,12 @@ from pathlib import Path
 import pandas as pd
 
 from core.results import REPORT_HTML
-from reports import caching, llm_sections, load_sections, locust_sections, scenario_sections, thinking
+from reports import batching as batches
+from reports import caching, llm_sections, load_sections, locust_sections, policy, scenario_sections, thinking
 from reports import capacity as cap
 from reports import llm_analysis as la
 from reports import scenario_analysis as scenarios
+from reports import tiering as tiers
 from reports.html import Section, fmt_number, render
 from reports.loading import RunData, load_results
 from reports.metadata import metadata_groups, run_events, stages
@@ -83,6 +85,10 @@ def request_log_sections(
     cache_line = caching.caching_headline(caching_table)
     if cache_line is not None:
         headlines.append(cache_line)
+    tiering = tiers.tiering_figures(requests)
+    tier_line = tiers.tiering_headline(tiering)
+    if tier_line is not None:
+        headlines.append(tier_line)
     headlines += [section.notes[0] for section in (capacity_section, knee) if section is not None]
     found = [
         llm_sections.summary_section(summary),
@@ -95,6 +101,8 @@ def request_log_sections(
         llm_sections.distribution_section(requests),
         scenario_sections.variant_section(variants, scenarios.image_rule_notes(requests, variants)),
         scenario_sections.moderation_section(scenarios.moderation(requests)),
+        tiers.tiering_section(tiering),
+        batches.batching_section(batches.batching_figures(requests)),
     ]
     return [section for section in found if section is not None]
 
@@ -146,6 +154,9 @@ def write_report(data: RunData) -> Path:
         sections.append(slo)
         overview.notes.append(slo.notes[0])
     sections += request_log_sections(data, shading, overview.notes, summary)
+    client_policy = policy.policy_section(data.requests, data.policies, data.run, data.origin)
+    if client_policy is not None:
+        sections.append(client_policy)
     sections += locust_sections.locust_sections(data, shading)
     if data.requests is None and data.stats is not None:
         overview.notes.append(locust_sections.headline(data))

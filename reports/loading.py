@@ -26,6 +26,8 @@ from core.results import (
     LOCUST_FAILURES,
     LOCUST_HISTORY,
     LOCUST_STATS,
+    POLICY_LOG,
+    POLICY_LOG_GLOB,
     REQUEST_LOG,
     REQUEST_LOG_GLOB,
     RUN_JSON,
@@ -69,6 +71,21 @@ REQUEST_COLUMNS_USED = (
     "item_id",
     "verdict",
     "expected",
+    # Issue 17's levers: model tiering and batching (absent from older logs: "" or NaN there).
+    "confidence",
+    "tier",
+    "first_model",
+    "first_verdict",
+    "first_confidence",
+    "first_e2e_ms",
+    "first_cost_usd",
+    "batch_size",
+    # The client policy (absent from older logs): what the client held, shed or sent elsewhere,
+    # and the server's status beside it (429 apart from 503).
+    "policy",
+    "throttle_ms",
+    "policy_action",
+    "http_status",
 )
 REQUEST_FLOAT_COLUMNS = tuple(name for name in REQUEST_COLUMNS_USED if name in REQUEST_LOG.numeric)
 REQUEST_TEXT_COLUMNS = tuple(name for name in REQUEST_COLUMNS_USED if name not in REQUEST_LOG.numeric)
@@ -86,6 +103,7 @@ class RunData:
     exceptions: pd.DataFrame | None = None
     requests: pd.DataFrame | None = None
     health: pd.DataFrame | None = None
+    policies: pd.DataFrame | None = None  # the client policy's logs (POLICY_LOG), all processes
     run: RunInfo = field(default_factory=RunInfo)
     emulator_stats: dict[str, Any] | None = None
     warnings: list[str] = field(default_factory=list)
@@ -242,6 +260,11 @@ def read_health(path: Path) -> pd.DataFrame:
     return frame.dropna(subset=["timestamp"])
 
 
+def read_policy_log(path: Path) -> pd.DataFrame:
+    frame = _read_csv(path, POLICY_LOG)
+    return frame.dropna(subset=["timestamp"])
+
+
 def read_request_log(path: Path) -> pd.DataFrame:
     """One per-request log (header = OUTCOME_COLUMNS); only the columns the analyses use."""
     if path.stat().st_size == 0:
@@ -337,6 +360,12 @@ def load_results(results_dir: str | os.PathLike[str], prefix: str | None = None)
             problems.append(f"{path.name} has a header but no rows")
     if frames:
         data.requests = _combine_request_logs(frames)
+    policies = [
+        attempt(path.name, read_policy_log, expected=False) for path in sorted(folder.glob(POLICY_LOG_GLOB))
+    ]
+    policies = [frame for frame in policies if frame is not None and len(frame)]
+    if policies:
+        data.policies = pd.concat(policies, ignore_index=True).sort_values("timestamp", kind="stable")
 
     if data.stats is None and data.history is None and data.requests is None:
         found = "; ".join(problems) if problems else "no data files"
@@ -361,6 +390,8 @@ def _keep_last_run(data: RunData) -> None:
         data.history = data.history[data.history["Timestamp"] >= int(cutoff)]
     if data.health is not None and "timestamp" in data.health:
         data.health = data.health[data.health["timestamp"] >= cutoff]
+    if data.policies is not None:
+        data.policies = data.policies[data.policies["timestamp"] >= cutoff]
     data.run = data.run.model_copy(update={"started_at": datetime.fromtimestamp(cutoff, UTC).isoformat()})
     data.warnings.append(
         f"this folder holds {len(runs)} tests started from the web UI; the report covers the last one "

@@ -19,7 +19,8 @@ from dataclasses import dataclass, field
 import pandas as pd
 
 from core.catalogue import catalogue
-from core.verdicts import BLOCKED_VERDICT, VIOLATING
+from core.verdicts import VIOLATING
+from reports.items import moderation_items
 from reports.llm_analysis import ALL, percentiles
 
 # Per-item means compared across variants: column -> (source column, scale).
@@ -231,21 +232,21 @@ def moderation(requests: pd.DataFrame) -> ModerationFigures:
     failures, invalid answers) are unanswered and left out of the scores. Precision and recall
     treat "violating" as the positive class (NaN when a scenario's labels do not use it).
     Consistency: the share of items judged two or more times that got the same verdict every time.
+    Scored per item (reports.items): each post of a batched call counts once, so `calls` counts
+    labelled items.
     """
-    labelled = requests[requests["expected"].astype(str) != ""]
+    # Per item, not per call: a batched call (--batch-size) judged several posts.
+    labelled = moderation_items(requests)
     if labelled.empty:
         return ModerationFigures()
-    blocked = labelled["blocked"].to_numpy(dtype=bool)
-    verdict = _normalise(labelled["verdict"])
-    verdict = verdict.where(~(blocked & (verdict == "").to_numpy()), BLOCKED_VERDICT).to_numpy()
     frame = pd.DataFrame(
         {
-            "scenario": labelled["scenario"].astype(str).to_numpy(),
-            "item_id": labelled["item_id"].astype(str).to_numpy(),
-            "variant": labelled["variant"].astype(str).to_numpy(),
+            "scenario": labelled["scenario"].to_numpy(),
+            "item_id": labelled["item_id"].to_numpy(),
+            "variant": labelled["variant"].to_numpy(),
             "expected": _normalise(labelled["expected"]).to_numpy(),
-            "verdict": verdict,
-            "blocked": blocked,
+            "verdict": _normalise(labelled["verdict"]).to_numpy(),
+            "blocked": labelled["blocked"].to_numpy(dtype=bool),
         }
     )
     frame["judged"] = ~labelled["failed"].to_numpy(dtype=bool) & (frame["verdict"] != "")

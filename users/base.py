@@ -19,7 +19,10 @@ from core.outcome import Outcome
 from metrics.recorder import record_outcome
 from users.call import CallResult, CallSpec, CallTimer
 from users.errors import CallCancelled, CallError
+from users.policies.chain import Attempt, HeldTime, PolicyChain, Settlement, Shed
+from users.policies.runtime import policy_of
 from users.pricing import PriceTable
+from users.retarget import spec_for_model
 from users.retry import RetryPolicy, RetryProgress
 from users.settings import GeminiSettings
 from users.state import users_state
@@ -52,6 +55,8 @@ class GeminiUser(User):
             timeout_s=self.settings.timeout_s,
         )
         self.retry_policy = RetryPolicy(retries=self.settings.retries)
+        # The process's client policy (--client-policy), shared by all its users; None: retries only.
+        self.policy: PolicyChain | None = policy_of(self.environment)
 
     def on_stop(self) -> None:
         self.transport.close()
@@ -61,6 +66,11 @@ class GeminiUser(User):
 
     def judge(self, spec: CallSpec, result: CallResult, outcome: Outcome) -> None:
         """Scenario check of a successful answer; may set outcome fields or raise CallError."""
+
+    def answer(self, spec: CallSpec) -> Outcome:
+        """One logical answer to `spec`: one call here; a tiering scenario's may be two
+        (users/tiering.py), still one Outcome. Raises CallCancelled as execute does."""
+        return self.execute(spec)
 
     @task
     def one_call(self) -> None:
@@ -75,7 +85,7 @@ class GeminiUser(User):
         # reached the server: an attempt the client would count and the server never saw).
         gevent.sleep(0)
         try:
-            outcome = self.execute(spec)
+            outcome = self.answer(spec)
         except CallCancelled as stop:
             # The run stopped mid-call (Locust killed this user): the call and its attempts are
             # counted now, before the greenlet dies, and the kill goes on.
@@ -106,8 +116,14 @@ class GeminiUser(User):
         started = time.perf_counter()
         timers: list[CallTimer] = []
         progress = RetryProgress()
+        held = HeldTime()
+        policy = self.policy
+        if policy is not None:
+            out.policy = policy.label
 
         def attempt() -> CallResult:
+            if policy is not None:
+                return self._attempt_through(policy, spec, out, progress, held, timers)
             timers.append(CallTimer())
             return self.transport.call(spec, timers[-1])
 
@@ -128,6 +144,11 @@ class GeminiUser(User):
             out.error_message = err.message
             out.http_status = err.http_status or out.http_status
             out.attempts = max(1, progress.attempts)
+            if isinstance(err, Shed):
+                # The policy's refusal is no attempt: only requests sent count, and their kinds.
+                progress.errors.pop()
+                out.attempts = progress.attempts
+                out.policy_action = "shed"
             out.backoff_ms = progress.backoff_ms
             if timers and out.chunk_count == 0:
                 # A stream cut mid-way keeps the timing of the chunks that did arrive.
@@ -135,17 +156,62 @@ class GeminiUser(User):
             if len(progress.errors) < out.attempts:  # the answer came, and judge() refused it
                 progress.errors.append(err)
         except GreenletExit as kill:
-            raise CallCancelled(self._cancelled(out, progress, timers, started)) from kill
+            raise CallCancelled(self._cancelled(out, progress, timers, started, held)) from kill
+        held.end(time.perf_counter())  # a shed call's wait before the refusal
+        out.throttle_ms = held.throttle_ms
         out.attempt_kinds = _joined_kinds(progress.errors)
         return out
 
+    def _attempt_through(
+        self,
+        policy: PolicyChain,
+        spec: CallSpec,
+        out: Outcome,
+        progress: RetryProgress,
+        held: HeldTime,
+        timers: list[CallTimer],
+    ) -> CallResult:
+        """One attempt through the client policy: admitted (it may wait, be shed or go to the
+        breaker's fallback model), sent, then settled with what happened to it. RetryPolicy counted
+        it as started; it is an attempt only once admitted, since a shed one never reaches the server."""
+        progress.attempts -= 1
+        ticket = Attempt(spec.scenario, spec.model, spec.request_bytes)
+        held.begin(time.perf_counter())
+        policy.admit(ticket)
+        held.end(time.perf_counter())
+        progress.attempts += 1
+        target = spec
+        out.model, out.policy_action = ticket.model, ""
+        if ticket.fallback:
+            target = spec_for_model(self.environment, spec, ticket.model)
+            out.policy_action = "fallback"
+            out.request_bytes = target.request_bytes
+        timers.append(CallTimer())
+        try:
+            result = self.transport.call(target, timers[-1])
+        except CallError as err:
+            policy.settle(ticket, Settlement(True, err.kind, err.http_status, err.retry_after_s))
+            raise
+        except BaseException:
+            policy.settle(ticket, Settlement(True, kinds.CANCELLED))
+            raise
+        policy.settle(ticket, Settlement(True, "", result.http_status, None, result.prompt_tokens))
+        return result
+
     def _cancelled(
-        self, out: Outcome, progress: RetryProgress, timers: list[CallTimer], started: float
+        self,
+        out: Outcome,
+        progress: RetryProgress,
+        timers: list[CallTimer],
+        started: float,
+        held: HeldTime | None = None,
     ) -> Outcome:
         """The Outcome of a call cut off by the run's stop: every attempt it made, the kinds of
         those that failed, `cancelled` for one in flight, and the timing of chunks that arrived."""
         now = time.perf_counter()
         in_flight = progress.in_flight
+        was_held = held is not None and held.end(now)
+        out.throttle_ms = held.throttle_ms if held is not None else 0.0
         out.error_kind = kinds.CANCELLED
         out.e2e_ms = (now - started) * 1000.0
         out.attempts = progress.attempts
@@ -155,6 +221,8 @@ class GeminiUser(User):
             self._fill_timing(out, timers[-1], started)
         tried = f"{progress.attempts} attempt{'s' if progress.attempts != 1 else ''}"
         where = "with an attempt in flight" if in_flight else "while backing off to retry"
+        if was_held:
+            where = "while the client policy held it"
         message = f"the run stopped {where}, after {tried}"
         if progress.errors:
             last = progress.errors[-1]

@@ -52,6 +52,7 @@ class CallSpec:
     response_mime_type: str | None = None
     response_schema: dict[str, Any] | None = None  # JSON Schema, sent as responseJsonSchema
     safety_settings: tuple[tuple[str, str], ...] = ()  # (HARM_CATEGORY_*, BLOCK_*)
+    cached_content: str | None = None  # cachedContents/...: an explicit cache the call names
     # Context carried onto the Outcome, not sent.
     variant: str = ""
     item_id: str = ""
@@ -111,6 +112,8 @@ def rest_body(spec: CallSpec, image_data: Callable[[bytes], str] | None = None) 
         config["responseJsonSchema"] = spec.response_schema
     if config:
         body["generationConfig"] = config
+    if spec.cached_content is not None:
+        body["cachedContent"] = spec.cached_content
     if spec.safety_settings:
         body["safetySettings"] = [{"category": c, "threshold": t} for c, t in spec.safety_settings]
     return body

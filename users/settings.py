@@ -11,6 +11,7 @@ from typing import Any
 from core.catalogue import UNKNOWN_MODEL_THINKING_HEADROOM, catalogue, check_model_status, default_model
 from core.options import OptionError
 from core.secrets import key_problem
+from users.policies.options import add_policy_arguments
 from users.transports import transport_help, transport_names
 
 DEFAULT_MODEL = default_model()  # the catalogue's current stable Flash
@@ -75,6 +76,7 @@ def add_arguments(parser: Any) -> None:
         help="JSON price table that overrides the built-in one",
         include_in_web_ui=False,
     )
+    add_policy_arguments(parser)  # --client-policy and its parameters (users/policies)
 
 
 @dataclass(frozen=True, slots=True)

@@ -12,6 +12,9 @@ uploads it through the Files API on each call and names it in a fileData part
 (users/transports/uploads.py), the way apps send images too large for a request. The upload is
 inside the call's timing (what the user waits for, as the bytes of an inline call are), its own
 times are the Locust row "vision upload", and the file is deleted once the answer is in.
+
+The inventory carries the model's confidence in its reading (Outcome.confidence), required so a
+tiered run (--escalate-to, users/tiering.py) always has one to decide on.
 """
 
 from __future__ import annotations
@@ -35,6 +38,7 @@ from users.scenario_options import PreparedCalls, ScenarioSettings, scenario_set
 from users.scenarios import register_scenario
 from users.settings import GeminiSettings
 from users.state import users_state
+from users.tiering import TIERING_OPTIONS, check_escalation_model, tiered_answer, tiering_of
 from users.transports import transport_class
 from users.transports.uploads import UploadingTransport, can_upload
 from users.verdicts import parse_json_answer, validator_for
@@ -119,6 +123,9 @@ def build_vision_specs(settings: GeminiSettings, scenario: ScenarioSettings) -> 
     # Largest first: the pictures the pipeline changes most are compared even in a short run.
     # Drawing missing images (seconds for 8K) and reading them happen off the event loop.
     resolution = media_resolution(scenario)
+    tiers = tiering_of(scenario)
+    if tiers is not None:
+        check_escalation_model(tiers.escalate_to, settings.model)
     by_file = image_transport(scenario, settings.transport) == "files"
     found = outside_loop(load_images, scenario.images_dir or None, scenario.image_set)
     sources = sorted(found, key=lambda s: (-s.width * s.height, s.name))
@@ -169,7 +176,7 @@ class VisionUser(PreparedCalls, GeminiUser):
     think_time = between(0.5, 1.5)
 
     build_specs = staticmethod(build_vision_specs)
-    options = (MEDIA_RESOLUTION, IMAGE_TRANSPORT)
+    options = (MEDIA_RESOLUTION, IMAGE_TRANSPORT, *TIERING_OPTIONS)
 
     @staticmethod
     def check_inputs(scenario: ScenarioSettings) -> None:
@@ -177,6 +184,7 @@ class VisionUser(PreparedCalls, GeminiUser):
         OptionError or FixtureError naming what is wrong)."""
         media_resolution(scenario)
         image_transport(scenario)
+        tiering_of(scenario)
         if scenario.images_dir:
             # Decoding a folder of large photos takes seconds: off the event loop, as in build_specs.
             outside_loop(folder_images, scenario.images_dir)
@@ -216,4 +224,7 @@ class VisionUser(PreparedCalls, GeminiUser):
         return outcome
 
     def judge(self, spec: CallSpec, result: CallResult, outcome: Outcome) -> None:
-        parse_json_answer(result.text, _validator())
+        outcome.confidence = float(parse_json_answer(result.text, _validator())["confidence"])
+
+    def answer(self, spec: CallSpec) -> Outcome:
+        return tiered_answer(self, spec)

@@ -43,8 +43,10 @@ def requests_frame(rows: list[dict]) -> pd.DataFrame:
         "expected": "",
     }
     frame = pd.DataFrame([{**defaults, **row} for row in rows])
-    for column in REQUEST_TEXT_COLUMNS:  # strings are categories, as loading reads them
-        frame[column] = frame[column].astype("category")
+    for column in REQUEST_TEXT_COLUMNS:  # strings are categories, as loading reads them ("" when absent)
+        frame[column] = (frame[column] if column in frame else pd.Series("", index=frame.index)).astype(
+            "category"
+        )
     return la.add_derived(frame)
 
 

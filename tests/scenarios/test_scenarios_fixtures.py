@@ -46,7 +46,7 @@ def test_bundled_chat_prompts_spread_prompt_and_answer_lengths() -> None:
 
 
 def test_schemas_load() -> None:
-    assert verdict_schema()["required"] == ["flagged", "category"]
+    assert verdict_schema()["required"] == ["flagged", "category", "confidence"]
     inventory = read_schema("inventory")
     assert inventory["properties"]["items"]["type"] == "array"
 

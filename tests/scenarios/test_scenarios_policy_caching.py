@@ -4,6 +4,7 @@ cost per call than the same calls at the full input price."""
 
 from __future__ import annotations
 
+import json
 from datetime import date
 from pathlib import Path
 
@@ -80,3 +81,79 @@ def test_policy_file_becomes_the_system_instruction(tmp_path: Path) -> None:
         system_instruction(settings(empty))
     with pytest.raises(OptionError, match="is a folder"):
         system_instruction(settings(tmp_path))
+
+
+def test_explicit_cache_holds_the_policy_for_every_call(
+    repo_root: Path, clean_env: dict, tmp_path: Path
+) -> None:
+    """--context-cache explicit: one cachedContents entry per process, named by every call, so every
+    answered call's policy tokens are cached (no implicit chance), and the cache is gone at the end."""
+    out = tmp_path / "run"
+    config = tmp_path / "emulator.json"
+    config.write_text('{"caching": {"implicit_hit_probability": 0}}')  # only the explicit cache hits
+    proc = run_locust(
+        repo_root, clean_env,
+        "-u", "3", "-r", "3", "-t", "6s", "--results-dir", str(out), "--mix", "moderation=1",
+        "--policy-file", POLICY, "--context-cache", "explicit", "--transport", "http",
+        "--emulator-profile", "fast", "--emulator-config", str(config), "--loglevel", "INFO",
+        timeout=120,
+    )  # fmt: skip
+    log = proc.stdout + proc.stderr
+    assert proc.returncode == 0, log[-3000:]
+    assert log.count("context cache cachedContents/") == 1, log[-3000:]  # one per process
+    requests = load_results(out).requests
+    answered = requests[requests["error_kind"].fillna("") == ""]
+    assert len(answered) > 0
+    policy_tokens = answered["cached_tokens"]
+    # Every call: the policy's tokens cached, and the post itself not.
+    assert (policy_tokens > 4000).all() and (answered["prompt_tokens"] > policy_tokens).all()
+    assert (answered["cached_saving_usd"] > 0).all()
+    stats = json.loads((out / "emulator_stats.json").read_text())
+    assert stats.get("caches_live", 0) == 0, stats
+
+
+def test_an_explicit_cache_the_api_refuses_fails_the_calls(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A cache the API will not make (here: the emulator's 400 below the model's minimum) is each
+    call's failure with the API's reason, never a silent run without the cache; the create request is
+    sent again only after RETRY_CREATE_S."""
+    from users.call import CallSpec
+    from users.context_cache import RETRY_CREATE_S, CacheNotCreated, ExplicitCache, cache_failure
+    from users.errors import CallError
+
+    sent: list[str] = []
+
+    def refuse(base_url: str, api_key: str, model: str, instruction: str) -> str:
+        sent.append(model)
+        raise CallError("client_error", "400 INVALID_ARGUMENT Cached content is too small.", http_status=400)
+
+    monkeypatch.setattr("users.context_cache.create_cache", refuse)
+    now = [100.0]
+    cache = ExplicitCache(clock=lambda: now[0])
+    spec = CallSpec(
+        scenario="moderation", model="gemini-3.8-flash", parts=("hi",), system_instruction="short"
+    )
+    with pytest.raises(CacheNotCreated) as first:
+        cache.spec_for(spec, base_url="http://127.0.0.1:1", api_key="k")
+    outcome = cache_failure(spec, "http", first.value)
+    assert outcome.failed and outcome.attempts == 1 and outcome.http_status == 400
+    assert "the cache could not be created: 400 INVALID_ARGUMENT" in outcome.error_message
+    with pytest.raises(CacheNotCreated) as waiting:
+        cache.spec_for(spec, base_url="http://127.0.0.1:1", api_key="k")
+    assert not waiting.value.sent and cache_failure(spec, "http", waiting.value).attempts == 0
+    assert len(sent) == 1
+    now[0] += RETRY_CREATE_S
+    with pytest.raises(CacheNotCreated):
+        cache.spec_for(spec, base_url="http://127.0.0.1:1", api_key="k")
+    assert len(sent) == 2
+
+
+def test_explicit_cache_is_refused_for_the_legacy_sdk() -> None:
+    from users.context_cache import LEGACY_CANNOT_CACHE, context_cache_mode
+
+    assert context_cache_mode("", "genai") == "implicit"
+    assert context_cache_mode("EXPLICIT", "http") == "explicit"
+    with pytest.raises(OptionError, match="is not known: use implicit or explicit"):
+        context_cache_mode("sometimes")
+    with pytest.raises(OptionError) as refused:
+        context_cache_mode("explicit", "legacy")
+    assert str(refused.value) == LEGACY_CANNOT_CACHE

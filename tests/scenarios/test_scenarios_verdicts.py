@@ -15,7 +15,7 @@ from users.errors import CallError
 from users.verdicts import moderation_verdict, parse_json_answer, validator_for
 
 VALIDATOR = validator_for(verdict_schema())
-GOOD = '{"flagged": true, "category": "hate", "reason": "slur"}'
+GOOD = '{"flagged": true, "category": "hate", "confidence": 0.9, "reason": "slur"}'
 
 
 @pytest.mark.parametrize(
@@ -43,9 +43,10 @@ def test_json_answers_plain_or_fenced_parse(text: str) -> None:
         ("The post is fine.", "answer is not JSON"),
         ("", "answer is empty"),
         ("```json\n```", "answer is empty"),
-        ('{"flagged": "yes", "category": "hate"}', "schema at flagged"),
-        ('{"flagged": false, "category": "spam"}', "schema at category"),
-        ('{"category": "none"}', "'flagged' is a required property"),
+        ('{"flagged": "yes", "category": "hate", "confidence": 0.9}', "schema at flagged"),
+        ('{"flagged": false, "category": "spam", "confidence": 0.9}', "schema at category"),
+        ('{"category": "none", "confidence": 0.9}', "'flagged' is a required property"),
+        ('{"flagged": false, "category": "none"}', "'confidence' is a required property"),
         ("[true]", "schema at the answer"),
     ],
 )
@@ -58,7 +59,10 @@ def test_malformed_or_mismatched_answers_are_invalid_responses(text: str, messag
 
 def test_benign_verdict() -> None:
     assert (
-        moderation_verdict(parse_json_answer('{"flagged": false, "category": "none"}', VALIDATOR)) == "benign"
+        moderation_verdict(
+            parse_json_answer('{"flagged": false, "category": "none", "confidence": 1}', VALIDATOR)
+        )
+        == "benign"
     )
 
 
