@@ -20,6 +20,7 @@ from typing import Any
 
 import pandas as pd
 
+from core.outcome import RATE_LIMITED, SERVER_ERROR
 from core.quantiles import nearest_rank_quantiles
 from core.results import REPORT_HTML
 from reports import arms_charts, policy
@@ -37,7 +38,7 @@ POLICY_DEST = "client_policy"
 RUN_SPECIFIC = frozenset({"results_dir", "emulator_url", "host", "compare", "compare_policies"})
 CSV_COLUMNS = (
     "value", "folder", "calls", "answered", "duration_s", "goodput_per_s", "rate_limited_429",
-    "unavailable_503", "shed", "fallback", "held_calls", "held_s", "held_p95_ms", "e2e_p50_ms",
+    "server_errors_5xx", "shed", "fallback", "held_calls", "held_s", "held_p95_ms", "e2e_p50_ms",
     "e2e_p95_ms", "attempts", "cost_usd", "cost_per_1k_answers_usd", "items", "items_answered",
     "accuracy", "items_per_s", "cost_per_1k_items_usd", "notes",
 )  # fmt: skip
@@ -122,6 +123,9 @@ def arm_row(arm: Arm) -> dict[str, Any]:
     duration = max(end - start, 1e-9)
     answered = requests[requests["answered"]]
     said_no = policy.rejections(requests).sum()
+    # What the server said no to: every attempt's 429 or 5xx, retries and a call cut in backoff
+    # included (a final-status count misses the 429s a retry or the run's stop hid).
+    refused = la.attempt_kind_counts(requests)
     held = policy.held_figures(requests)
     p50, p95 = nearest_rank_quantiles(answered["e2e_ms"], (0.5, 0.95))
     cost = float(requests["cost_usd"].sum())
@@ -130,8 +134,8 @@ def arm_row(arm: Arm) -> dict[str, Any]:
         answered=len(answered),
         duration_s=duration,
         goodput_per_s=len(answered) / duration,
-        rate_limited_429=int(said_no["rate_limited"]),
-        unavailable_503=int(said_no["unavailable"]),
+        rate_limited_429=int(refused.get(RATE_LIMITED, 0)),
+        server_errors_5xx=int(refused.get(SERVER_ERROR, 0)),
         shed=int(said_no["shed"]),
         fallback=int(said_no["fallback"]),
         held_calls=int(held["held"]),
@@ -170,7 +174,7 @@ def section_title(flag: str) -> str:
 def _table(frame: pd.DataFrame, arms: list[Arm]) -> Table:
     moderation = frame["items"].notna().any()
     columns = [
-        "Value", "Calls", "Goodput (answers/s)", "429", "503", "Shed", "Fallback", "Held (s)",
+        "Value", "Calls", "Goodput (answers/s)", "429 answers", "5xx answers", "Shed", "Fallback", "Held (s)",
         "Held p95 (ms)", "e2e p50 (ms)", "e2e p95 (ms)", "Attempts", "USD per 1,000 answers",
     ]  # fmt: skip
     if moderation:
@@ -180,7 +184,7 @@ def _table(frame: pd.DataFrame, arms: list[Arm]) -> Table:
     for arm, row in zip(arms, frame.to_dict("records"), strict=True):
         cells: list[Any] = [
             row["value"], fmt_number(row["calls"], 0), fmt_number(row["goodput_per_s"], 2),
-            fmt_number(row["rate_limited_429"], 0), fmt_number(row["unavailable_503"], 0), fmt_number(row["shed"], 0),
+            fmt_number(row["rate_limited_429"], 0), fmt_number(row["server_errors_5xx"], 0), fmt_number(row["shed"], 0),
             fmt_number(row["fallback"], 0), fmt_number(row["held_s"], 1), fmt_ms(row["held_p95_ms"]),
             fmt_ms(row["e2e_p50_ms"]), fmt_ms(row["e2e_p95_ms"]), fmt_number(row["attempts"], 0),
             fmt_number(row["cost_per_1k_answers_usd"], 4),

@@ -84,6 +84,7 @@ class ExplicitCache:
     name: str | None = None
     lock: gevent.lock.Semaphore = field(default_factory=gevent.lock.Semaphore)
     specs: dict[int, tuple[CallSpec, CallSpec]] = field(default_factory=dict)
+    originals: dict[int, tuple[CallSpec, CallSpec]] = field(default_factory=dict)  # cached -> as built
     base_url: str = ""
     api_key: str = field(default="", repr=False)
     failed: CallError | None = None
@@ -99,7 +100,13 @@ class ExplicitCache:
             return found[1]
         cached = with_request_bytes(dataclasses.replace(spec, system_instruction=None, cached_content=name))
         self.specs[id(spec)] = (spec, cached)
+        self.originals[id(cached)] = (cached, spec)
         return cached
+
+    def original_of(self, spec: CallSpec) -> CallSpec:
+        """The spec as built, before it named the cache (`spec` itself when it names none of ours)."""
+        found = self.originals.get(id(spec))
+        return found[1] if found is not None and found[0] is spec else spec
 
     def _ensure(self, spec: CallSpec, *, base_url: str, api_key: str) -> str:
         with self.lock:
@@ -137,6 +144,15 @@ def explicit_cache(environment: Any) -> ExplicitCache:
         cache = context.ensure(ExplicitCache)
         environment.events.test_stop.add_listener(cache.delete)
     return cache
+
+
+def without_cache(environment: Any, spec: CallSpec) -> CallSpec:
+    """`spec` as it was before naming this process's cache: a cache belongs to one model, so a call
+    re-targeted at another (an escalation, a fallback) sends the instruction itself."""
+    if spec.cached_content is None:
+        return spec
+    cache = run_context(environment).get(ExplicitCache)
+    return spec if cache is None else cache.original_of(spec)
 
 
 def cache_failure(spec: CallSpec, transport: str, failed: CacheNotCreated) -> Outcome:

@@ -11,6 +11,7 @@ import dataclasses
 from typing import Any
 
 from users.call import CallSpec, with_request_bytes
+from users.context_cache import without_cache
 from users.state import settings_of, users_state
 
 
@@ -19,6 +20,7 @@ def spec_for_model(environment: Any, spec: CallSpec, model: str) -> CallSpec:
     cap recomputed for that model's thinking headroom and output limit; cached per process."""
     if model == spec.model:
         return spec
+    spec = without_cache(environment, spec)  # a cache belongs to one model
     cache = users_state(environment).retargeted
     key = (id(spec), model)
     found = cache.get(key)

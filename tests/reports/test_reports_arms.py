@@ -26,19 +26,22 @@ def csv_rows(path: Path) -> dict[str, dict[str, str]]:
         return {row["value"]: row for row in csv.DictReader(handle)}
 
 
-# An aimd+breaker arm: 3 answers (one via the fallback model), a final 429, a final 503, a 500,
-# a shed call and a held call. Latencies 100..400 ms on the answers; cost on the answers only.
+# An aimd+breaker arm: 3 answers (one via the fallback model), a call that got three 429s, a final
+# 503, a 500, a shed call and a held call. Latencies 100..400 ms on the answers; cost on the answers only.
 POLICY_CALLS = [
     dict(e2e_ms=100.0, cost_usd=0.01, throttle_ms=0.0),
     dict(e2e_ms=200.0, cost_usd=0.01, throttle_ms=50.0),
     dict(e2e_ms=400.0, cost_usd=0.02, policy_action="fallback"),
-    dict(error_kind="rate_limited", http_status=429, attempts=3, attempt_kinds="rate_limited;rate_limited"),
-    dict(error_kind="server_error", http_status=503),
-    dict(error_kind="server_error", http_status=500),
+    dict(error_kind="rate_limited", http_status=429, attempts=3, attempt_kinds="rate_limited;rate_limited;rate_limited"),
+    dict(error_kind="server_error", http_status=503, attempt_kinds="server_error"),
+    dict(error_kind="server_error", http_status=500, attempt_kinds="server_error"),
     dict(error_kind="shed", policy_action="shed", attempts=0),
     dict(error_kind="blocked", block_reason="SAFETY", e2e_ms=300.0, throttle_ms=150.0),
 ]  # fmt: skip
-RETRY_CALLS = [dict(e2e_ms=100.0, cost_usd=0.01), dict(error_kind="rate_limited", http_status=429)]
+RETRY_CALLS = [
+    dict(e2e_ms=100.0, cost_usd=0.01),
+    dict(error_kind="rate_limited", http_status=429, attempt_kinds="rate_limited"),
+]
 
 
 @pytest.fixture
@@ -59,8 +62,10 @@ def test_one_row_per_arm_with_figures_from_its_files(two_arms, tmp_path) -> None
     assert int(policy["answered"]) == 4  # three answers and a blocked one
     assert float(policy["duration_s"]) == pytest.approx(10.0)  # run.json's measured span
     assert float(policy["goodput_per_s"]) == pytest.approx(0.4)
-    assert (policy["rate_limited_429"], policy["unavailable_503"], policy["shed"], policy["fallback"]) == (
-        "1", "1", "1", "1",
+    # The server's refusals are counted per answer it sent (a retried call's three 429s are three),
+    # the client's own (shed, fallback) per call.
+    assert (policy["rate_limited_429"], policy["server_errors_5xx"], policy["shed"], policy["fallback"]) == (
+        "3", "2", "1", "1",
     )  # fmt: skip
     assert int(policy["held_calls"]) == 2 and float(policy["held_s"]) == pytest.approx(0.2)
     # Nearest rank over the answers 100, 200, 300 (blocked), 400: p50 is the 2nd, p95 the 4th.

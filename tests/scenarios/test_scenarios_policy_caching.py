@@ -157,3 +157,34 @@ def test_explicit_cache_is_refused_for_the_legacy_sdk() -> None:
     with pytest.raises(OptionError) as refused:
         context_cache_mode("explicit", "legacy")
     assert str(refused.value) == LEGACY_CANNOT_CACHE
+
+
+def test_a_call_for_another_model_sends_the_policy_not_the_cache(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A cache belongs to one model: an escalation or a fallback re-targets the call as it was built
+    (the policy as its system instruction), never naming the first model's cache."""
+    from types import SimpleNamespace
+
+    from locust.env import Environment
+
+    from users.call import CallSpec
+    from users.context_cache import explicit_cache
+    from users.retarget import spec_for_model
+    from users.settings import GeminiSettings
+    from users.state import use_settings
+
+    monkeypatch.setattr("users.context_cache.create_cache", lambda *_: "cachedContents/abc")
+    environment = Environment()
+    options = SimpleNamespace(
+        model="gemini-3.5-flash-lite", transport="http", max_output_tokens=0, temperature=0.0,
+        timeout=5, retries=0, thinking_budget=-1, thinking_level="", api_key="",
+    )  # fmt: skip
+    settings = GeminiSettings.from_options(options, emulator=True)
+    use_settings(environment, settings, PriceTable.load())
+    built = CallSpec(
+        scenario="moderation", parts=("post",), system_instruction="the policy", **settings.call_fields()
+    )
+    cached = explicit_cache(environment).spec_for(built, base_url="http://127.0.0.1:1", api_key="k")
+    assert cached.cached_content == "cachedContents/abc" and cached.system_instruction is None
+    stronger = spec_for_model(environment, cached, "gemini-3.8-flash")
+    assert stronger.model == "gemini-3.8-flash"
+    assert stronger.cached_content is None and stronger.system_instruction == "the policy"

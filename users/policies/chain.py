@@ -62,6 +62,9 @@ class Settlement:
 NOT_SENT = Settlement(sent=False)
 
 
+HELD_MIN_MS = 1.0
+
+
 @dataclass(slots=True)
 class HeldTime:
     """How long the policy has held one call's attempts, a hold under way counted up to now."""
@@ -73,10 +76,14 @@ class HeldTime:
         self.since = now
 
     def end(self, now: float) -> bool:
-        """Close a hold under way (counted into throttle_ms); True when there was one."""
+        """Close a hold under way (counted into throttle_ms when it lasted HELD_MIN_MS or more: an
+        admission that did not wait takes microseconds of CPU, which is no hold); True when there was
+        one under way."""
         if self.since is None:
             return False
-        self.throttle_ms += max(0.0, now - self.since) * 1000.0
+        held_ms = max(0.0, now - self.since) * 1000.0
+        if held_ms >= HELD_MIN_MS:
+            self.throttle_ms += held_ms
         self.since = None
         return True
 
