@@ -78,6 +78,11 @@ SAFETY_SETTINGS = tuple(
         "HARM_CATEGORY_DANGEROUS_CONTENT",
     )
 )
+# A batch is judged by the model, not by the safety filter: the filter blocks a whole prompt for one
+# post over its threshold, so at BLOCK_MEDIUM_AND_ABOVE one harmful post in 8 takes the 7 others'
+# verdicts with it (on the bundled set nearly every batch of 8 was blocked). Batched moderation apps
+# turn the filter off for the posts they are asked to judge, as here.
+BATCH_SAFETY_SETTINGS = tuple((category, "BLOCK_NONE") for category, _ in SAFETY_SETTINGS)
 POLICY_FILE = OptionSpec(
     "--policy-file",
     "",
@@ -193,7 +198,7 @@ def _batch_spec(settings: GeminiSettings, schema: dict, posts: list[Post], instr
         **settings.call_fields(len(posts) * ANSWER_TOKENS),
         response_mime_type="application/json",
         response_schema=schema,
-        safety_settings=SAFETY_SETTINGS,
+        safety_settings=BATCH_SAFETY_SETTINGS,
         item_id=ITEM_SEPARATOR.join(post.id for post in posts),
         expected=ITEM_SEPARATOR.join(post.label for post in posts),
     )

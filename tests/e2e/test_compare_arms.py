@@ -130,6 +130,36 @@ def test_compare_policies_on_the_free_tier(repo_root, clean_env, tmp_path) -> No
         assert int(row["calls"]) == calls_logged(out / row["folder"]) > 0
 
 
+def test_batches_of_8_against_single_posts_in_one_report(repo_root, clean_env, tmp_path) -> None:
+    """The same posts one a call and 8 a call, compared per post: each arm's items answered, per-item
+    cost and accuracy come from its own request log, and the batched arm judged 8 posts a call."""
+    out = tmp_path / "batching"
+    proc = run_locust(
+        repo_root, clean_env,
+        "-u", "2", "-r", "2", "-t", "6s", "--mix", "moderation=1", "--emulator-seed", "5",
+        "--emulator-config", quick_emulator_config(tmp_path), "--results-dir", str(out),
+        "--compare", "batch-size=1,8",
+        timeout=300,
+    )  # fmt: skip
+    output = proc.stdout + proc.stderr
+    assert proc.returncode == 0, output[-3000:]
+    rows = {row["value"]: row for row in comparison_rows(out)}
+    assert list(rows) == ["1", "8"]
+    for value, row in rows.items():
+        logged = [r for r in read_rows(next((out / row["folder"]).glob("requests-*.csv")))]
+        answered = [r for r in logged if r["error_kind"] in ("", "blocked")]
+        posts = sum(int(r["batch_size"]) for r in answered)
+        assert int(row["items_answered"]) == posts > 0
+        assert all(int(r["batch_size"]) == int(value) for r in logged)
+        cost = sum(float(r["cost_usd"]) for r in logged)
+        assert float(row["cost_per_1k_items_usd"]) == pytest.approx(cost / posts * 1000)
+        assert 0.5 < float(row["accuracy"]) <= 1.0
+    # A batch carries its instruction once for 8 posts: fewer dollars per post than one at a time.
+    assert float(rows["8"]["cost_per_1k_items_usd"]) < float(rows["1"]["cost_per_1k_items_usd"])
+    html = (out / "report.html").read_text(encoding="utf-8")
+    assert "<h2>batch-size compared</h2>" in html and "USD per 1,000 items" in html
+
+
 @pytest.mark.parametrize(
     ("codes", "interrupted_by", "expected"),
     [

@@ -150,9 +150,12 @@ def test_a_batch_against_the_emulator(make_env: Callable[..., Environment]) -> N
     user.on_start()
     try:
         specs = user.specs()
-        blocked = user.execute(next(s for s in specs if _blocks(s)))
-        assert blocked.error_kind == kinds.BLOCKED and blocked.batch_size == 4
-        assert blocked.verdict == ITEM_SEPARATOR.join(["violating"] * 4)  # the whole prompt was blocked
+        # The filter is off for a batch (BATCH_SAFETY_SETTINGS): a harmful post is the model's to
+        # judge, so the batch is answered, post by post, instead of blocked whole.
+        harmful = next(s for s in specs if _blocks(s))
+        judged = user.execute(harmful)
+        assert judged.ok and judged.batch_size == 4, judged.error_message
+        assert "violating" in judged.verdict.split(ITEM_SEPARATOR)
         answered = user.execute(next(s for s in specs if not _blocks(s)))
         assert answered.ok, answered.error_message
         assert answered.batch_size == 4 and len(answered.verdict.split(ITEM_SEPARATOR)) == 4
@@ -181,10 +184,9 @@ def test_a_headless_run_with_batches_of_8_is_scored_per_post(
     assert proc.returncode == 0, log[-3000:]
     rows = [row for path in out.glob("requests-*.csv") for row in read_rows(path)]
     assert rows and {row["batch_size"] for row in rows} == {"8"}
-    assert all(
-        len(row["item_id"].split(ITEM_SEPARATOR)) == 8 == len(row["verdict"].split(ITEM_SEPARATOR))
-        for row in rows
-    )
+    assert all(len(row["item_id"].split(ITEM_SEPARATOR)) == 8 for row in rows)
+    answered = [row for row in rows if row["error_kind"] == ""]
+    assert answered and all(len(row["verdict"].split(ITEM_SEPARATOR)) == 8 for row in answered)
     requests = add_derived(load_results(out).requests)
     scores = scenario_analysis.moderation(requests).table.set_index("scenario").loc["moderation"]
     assert scores["calls"] == 8 * len(rows) and scores["accuracy"] == scores["accuracy"]  # per post, not NaN
