@@ -14,6 +14,7 @@ BENCHMARKS: dict[str, str] = {
     "report": "benchmarks.report",
     "startup": "benchmarks.startup",
     "arrival": "benchmarks.arrival",
+    "policies": "benchmarks.policies",
 }
 
 
