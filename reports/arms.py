@@ -20,7 +20,6 @@ from typing import Any
 
 import pandas as pd
 
-from core.outcome import RATE_LIMITED, SERVER_ERROR
 from core.quantiles import nearest_rank_quantiles
 from core.results import REPORT_HTML
 from reports import arms_charts, policy
@@ -123,9 +122,9 @@ def arm_row(arm: Arm) -> dict[str, Any]:
     duration = max(end - start, 1e-9)
     answered = requests[requests["answered"]]
     said_no = policy.rejections(requests).sum()
-    # What the server said no to: every attempt's 429 or 5xx, retries and a call cut in backoff
-    # included (a final-status count misses the 429s a retry or the run's stop hid).
-    refused = la.attempt_kind_counts(requests)
+    # The server's refusals per answer it sent (a final-status count misses those a retry or the
+    # run's stop hid); the client's own per call.
+    limited, server_errors = policy.server_refusals(requests)
     held = policy.held_figures(requests)
     p50, p95 = nearest_rank_quantiles(answered["e2e_ms"], (0.5, 0.95))
     cost = float(requests["cost_usd"].sum())
@@ -134,8 +133,8 @@ def arm_row(arm: Arm) -> dict[str, Any]:
         answered=len(answered),
         duration_s=duration,
         goodput_per_s=len(answered) / duration,
-        rate_limited_429=int(refused.get(RATE_LIMITED, 0)),
-        server_errors_5xx=int(refused.get(SERVER_ERROR, 0)),
+        rate_limited_429=limited,
+        server_errors_5xx=server_errors,
         shed=int(said_no["shed"]),
         fallback=int(said_no["fallback"]),
         held_calls=int(held["held"]),
@@ -209,8 +208,9 @@ def comparison_section(flag: str, arms: list[Arm], frame: pd.DataFrame) -> Secti
         notes=[
             f"The same workload and shape run once per value of --{flag or '?'}, one after the other, each "
             "against a fresh bundled emulator with the same profile and seed (or the same --host).",
-            "Goodput: answered calls (ok or blocked) per second of the arm's measured run. 429 and 503: "
-            "calls whose final answer was the server's 429 or 503 (the server said no). Shed and fallback: "
+            "Goodput: answered calls (ok or blocked) per second of the arm's measured run. 429 and 5xx "
+            "answers: every answer the server gave with that status, retries included (the server said "
+            "no). Shed and fallback: "
             "calls the client's policy did not send, or sent to its fallback model; held: time it held "
             "calls before sending them (p95 over every call). Latency of answered calls, nearest rank.",
         ],

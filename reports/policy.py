@@ -21,6 +21,7 @@ from core.results import RunInfo
 from reports import charts
 from reports.html import Section, Table, fmt_ms, fmt_number
 from reports.items import number_column, text_column
+from reports.llm_analysis import attempt_kind_counts
 
 FALLBACK = "fallback"
 RETRY_ONLY = "retry"
@@ -156,12 +157,26 @@ def breaker_timeline(policies: pd.DataFrame | None, origin: float) -> Table | No
     )
 
 
+def server_refusals(requests: pd.DataFrame) -> tuple[int, int]:
+    """(429s, 5xx) the server answered, every attempt's: a retried call's three 429s are three, and
+    one hidden by a retry that succeeded, or by the run's stop during a backoff, still counts."""
+    counts = attempt_kind_counts(requests)
+    return counts.get(RATE_LIMITED, 0), counts.get(SERVER_ERROR, 0)
+
+
 def _counts_table(requests: pd.DataFrame) -> Table:
     said_no = rejections(requests).sum()
     held = held_figures(requests)
+    limited, server_errors = server_refusals(requests)
     rows = [
-        ["The server said no", "429 rate limited (final)", fmt_number(int(said_no["rate_limited"])), "", ""],
-        ["The server said no", "503 unavailable (final)", fmt_number(int(said_no["unavailable"])), "", ""],
+        ["The server said no", "429 rate limited (answers, retries included)", fmt_number(limited), "", ""],
+        [
+            "The server said no",
+            "5xx server error (answers, retries included)",
+            fmt_number(server_errors),
+            "",
+            "",
+        ],
         ["The client chose not to ask", "shed (never sent)", fmt_number(int(said_no["shed"])), "", ""],
         [
             "The client chose not to ask",
@@ -179,7 +194,7 @@ def _counts_table(requests: pd.DataFrame) -> Table:
         ],
     ]
     return Table(
-        columns=("Who", "What", "Calls", "Held p50 (ms)", "Held p95 (ms)"),
+        columns=("Who", "What", "Count", "Held p50 (ms)", "Held p95 (ms)"),
         numeric=(False, False, True, True, True),
         rows=rows,
         caption=f"Of {len(requests):,} calls",
@@ -206,11 +221,12 @@ def policy_section(
 ) -> Section | None:
     """The "Client policy" section; None when the run had no policy (no policy named, no log)."""
     policy = policy_name(requests, run)
-    if not policy and (policies is None or policies.empty):
-        return None
+    if policy in ("", RETRY_ONLY) and (policies is None or policies.empty):
+        return None  # retries only: the baseline, nothing the client decided
     section = Section("client-policy", "Client policy")
     section.notes.append(
-        f"Policy {policy or 'not named'}. The server said no with its final 429s and 503s; the client "
+        f"Policy {policy or 'not named'}. The server said no with its 429s and 5xx (every answer it sent, "
+        "retries included); the client "
         "chose not to ask when its policy shed a call (an open breaker), sent it to a fallback model, "
         "or held it before sending (the limiter's or aimd's wait, inside the call's end-to-end time)."
     )

@@ -17,9 +17,12 @@ CALLS = [
     dict(policy="aimd+breaker", throttle_ms=40.0),
     dict(policy="aimd+breaker", throttle_ms=100.0),
     dict(policy="aimd+breaker", throttle_ms=300.0, policy_action="fallback", model="gemini-fallback"),
-    dict(policy="aimd+breaker", error_kind="rate_limited", http_status=429),
-    dict(policy="aimd+breaker", error_kind="server_error", http_status=503),
-    dict(policy="aimd+breaker", error_kind="server_error", http_status=503),
+    dict(
+        policy="aimd+breaker", error_kind="rate_limited", http_status=429, attempts=2,
+        attempt_kinds="rate_limited;rate_limited",
+    ),  # fmt: skip
+    dict(policy="aimd+breaker", error_kind="server_error", http_status=503, attempt_kinds="server_error"),
+    dict(policy="aimd+breaker", error_kind="server_error", http_status=503, attempt_kinds="server_error"),
     dict(policy="aimd+breaker", error_kind="shed", policy_action="shed", attempts=0),
 ]
 POLICY_LOG = (
@@ -49,8 +52,9 @@ def test_client_policy_section_counts_who_said_no(policy_run) -> None:
     assert cells(html, "aimd_start")[1] == "4" and cells(html, "breaker_window")[1] == "10"
     assert "limit_rpm" not in html  # the limiter is not part of this policy
     rows = {cell[1]: cell for cell in _rows(html) if len(cell) == 5}
-    assert rows["429 rate limited (final)"][2] == "1"
-    assert rows["503 unavailable (final)"][2] == "2"
+    # The server's refusals per answer it sent: the retried call's two 429s are two.
+    assert rows["429 rate limited (answers, retries included)"][2] == "2"
+    assert rows["5xx server error (answers, retries included)"][2] == "2"
     assert rows["shed (never sent)"][2] == "1"
     assert rows["sent to the fallback model"][2] == "1"
     held = next(cell for name, cell in rows.items() if name.startswith("held before sending"))
@@ -68,6 +72,9 @@ def test_breaker_timeline_and_aimd_chart(policy_run) -> None:
 def test_no_section_without_a_policy(request_log) -> None:
     folder = request_log([dict(), dict(error_kind="rate_limited", http_status=429)])
     assert 'id="client-policy"' not in build_report(folder).read_text(encoding="utf-8")
+    # Retries only (every run's default): the baseline, with nothing the client decided to show.
+    baseline = request_log([dict(policy="retry"), dict(policy="retry")], name="baseline")
+    assert 'id="client-policy"' not in build_report(baseline).read_text(encoding="utf-8")
 
 
 def test_held_figures_over_held_calls_and_over_all() -> None:
