@@ -18,7 +18,10 @@ CALLS = [
     dict(policy="aimd+breaker", throttle_ms=100.0),
     dict(policy="aimd+breaker", throttle_ms=300.0, policy_action="fallback", model="gemini-fallback"),
     dict(
-        policy="aimd+breaker", error_kind="rate_limited", http_status=429, attempts=2,
+        policy="aimd+breaker",
+        error_kind="rate_limited",
+        http_status=429,
+        attempts=2,
         attempt_kinds="rate_limited;rate_limited",
     ),  # fmt: skip
     dict(policy="aimd+breaker", error_kind="server_error", http_status=503, attempt_kinds="server_error"),
