@@ -5,8 +5,8 @@ on every call: the API may find the repeated prefix in its implicit cache and bi
 the cached price, when it does. `explicit` creates one `cachedContents` entry per process holding the
 policy, before the process's first moderation call and outside any timed call, and every call names
 it (`cachedContent`) instead of sending the policy: every call's policy tokens are cached tokens. The
-cache is deleted when the process stops (the real API bills its storage by the hour); its TTL
-(`CACHE_TTL`) bounds what a killed run leaves behind.
+cache is deleted when the test stops (the real API bills its storage by the hour); its TTL
+(`CACHE_TTL`, renewed every `RENEW_S` while the run goes on) bounds what a killed run leaves behind.
 
 Created over plain REST (`POST {host}/v1beta/cachedContents`, the key in `x-goog-api-key`), the way
 every transport's SDK does it, so all transports but the legacy SDK use it: google-generativeai needs
@@ -45,6 +45,7 @@ CONTEXT_CACHE = OptionSpec(
 )
 MODES = ("implicit", "explicit")
 CACHE_TTL = "3600s"  # what a killed run leaves behind expires within the hour
+RENEW_S = 1800.0  # a longer run gives its cache the TTL again every half hour
 LEGACY_CANNOT_CACHE = (
     "--context-cache explicit does not work with --transport legacy: google-generativeai needs a model "
     "object per cache (GenerativeModel.from_cached_content); use --transport genai or http"
@@ -89,6 +90,7 @@ class ExplicitCache:
     api_key: str = field(default="", repr=False)
     failed: CallError | None = None
     retry_at: float = 0.0
+    renew_at: float = 0.0
     clock: Callable[[], float] = time.monotonic
 
     def spec_for(self, spec: CallSpec, *, base_url: str, api_key: str) -> CallSpec:
@@ -111,6 +113,8 @@ class ExplicitCache:
     def _ensure(self, spec: CallSpec, *, base_url: str, api_key: str) -> str:
         with self.lock:
             if self.name is not None:
+                if self.clock() >= self.renew_at:
+                    self._renew()
                 return self.name
             if self.failed is not None and self.clock() < self.retry_at:
                 raise CacheNotCreated(self.failed, sent=False)
@@ -121,8 +125,22 @@ class ExplicitCache:
                 logger.error("--context-cache explicit: the cache could not be created: %s", err.message)
                 raise CacheNotCreated(err, sent=True) from None
             self.failed, self.base_url, self.api_key = None, base_url, api_key
+            self.renew_at = self.clock() + RENEW_S
             logger.info("context cache %s created for %s (ttl %s)", self.name, spec.model, CACHE_TTL)
             return self.name
+
+    def _renew(self) -> None:
+        """Give the cache its TTL again (a run longer than CACHE_TTL keeps it); a failure is logged
+        and tried again later: the calls that then find it expired fail with the API's 403."""
+        try:
+            _request(
+                "PATCH", f"{self.base_url.rstrip('/')}/v1beta/{self.name}", self.api_key, {"ttl": CACHE_TTL}
+            )
+        except CallError as err:
+            logger.warning("context cache %s: its ttl was not renewed (%s)", self.name, err.message)
+            self.renew_at = self.clock() + RETRY_CREATE_S
+            return
+        self.renew_at = self.clock() + RENEW_S
 
     def delete(self, **_: Any) -> None:
         """Delete the cache, once (a listener of test_stop); a failure is logged, since the TTL ends

@@ -188,3 +188,31 @@ def test_a_call_for_another_model_sends_the_policy_not_the_cache(monkeypatch: py
     stronger = spec_for_model(environment, cached, "gemini-3.8-flash")
     assert stronger.model == "gemini-3.8-flash"
     assert stronger.cached_content is None and stronger.system_instruction == "the policy"
+
+
+def test_a_long_run_renews_its_cache_ttl(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The cache outlives its one-hour TTL only if renewed: every RENEW_S of the run's clock, the
+    next call gives it the TTL again (PATCH ttl), once."""
+    from users.call import CallSpec
+    from users.context_cache import CACHE_TTL, RENEW_S, ExplicitCache
+
+    sent: list[tuple[str, str, object]] = []
+
+    def request(method: str, url: str, api_key: str, body: object) -> object:
+        sent.append((method, url, body))
+        return {"name": "cachedContents/abc"}
+
+    monkeypatch.setattr("users.context_cache._request", request)
+    now = [0.0]
+    cache = ExplicitCache(clock=lambda: now[0])
+    spec = CallSpec(
+        scenario="moderation", model="gemini-3.8-flash", parts=("hi",), system_instruction="policy"
+    )
+    cache.spec_for(spec, base_url="http://127.0.0.1:1", api_key="k")
+    now[0] = RENEW_S - 1
+    cache.spec_for(spec, base_url="http://127.0.0.1:1", api_key="k")
+    assert [method for method, _, _ in sent] == ["POST"]
+    now[0] = RENEW_S
+    cache.spec_for(spec, base_url="http://127.0.0.1:1", api_key="k")
+    cache.spec_for(spec, base_url="http://127.0.0.1:1", api_key="k")
+    assert sent[1:] == [("PATCH", "http://127.0.0.1:1/v1beta/cachedContents/abc", {"ttl": CACHE_TTL})]
