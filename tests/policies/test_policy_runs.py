@@ -61,6 +61,28 @@ def test_aimd_on_the_free_tier_lowers_its_limit_after_429s_and_holds_calls(
     assert options["client_policy"] == "aimd" and options["aimd_start"] == "4"
 
 
+def test_the_limiter_paces_the_run_to_its_rate(repo_root: Path, tmp_path: Path, clean_env: dict) -> None:
+    """--limit-rpm 120: 2 requests a second and a burst of 2, whatever the users would send (a fast
+    emulator answers at once): the requests the emulator served stay within the bucket's bound, the
+    calls were held for it, and the policy log says the rate in force."""
+    out = tmp_path / "run"
+    proc = run_locust(
+        repo_root, clean_env, "-u", "4", "-r", "4", "-t", "6s", "--mix", "moderation=1",
+        "--emulator-profile", "fast", "--client-policy", "limiter", "--limit-rpm", "120",
+        "--limit-tpm", "100000000", "--results-dir", str(out),
+    )  # fmt: skip
+    assert proc.returncode == 0, (proc.stdout + proc.stderr)[-3000:]
+    rows = requests(out)
+    sent = [row for row in rows if int(row["attempts"]) > 0]
+    starts = sorted(float(row["start_time"]) + float(row["throttle_ms"]) / 1000.0 for row in sent)
+    span = starts[-1] - starts[0]
+    # A full bucket of 2 at the start, then 2 a second: never more, whatever the machine's speed.
+    assert sum(int(row["attempts"]) for row in rows) == served(out) <= 2 + 2 * span + 1
+    assert sum(float(row["throttle_ms"]) > 0 for row in rows) > len(rows) / 2  # 4 users wanted more
+    [log] = policy_rows(out, "local").values()
+    assert any(row["event"] == "rate" and "rpm=120" in row["detail"] for row in log), log
+
+
 def test_a_breaker_sheds_calls_without_sending_them(repo_root: Path, tmp_path: Path, clean_env: dict) -> None:
     out = tmp_path / "run"
     proc = run_locust(
