@@ -158,6 +158,14 @@ def prepare_scenarios(environment: Environment) -> None:
     state.specs_key = key
 
 
+def check_scenario_inputs(environment: Environment, options: Any) -> None:
+    """The active scenarios' own checks (options, fixture files) for these options, without building
+    a request: what a start form or a comparison checks before anything runs. Raises OptionError or
+    FixtureError with one line."""
+    scenario = ScenarioSettings.from_options(options)
+    _check_files(scenario, active_scenarios(environment, scenario))
+
+
 def _check_files(scenario: ScenarioSettings, classes: list[type]) -> None:
     """The master builds no calls, but a bad fixture file must still stop it at start-up."""
     for cls in classes:

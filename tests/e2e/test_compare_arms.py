@@ -93,6 +93,9 @@ def test_sigterm_goes_to_the_running_arm_and_no_later_arm_starts(repo_root, clea
         (("--compare", "retries=1"), "give at least two non-empty values"),
         (("--compare", "retries=0,many"), "--compare retries=many: invalid int value"),
         (("--compare", "retries=0,-1"), "--retries -1 is too small"),  # the suite's own check, up front
+        # A scenario's own options too, before any arm runs.
+        (("--compare", "batch-size=1,0"), "--batch-size 0 is out of range"),
+        (("--compare", "context-cache=implicit,sometimes"), "--context-cache 'sometimes' is not known"),
         (("--compare", "retries=0,1", "--compare-policies", "retry,aimd"), "were both given"),
         (("--compare", "retries=0,1", "--master"), "drop --master/--worker/--processes"),
     ],
