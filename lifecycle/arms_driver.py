@@ -34,6 +34,7 @@ from lifecycle.form import CONFIG_ERRORS, check_start
 from lifecycle.report_child import PROJECT_ROOT
 from metrics import results, verdict
 from metrics.redaction import protect_outputs
+from users.mix import check_scenario_inputs
 from users.settings import known_secrets
 
 logger = logging.getLogger("gemini_locust")
@@ -135,6 +136,9 @@ def check_arm(environment: Environment, arm: arms.Arm) -> None:
     options.emulator_url = None if environment.host else options.host
     try:
         check_start(environment, options)
+        # The scenarios' own checks too (they read fixture files: fine here, before any arm, but
+        # not in the web UI's start, which must answer at once).
+        check_scenario_inputs(environment, options)
         if not environment.host:
             load_profile(options.emulator_profile or None, options.emulator_config or None)
     except CONFIG_ERRORS as exc:

@@ -30,11 +30,12 @@ from metrics.options import check_form_options
 from shapes import select_shape
 from shapes.load_shapes import SuiteShape
 from users.images import ImageLimitError
-from users.mix import check_scenario_inputs, parse_mix
+from users.mix import parse_mix
 from users.paid_models import require_prices
 from users.policies.runtime import check_policy_options
 from users.preparation import PreparationFailed
 from users.pricing import PriceTable, PricingError
+from users.scenario_options import ScenarioSettings
 from users.settings import GeminiSettings
 
 logger = logging.getLogger("gemini_locust")
@@ -79,8 +80,8 @@ def check_start(environment: Environment, options: argparse.Namespace) -> SuiteS
     if not to_emulator:
         # The budget fails closed: a model with no price would cost money --max-cost never sees.
         require_prices(options, PriceTable.load(getattr(options, "pricing", "") or None), settings.model)
+    ScenarioSettings.from_options(options)
     parse_mix(str(getattr(options, "mix", "") or ""))
-    check_scenario_inputs(environment, options)
     shape = select_shape(environment, options)
     if not to_emulator and not isinstance(environment.runner, MasterRunner):
         # A host typed into the form is checked like one on the command line: a down or mistyped
