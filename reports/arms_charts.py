@@ -1,5 +1,5 @@
 """The arms' time series overlaid, one line per arm, each on its own run's clock (seconds since that
-arm started): goodput and the server's 429s and 503s per 5-s bin, and aimd's run-wide concurrency
+arm started): goodput and the server's 429s and 5xx per 5-s bin, and aimd's run-wide concurrency
 limit when the arms logged one (reports/policy.py). Bins by completion time, like the run report."""
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ BIN_S = 5.0
 
 
 def _binned(data: RunData) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
-    """(bin starts, answers per second, 429s and 503s per bin) over the arm's own clock."""
+    """(bin starts, answers per second, the server's 429s and 5xx per bin) over the arm's own clock."""
     requests = data.requests
     if requests is None or requests.empty:
         return None
@@ -23,10 +23,9 @@ def _binned(data: RunData) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
     bins = np.floor(np.clip(ends, 0, None) / BIN_S).astype(int)
     count = int(bins.max()) + 1
     answered = requests["answered"].to_numpy(dtype=bool)
-    said_no = policy.rejections(requests)
-    refused = (said_no["rate_limited"] | said_no["unavailable"]).to_numpy(dtype=bool)
     goodput = np.bincount(bins[answered], minlength=count) / BIN_S
-    rejections = np.bincount(bins[refused], minlength=count).astype(float)
+    # As the table counts them: every 429 and 5xx the server answered, at the end of its call.
+    rejections = np.bincount(bins, weights=policy.refusals_per_call(requests), minlength=count)
     return np.arange(count) * BIN_S, goodput, rejections
 
 
@@ -59,7 +58,10 @@ def arm_charts(arms: list[tuple[str, RunData]]) -> list[charts.Chart]:
         )
         found.append(
             charts.time_chart(
-                "chart-arms-rejections", "The server's 429s and 503s per arm", "Calls per 5-s bin", rejections
+                "chart-arms-rejections",
+                "The server's 429s and 5xx per arm",
+                "Answers per 5-s bin",
+                rejections,
             )
         )
     if limits:

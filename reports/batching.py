@@ -38,7 +38,10 @@ def batching_figures(requests: pd.DataFrame) -> pd.DataFrame:
                 "items_per_s": len(answered) / span if span > 0 else float("nan"),
                 "p50": p50,
                 "p95": p95,
-                "cost_per_1k": float(part["cost_usd"].mean()) * 1000,
+                # What an answered post cost: every call's cost, failed ones included, per post answered.
+                "cost_per_1k": float(part["cost_usd"].sum()) / len(answered) * 1000
+                if len(answered)
+                else float("nan"),
                 "accuracy": float(answered["correct"].mean()) if len(answered) else float("nan"),
             }
         )
@@ -55,7 +58,7 @@ def batching_section(table: pd.DataFrame) -> Section | None:
             "Per batch size (moderation --batch-size): items are posts, each post of a batch counted once. "
             "Items/s: posts answered per second over the span of those calls. Latency per post is its "
             "call's end-to-end time (every post of a batch waits the whole call), over answered posts. "
-            "Cost per 1,000 posts: each call's cost split over its posts. Accuracy against the labels, "
+            "Cost per 1,000 posts: every call's cost, failed ones included, per 1,000 posts answered. Accuracy against the labels, "
             "over answered posts (a blocked batch gives every post the blocked verdict)."
         ],
         tables=[

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from core.outcome import RATE_LIMITED, SERVER_ERROR, SHED
+from core.outcome import ATTEMPT_KINDS_SEPARATOR, RATE_LIMITED, SERVER_ERROR, SHED
 from core.quantiles import nearest_rank_quantiles
 from core.results import RunInfo
 from reports import charts
@@ -155,6 +155,13 @@ def breaker_timeline(policies: pd.DataFrame | None, origin: float) -> Table | No
         ],
         caption="Breaker state changes",
     )
+
+
+def refusals_per_call(requests: pd.DataFrame) -> np.ndarray:
+    """Per call, the 429s and 5xx the server answered it (every attempt's, from attempt_kinds)."""
+    kinds = text_column(requests, "attempt_kinds").str.split(ATTEMPT_KINDS_SEPARATOR)
+    refused = kinds.map(lambda names: sum(name in (RATE_LIMITED, SERVER_ERROR) for name in names))
+    return refused.to_numpy(dtype=float)
 
 
 def server_refusals(requests: pd.DataFrame) -> tuple[int, int]:

@@ -53,7 +53,10 @@ def _row(scenario: str, tier: str, model: str, items: pd.DataFrame, *, first: bo
         "items": len(items),
         "answers": int(answered.sum()),
         "accuracy": float(correct.mean()) if len(correct) else float("nan"),
-        "cost_per_1k": float(cost.mean()) * 1000 if cost.notna().any() else float("nan"),
+        # What an answered post cost: every call's cost, failed ones included, per post answered.
+        "cost_per_1k": float(cost.sum()) / answered.sum() * 1000
+        if answered.sum() and cost.notna().any()
+        else float("nan"),
         "p50": p50,
         "p95": p95,
     }
@@ -154,7 +157,7 @@ def tiering_section(figures: TieringFigures) -> Section | None:
         "fails its schema, is sent again to --escalate-to. A first call that failed outright is not "
         "escalated. First tier alone: what the cheap model's own answers would have scored, cost and "
         "waited for every post. Escalated: the posts sent on, with both calls' time and cost. Blended: "
-        "the tiered run as its users got it. Accuracy is against the labels (moderation; – without "
+        "the tiered run as its users got it. Cost per 1,000 posts: every call's cost, failed ones included, per 1,000 posts answered. Accuracy is against the labels (moderation; – without "
         "labels); latency percentiles are over answered posts, a batch's posts each waiting the whole call.",
     ]
     headline = tiering_headline(figures)

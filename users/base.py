@@ -117,7 +117,9 @@ class GeminiUser(User):
         timers: list[CallTimer] = []
         progress = RetryProgress()
         held = HeldTime()
-        policy = self.policy
+        # The policy governs the run's model and its quota: a tier's escalation to another model
+        # (its own quota) is neither held, counted nor redirected by it.
+        policy = self.policy if spec.model == self.settings.model else None
         if policy is not None:
             out.policy = policy.label
 
@@ -192,7 +194,7 @@ class GeminiUser(User):
         if ticket.fallback:
             target = spec_for_model(self.environment, spec, ticket.model)
             out.policy_action = "fallback"
-            out.request_bytes = target.request_bytes
+        out.request_bytes = target.request_bytes  # this attempt's: a retry may leave the fallback
         timers.append(CallTimer())
         try:
             result = self.transport.call(target, timers[-1])

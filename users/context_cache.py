@@ -146,6 +146,8 @@ class ExplicitCache:
         """Delete the cache, once (a listener of test_stop); a failure is logged, since the TTL ends
         it anyway, never raised."""
         name, self.name = self.name, None
+        self.specs.clear()  # the next test's specs may be new ones: no old spec kept alive
+        self.originals.clear()
         if name is None:
             return
         try:
@@ -224,6 +226,8 @@ def _request(method: str, url: str, api_key: str, body: dict[str, Any] | None) -
             error = json.loads(err.read().decode("utf-8", "replace"))["error"]
         except (ValueError, KeyError, TypeError):
             error = {}
+        if not isinstance(error, dict):  # e.g. a gateway's {"error": "forbidden"}
+            error = {"message": str(error)}
         raise api_error(
             err.code, error.get("status"), error.get("message"), error.get("details"), secrets
         ) from None

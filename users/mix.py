@@ -155,6 +155,7 @@ def prepare_scenarios(environment: Environment) -> None:
             time.perf_counter() - started,
         )
     state.specs = specs
+    state.retargeted.clear()  # built from the old specs: keep none of them alive
     state.specs_key = key
 
 

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import functools
 import math
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING, ClassVar
 
@@ -269,12 +270,16 @@ class TextModerationUser(PreparedCalls, GeminiUser):
             # The cache is made by the first call that needs it, before that call's timing starts;
             # a cache that cannot be made is that call's failure (never a silent implicit run).
             cache = explicit_cache(self.environment)
+            started = time.perf_counter()
             try:
                 spec = cache.spec_for(
                     spec, base_url=self.host or self.environment.host, api_key=self.settings.api_key
                 )
             except CacheNotCreated as failed:
-                return cache_failure(spec, self.transport.name, failed)
+                out = cache_failure(spec, self.transport.name, failed)
+                out.e2e_ms = (time.perf_counter() - started) * 1000.0  # the user waited for the refusal
+                out.batch_size = batch_of(spec)  # every post of the batch went unanswered
+                return out
         return tiered_answer(self, spec)
 
     def execute(self, spec: CallSpec) -> Outcome:

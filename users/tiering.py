@@ -28,6 +28,9 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
+import gevent
+from gevent import GreenletExit
+
 from core import outcome as kinds
 from core.catalogue import catalogue
 from core.context import run_context
@@ -154,6 +157,12 @@ def tiered_answer(user: Any, spec: CallSpec) -> Outcome:
     if not needs_escalation(first, tiers.below):
         return _mark_first(first)
     stronger = spec_for_model(user.environment, spec, tiers.escalate_to)
+    try:
+        # As before any first attempt (GeminiUser.one_call): a stop's kill on its way lands here,
+        # and the logical call is the first tier's answer, not an attempt the server never saw.
+        gevent.sleep(0)
+    except GreenletExit as kill:
+        raise CallCancelled(_mark_first(first)) from kill
     try:
         second = user.execute(stronger)
     except CallCancelled as stop:

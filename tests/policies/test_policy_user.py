@@ -16,6 +16,7 @@ from users.call import CallResult, CallSpec, CallTimer
 from users.errors import CallCancelled, CallError
 from users.policies.runtime import build_chain, check_policy_options, policy_state
 from users.pricing import PriceTable
+from users.retarget import spec_for_model
 from users.settings import GeminiSettings
 from users.state import use_settings
 
@@ -114,6 +115,19 @@ def test_an_open_breaker_with_a_fallback_sends_the_call_to_that_model() -> None:
     assert out.ok and out.policy_action == "fallback" and out.model == FALLBACK
     assert [spec.model for spec in transport.sent] == [FALLBACK]
     assert out.cost_usd > 0  # priced as the fallback model's answer
+
+
+def test_a_call_to_another_model_is_not_the_policys_to_govern() -> None:
+    """The policy governs the run's model and its quota: an open breaker sheds the run model's calls,
+    but a tier's escalation to another model (its own quota) is sent, and none of its errors count."""
+    env = run_with("breaker", **BREAKER)
+    user_of(env, ScriptedTransport(overloaded())).execute(SPEC)  # opens the breaker
+    other = spec_for_model(env, SPEC, FALLBACK)
+    transport = ScriptedTransport(overloaded())
+    escalation = user_of(env, transport).execute(other)
+    assert escalation.error_kind == "server_error" and escalation.policy == ""  # sent, not shed
+    assert [spec.model for spec in transport.sent] == [FALLBACK]
+    assert user_of(env, ScriptedTransport()).execute(SPEC).error_kind == "shed"  # still open for the run's
 
 
 def test_a_call_held_by_aimd_waits_in_throttle_ms_and_one_held_at_the_stop_is_cancelled() -> None:

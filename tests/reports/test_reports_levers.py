@@ -72,7 +72,8 @@ def test_batching_figures_per_batch_size(request_log) -> None:
     assert table.loc[3, "calls"] == 3 and table.loc[3, "items"] == 9 and table.loc[3, "answered"] == 6
     assert table.loc[1, "items"] == 1 and table.loc[1, "accuracy"] == 1.0
     assert table.loc[3, "accuracy"] == pytest.approx(4 / 6)
-    assert table.loc[3, "cost_per_1k"] == pytest.approx(0.003 / 9 * 1000)
+    # What an answered post cost: all three calls' cost over the six posts answered.
+    assert table.loc[3, "cost_per_1k"] == pytest.approx(0.003 / 6 * 1000)
     # Per post: the blocked batch's three posts (100 ms) and the answered batch's three (900 ms).
     assert (table.loc[3, "p50"], table.loc[3, "p95"]) == (100.0, 900.0) and table.loc[3, "items_per_s"] > 0
     assert batching_figures(_frame(request_log, [_moderation(item_id="a", expected="benign")], "plain")).empty
@@ -106,11 +107,12 @@ def test_tiering_figures_first_tier_alone_escalated_and_blended(request_log) -> 
     assert (rate["tiered"], rate["decided"], rate["escalated"]) == (5, 4, 2) and rate["rate"] == 0.5
     table = figures.table.set_index("tier")
     assert table.loc[FIRST_ALONE, "accuracy"] == 0.5 and table.loc[FIRST_ALONE, "answers"] == 4
-    assert table.loc[FIRST_ALONE, "cost_per_1k"] == pytest.approx(0.004 / 5 * 1000)
+    # Per post answered: the failed call's $0 does not make a tier look cheaper.
+    assert table.loc[FIRST_ALONE, "cost_per_1k"] == pytest.approx(0.004 / 4 * 1000)
     assert table.loc[ESCALATED, "model"] == STRONG and table.loc[ESCALATED, "accuracy"] == 1.0
     assert table.loc[ESCALATED, "p50"] == 600.0 and table.loc[ESCALATED, "answers"] == 2
     assert table.loc[BLENDED, "accuracy"] == 1.0 and table.loc[BLENDED, "answers"] == 4
-    assert table.loc[BLENDED, "cost_per_1k"] == pytest.approx(0.012 / 5 * 1000)
+    assert table.loc[BLENDED, "cost_per_1k"] == pytest.approx(0.012 / 4 * 1000)
     assert tiering_figures(_frame(request_log, [_moderation(item_id="x", expected="benign")], "plain")).empty
 
 
