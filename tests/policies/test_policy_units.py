@@ -35,7 +35,7 @@ class FakeClock:
 
     def sleep(self, seconds: float) -> None:
         self.now += max(0.0, seconds)
-        gevent.sleep(0)
+        gevent.sleep(0)  # why: a yield, not a wait: other greenlets run while fake time moves
 
 
 class Events:
