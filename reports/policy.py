@@ -45,14 +45,11 @@ def policy_name(requests: pd.DataFrame | None, run: RunInfo) -> str:
 
 
 def rejections(requests: pd.DataFrame) -> pd.DataFrame:
-    """Per call, the flags of who said no: `rate_limited` (a final 429), `unavailable` (a final
-    503), `shed` and `fallback` (the client's policy)."""
+    """Per call, the flags of what the client's policy chose: `shed` (never sent) and `fallback`
+    (sent to the fallback model). The server's refusals are counted per answer: server_refusals."""
     kinds = text_column(requests, "error_kind")
-    status = number_column(requests, "http_status")
     return pd.DataFrame(
         {
-            "rate_limited": (kinds == RATE_LIMITED).to_numpy(),
-            "unavailable": ((kinds == SERVER_ERROR) & (status == 503)).to_numpy(),
             "shed": (kinds == SHED).to_numpy(),
             "fallback": (text_column(requests, "policy_action") == FALLBACK).to_numpy(),
         },
