@@ -9,7 +9,16 @@ import pandas as pd
 
 from core.results import REPORT_HTML
 from reports import batching as batches
-from reports import caching, llm_sections, load_sections, locust_sections, policy, scenario_sections, thinking
+from reports import (
+    caching,
+    llm_sections,
+    load_sections,
+    locust_sections,
+    policy,
+    read_delay,
+    scenario_sections,
+    thinking,
+)
 from reports import capacity as cap
 from reports import llm_analysis as la
 from reports import scenario_analysis as scenarios
@@ -160,8 +169,18 @@ def write_report(data: RunData) -> Path:
     sections += locust_sections.locust_sections(data, shading)
     if data.requests is None and data.stats is not None:
         overview.notes.append(locust_sections.headline(data))
-    if data.health is not None and not data.health.empty:
-        health, health_warnings = load_sections.health_section(data.health, data.origin, shading)
+    delay_notes, delay_table, delay_warnings = read_delay.read_delay_part(data.requests)
+    has_health = data.health is not None and not data.health.empty
+    if has_health or delay_table is not None:
+        health, health_warnings = (
+            load_sections.health_section(data.health, data.origin, shading)
+            if has_health
+            else (Section("health", "Load generator health"), [])
+        )
+        health.notes += delay_notes
+        health.warnings += delay_warnings
+        health.tables += [delay_table] if delay_table is not None else []
+        health_warnings += delay_warnings
         sections.append(health)
         warnings += health_warnings
         overview.notes.append(

@@ -86,6 +86,10 @@ REQUEST_COLUMNS_USED = (
     "throttle_ms",
     "policy_action",
     "http_status",
+    # Issue 18: where the times came from (kernel arrival stamps or read times) and the read delay.
+    "transport",
+    "arrival_clock",
+    "read_delay_ms",
 )
 REQUEST_FLOAT_COLUMNS = tuple(name for name in REQUEST_COLUMNS_USED if name in REQUEST_LOG.numeric)
 REQUEST_TEXT_COLUMNS = tuple(name for name in REQUEST_COLUMNS_USED if name not in REQUEST_LOG.numeric)

@@ -131,7 +131,8 @@ class GeminiUser(User):
 
         try:
             result, out.attempts, out.backoff_ms = self.retry_policy.run(attempt, progress=progress)
-            out.e2e_ms = (time.perf_counter() - started) * 1000.0
+            # The reply's end is when its last bytes arrived (a kernel stamp), not when it was read.
+            out.e2e_ms = (timers[-1].mark() - started) * 1000.0
             # Chunk times count from the start of the logical call: what the caller waited,
             # earlier failed attempts and backoff included.
             self._fill(out, result)
@@ -263,6 +264,8 @@ class GeminiUser(User):
         out.first_thought_ms = _shifted(timer.first_thought_ms, offset_ms)
         out.last_chunk_ms = _shifted(timer.last_chunk_ms, offset_ms)
         out.gaps_ms = timer.gaps_ms
+        out.arrival_clock = timer.arrival_clock
+        out.read_delay_ms = timer.read_delay_ms
 
 
 def _shifted(value: float | None, offset_ms: float) -> float | None:

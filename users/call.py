@@ -18,6 +18,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
+from users import arrival
+
 T = TypeVar("T")
 
 
@@ -159,19 +161,47 @@ class CallResult:
 
 @dataclass(slots=True)
 class CallTimer:
-    """Marks time offsets (ms) from the start of one attempt, with perf_counter."""
+    """Marks time offsets (ms) from the start of one attempt, with perf_counter.
+
+    A mark is when the bytes arrived, from the kernel's receive stamp (users.arrival), where the
+    transport's socket gives one; otherwise when they were read. `read_delay_ms` is how much later
+    than their arrival the generator got to them, at worst over the attempt's marks.
+    """
 
     started: float = field(default_factory=time.perf_counter)
     first_text_ms: float | None = None
     first_thought_ms: float | None = None
     last_chunk_ms: float | None = None
     chunk_offsets_ms: list[float] = field(default_factory=list)
+    read_delay_ms: float | None = None
+    stamped_marks: int = 0
+    read_marks: int = 0
 
     def elapsed_ms(self) -> float:
         return (time.perf_counter() - self.started) * 1000.0
 
+    def mark(self) -> float:
+        """Now, as perf_counter seconds: the arrival of the bytes just read when the kernel stamped them."""
+        now = time.perf_counter()
+        arrived = arrival.latest(self.started)
+        if arrived is None:
+            self.read_marks += 1
+            return now
+        self.stamped_marks += 1
+        late_ms = (now - arrived) * 1000.0
+        if self.read_delay_ms is None or late_ms > self.read_delay_ms:
+            self.read_delay_ms = late_ms
+        return arrived
+
+    @property
+    def arrival_clock(self) -> str:
+        """`kernel` when every mark was an arrival stamp, `read` when any was a read time, else ""."""
+        if self.read_marks:
+            return arrival.READ
+        return arrival.KERNEL if self.stamped_marks else ""
+
     def chunk(self, *, has_text: bool, has_thought: bool = False) -> None:
-        now = self.elapsed_ms()
+        now = (self.mark() - self.started) * 1000.0
         self.chunk_offsets_ms.append(now)
         self.last_chunk_ms = now
         if has_text and self.first_text_ms is None:

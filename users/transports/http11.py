@@ -1,7 +1,10 @@
 """Keep-alive HTTP/1.1 connections on gevent sockets, for the raw HTTP transport.
 
 Reads hand over whatever recv() returned, so the SSE parser above sees each byte as it arrives;
-that is what makes the http transport's TTFT exact (see raw_http.py).
+that is what makes the http transport's TTFT exact (see raw_http.py). On a plain TCP socket the reads
+also carry the kernel's arrival stamp (users/arrival.py). A chunked body is then read no further
+than the end of the HTTP chunk under way: a read that ran on into the next chunk would return that
+chunk's later stamp, and a generator reading late would date an SSE event by the one after it.
 """
 
 from __future__ import annotations
@@ -14,7 +17,12 @@ from typing import Any
 from gevent import socket as gsocket
 from gevent import ssl as gssl
 
+from users import arrival
+
 READ_SIZE = 65536  # recv returns what has arrived, up to this: no waiting for a full buffer
+# A chunk-size line and the start of its data: an emulator or server writes the two together, so
+# this read stays within one chunk's bytes (the smallest, the last "0\r\n\r\n", ends a reply).
+SIZE_LINE_READ = 32
 MAX_HEAD_BYTES = 65536
 IDLE_CHECK_S = 1.0  # a connection idle this long is checked for a server-side close before reuse
 
@@ -26,13 +34,14 @@ class ProtocolError(Exception):
 class Connection:
     """One HTTP/1.1 connection: send a request, read a head, then iterate the body as it arrives."""
 
-    __slots__ = ("sock", "buf", "reusable", "last_used")
+    __slots__ = ("sock", "buf", "reusable", "last_used", "stamped")
 
-    def __init__(self, sock: Any) -> None:
+    def __init__(self, sock: Any, *, stamped: bool = False) -> None:
         self.sock = sock
         self.buf = b""
         self.reusable = True
         self.last_used = time.perf_counter()
+        self.stamped = stamped  # the kernel stamps what arrives (arrival.enable): read with recvmsg
 
     def close(self) -> None:
         self.reusable = False
@@ -62,12 +71,22 @@ class Connection:
             self.sock.sendall(head)
             self.sock.sendall(body)
 
-    def _fill(self) -> None:
-        data = self.sock.recv(READ_SIZE)
+    def _fill(self, size: int = READ_SIZE) -> None:
+        data = arrival.recv(self.sock, size) if self.stamped else self.sock.recv(size)
         if not data:
             self.reusable = False
             raise ProtocolError("server closed the connection before the response was complete")
         self.buf = self.buf + data if self.buf else data
+
+    def _fill_to_head_end(self) -> None:
+        """Peek at what has arrived, then take it only up to the end of the head."""
+        seen = self.sock.recv(READ_SIZE, gsocket.MSG_PEEK)
+        if not seen:
+            self._fill()  # the close, reported as _fill reports it
+            return
+        joined = self.buf + seen
+        end = joined.find(b"\r\n\r\n")
+        self._fill(len(seen) if end < 0 else end + 4 - len(self.buf))
 
     def _line(self) -> bytes:
         while True:
@@ -77,16 +96,22 @@ class Connection:
                 return line
             if len(self.buf) > MAX_HEAD_BYTES:
                 raise ProtocolError("response line too long")
-            self._fill()
+            self._fill(SIZE_LINE_READ if self.stamped else READ_SIZE)
 
-    def read_head(self) -> tuple[int, dict[str, str]]:
+    def read_head(self, *, exact: bool = False) -> tuple[int, dict[str, str]]:
+        """The status and lower-case headers. `exact` (a stream's head, on a stamped connection):
+        read no byte past the head, since the body's first event may have arrived later than the
+        head and a read taking both would date that event by the head's stamp's successor."""
         while True:
             end = self.buf.find(b"\r\n\r\n")
             if end >= 0:
                 break
             if len(self.buf) > MAX_HEAD_BYTES:
                 raise ProtocolError("response headers too large")
-            self._fill()
+            if exact and self.stamped:
+                self._fill_to_head_end()
+            else:
+                self._fill()
         lines = self.buf[:end].decode("latin-1").split("\r\n")
         self.buf = self.buf[end + 4 :]
         status_line = lines[0].split(" ", 2)
@@ -115,9 +140,10 @@ class Connection:
     def read_body(self, headers: dict[str, str]) -> bytes:
         return b"".join(self.iter_body(headers))
 
-    def _take(self, limit: int) -> bytes:
+    def _take(self, limit: int, within: int = READ_SIZE) -> bytes:
+        """Up to `limit` bytes of the body; a read for them asks no more than `within`."""
         if not self.buf:
-            self._fill()
+            self._fill(min(within, READ_SIZE) if self.stamped else READ_SIZE)
         piece, self.buf = self.buf[:limit], self.buf[limit:]
         return piece
 
@@ -139,7 +165,7 @@ class Connection:
                     pass
                 return
             while remaining > 0:
-                piece = self._take(remaining)
+                piece = self._take(remaining, within=remaining + 2)  # the data and its CRLF
                 remaining -= len(piece)
                 yield piece
             if self._line():

@@ -25,6 +25,7 @@ from urllib.parse import urlsplit
 from gevent import socket as gsocket
 
 from core import outcome
+from users import arrival
 from users.call import CallResult, CallSpec, CallTimer, FileImage, rest_payload
 from users.errors import CallError, redact, timeout_error
 from users.transports.http11 import IDLE_CHECK_S, Connection, ProtocolError, tls_context
@@ -86,8 +87,9 @@ class RawHttpTransport:
         sock = gsocket.create_connection(self._address, timeout=self._timeout_s)
         sock.setsockopt(gsocket.IPPROTO_TCP, gsocket.TCP_NODELAY, 1)
         if self._tls is not None:
-            sock = self._tls.wrap_socket(sock, server_hostname=self._address[0])
-        return Connection(sock)
+            # Decrypted reads carry no kernel stamp: a TLS call is timed when read (arrival_clock).
+            return Connection(self._tls.wrap_socket(sock, server_hostname=self._address[0]))
+        return Connection(sock, stamped=arrival.enable(sock))
 
     def call(self, spec: CallSpec, timer: CallTimer) -> CallResult:
         try:
@@ -100,7 +102,7 @@ class RawHttpTransport:
         with _Lease(self) as lease:
             conn = lease.conn
             conn.send(head, body)
-            status, headers = conn.read_head()
+            status, headers = conn.read_head(exact=spec.stream)
             if status != 200:
                 error_body = conn.read_body(headers)
                 lease.complete = True

@@ -1,0 +1,87 @@
+"""When a reply's bytes arrived, from the kernel: not when a busy generator got round to reading them.
+
+Under load one gevent process reads late: a chunk that reached the socket at t is handed over after
+the hub's backlog, and a TTFT taken at read time is the generator's queueing, not the model's. With
+SO_TIMESTAMPNS the kernel stamps every received segment (CLOCK_REALTIME), and recvmsg returns the
+stamp of the last segment a read took: the arrival of the bytes that read completed.
+
+A transport reads through `recv` / `recv_into` here; the stamp goes to the reading greenlet's slot,
+where the call's CallTimer (the same greenlet: a user's call runs in its greenlet, SDK reads
+included) takes it when the transport hands a chunk over. So the SDK transports, whose HTTP stacks
+read for them, need only route their socket reads through this module.
+
+Where there is no stamp (TLS sockets, whose decrypted reads cannot carry one; a platform without
+SO_TIMESTAMPNS) a timer falls back to its read time and says so (`CallTimer.arrival_clock`).
+"""
+
+from __future__ import annotations
+
+import socket
+import struct
+import sys
+import time
+from typing import Any
+
+from gevent.local import local
+
+KERNEL = "kernel"  # every time of the call was the kernel's arrival stamp
+READ = "read"  # some time of the call was when it was read (no stamp): the generator's lateness is in it
+# Linux's value (asm-generic, x86 and arm): Python's socket module does not name it.
+SO_TIMESTAMPNS = 35
+_TIMESPEC = struct.Struct("@ll")  # struct timespec: seconds and nanoseconds, native longs
+_ANCILLARY_SPACE = socket.CMSG_SPACE(_TIMESPEC.size)
+_SUPPORTED = sys.platform == "linux"
+
+_slot = local()  # per greenlet: `arrived` and `read`, perf_counter seconds of the last stamped read
+
+
+def enable(sock: Any) -> bool:
+    """Ask the kernel to stamp what this plain TCP socket receives; False where it cannot."""
+    if not _SUPPORTED:
+        return False
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS, 1)
+        return bool(sock.getsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS))
+    except OSError:
+        return False
+
+
+def _note(ancillary: list[tuple[int, int, bytes]]) -> None:
+    for level, kind, data in ancillary:
+        if level == socket.SOL_SOCKET and kind == SO_TIMESTAMPNS and len(data) >= _TIMESPEC.size:
+            seconds, nanoseconds = _TIMESPEC.unpack_from(data)
+            # Both clocks read together: the stamp is CLOCK_REALTIME, the timers count perf_counter.
+            late_s = (time.time_ns() - seconds * 1_000_000_000 - nanoseconds) / 1e9
+            read = time.perf_counter()
+            _slot.read = read
+            _slot.arrived = read - max(0.0, late_s)
+            return
+
+
+def recv(sock: Any, size: int) -> bytes:
+    """sock.recv(size), noting the kernel's arrival stamp of the bytes for this greenlet."""
+    data, ancillary, _, _ = sock.recvmsg(size, _ANCILLARY_SPACE)
+    if ancillary:
+        _note(ancillary)
+    return data
+
+
+def recv_into(sock: Any, buffer: Any, nbytes: int = 0) -> int:
+    """sock.recv_into(buffer, nbytes), noting the arrival stamp as `recv` does."""
+    view = memoryview(buffer)
+    if nbytes:
+        view = view[:nbytes]
+    count, ancillary, _, _ = sock.recvmsg_into([view], _ANCILLARY_SPACE)
+    if ancillary:
+        _note(ancillary)
+    return count
+
+
+def latest(since: float) -> float | None:
+    """The arrival (perf_counter seconds) of the last stamped read this greenlet made at or after
+    `since`, or None: a stamp from before the attempt belongs to another reply."""
+    read = getattr(_slot, "read", None)
+    if read is None or read < since:
+        return None
+    arrived: float = _slot.arrived
+    return arrived
