@@ -176,6 +176,7 @@ class CallTimer:
     read_delay_ms: float | None = None
     stamped_marks: int = 0
     read_marks: int = 0
+    request_id: str = ""  # sent as x-request-id by the http transport when set (benchmarks join on it)
 
     def elapsed_ms(self) -> float:
         return (time.perf_counter() - self.started) * 1000.0

@@ -59,11 +59,14 @@ class RawHttpTransport:
         # Everything but the target and length is fixed per transport: format it once. What comes
         # from outside (a key may hold a "%") is escaped for the % formatting of each call.
         path, key = url.path.rstrip("/").replace("%", "%%"), api_key.replace("%", "%%")
-        self._head_format = (
+        fixed = (
             f"POST {path}/{API_VERSION}/models/%s HTTP/1.1\r\n"
             f"Host: {host_header}\r\nx-goog-api-key: {key}\r\nContent-Type: application/json\r\n"
-            "User-Agent: gemini-locust-http/1\r\nContent-Length: %d\r\n\r\n"
+            "User-Agent: gemini-locust-http/1\r\n"
         )
+        self._head_format = fixed + "Content-Length: %d\r\n\r\n"
+        # A timer's request id goes out as x-request-id, which the emulator files its send stamps under.
+        self._head_format_with_id = fixed + "x-request-id: %s\r\nContent-Length: %d\r\n\r\n"
         self._idle: list[Connection] = []
         self._path = url.path.rstrip("/")
         self._host_header = host_header
@@ -98,7 +101,10 @@ class RawHttpTransport:
             raise CallError(outcome.CLIENT_ERROR, f"request cannot be encoded as JSON: {exc}") from exc
         model = spec.model.removeprefix("models/")
         target = f"{model}:streamGenerateContent?alt=sse" if spec.stream else f"{model}:generateContent"
-        head = (self._head_format % (target, len(body))).encode("latin-1")
+        if timer.request_id:
+            head = (self._head_format_with_id % (target, timer.request_id, len(body))).encode("latin-1")
+        else:
+            head = (self._head_format % (target, len(body))).encode("latin-1")
         with _Lease(self) as lease:
             conn = lease.conn
             conn.send(head, body)
