@@ -5,6 +5,11 @@ the hub's backlog, and a TTFT taken at read time is the generator's queueing, no
 SO_TIMESTAMPNS the kernel stamps every received segment (CLOCK_REALTIME), and recvmsg returns the
 stamp of the last segment a read took: the arrival of the bytes that read completed.
 
+A stamp is exact while the generator reads each piece before the next arrives. Bytes that wait in
+the kernel's queue are merged with those arriving after them, and the merge keeps the newest stamp:
+a chunk read later than its successor arrived is dated by its successor. That is an upper bound,
+never later than the read time, and `read_delay_ms` (read time - stamp) says when it happens.
+
 A transport reads through `recv` / `recv_into` here; the stamp goes to the reading greenlet's slot,
 where the call's CallTimer (the same greenlet: a user's call runs in its greenlet, SDK reads
 included) takes it when the transport hands a chunk over. So the SDK transports, whose HTTP stacks

@@ -1,10 +1,8 @@
 """Keep-alive HTTP/1.1 connections on gevent sockets, for the raw HTTP transport.
 
 Reads hand over whatever recv() returned, so the SSE parser above sees each byte as it arrives;
-that is what makes the http transport's TTFT exact (see raw_http.py). On a plain TCP socket the reads
-also carry the kernel's arrival stamp (users/arrival.py). A chunked body is then read no further
-than the end of the HTTP chunk under way: a read that ran on into the next chunk would return that
-chunk's later stamp, and a generator reading late would date an SSE event by the one after it.
+that is what makes the http transport's TTFT exact (see raw_http.py). A stamped connection reads
+with recvmsg, so each read also carries the kernel's arrival stamp of its bytes (users/arrival.py).
 """
 
 from __future__ import annotations
@@ -20,9 +18,6 @@ from gevent import ssl as gssl
 from users import arrival
 
 READ_SIZE = 65536  # recv returns what has arrived, up to this: no waiting for a full buffer
-# A chunk-size line and the start of its data: an emulator or server writes the two together, so
-# this read stays within one chunk's bytes (the smallest, the last "0\r\n\r\n", ends a reply).
-SIZE_LINE_READ = 32
 MAX_HEAD_BYTES = 65536
 IDLE_CHECK_S = 1.0  # a connection idle this long is checked for a server-side close before reuse
 
@@ -37,7 +32,7 @@ class Connection:
     __slots__ = ("sock", "buf", "reusable", "last_used", "stamped")
 
     def __init__(self, sock: Any, *, stamped: bool = False) -> None:
-        self.sock = sock
+        self.sock = sock  # a gevent socket, or a TlsPipe (which stamps its own reads)
         self.buf = b""
         self.reusable = True
         self.last_used = time.perf_counter()
@@ -54,7 +49,7 @@ class Connection:
         try:
             self.sock.settimeout(0.0)
             # The plain socket's recv, also under TLS: peeking at raw bytes is enough to see a close.
-            gsocket.socket.recv(self.sock, 1, gsocket.MSG_PEEK)
+            gsocket.socket.recv(getattr(self.sock, "raw", self.sock), 1, gsocket.MSG_PEEK)
             return True  # b"" = closed; any data on an idle connection is unexpected as well
         except BlockingIOError:
             return False
@@ -71,22 +66,15 @@ class Connection:
             self.sock.sendall(head)
             self.sock.sendall(body)
 
-    def _fill(self, size: int = READ_SIZE) -> None:
-        data = arrival.recv(self.sock, size) if self.stamped else self.sock.recv(size)
+    def _recv(self) -> bytes:
+        return arrival.recv(self.sock, READ_SIZE) if self.stamped else self.sock.recv(READ_SIZE)
+
+    def _fill(self) -> None:
+        data = self._recv()
         if not data:
             self.reusable = False
             raise ProtocolError("server closed the connection before the response was complete")
         self.buf = self.buf + data if self.buf else data
-
-    def _fill_to_head_end(self) -> None:
-        """Peek at what has arrived, then take it only up to the end of the head."""
-        seen = self.sock.recv(READ_SIZE, gsocket.MSG_PEEK)
-        if not seen:
-            self._fill()  # the close, reported as _fill reports it
-            return
-        joined = self.buf + seen
-        end = joined.find(b"\r\n\r\n")
-        self._fill(len(seen) if end < 0 else end + 4 - len(self.buf))
 
     def _line(self) -> bytes:
         while True:
@@ -96,22 +84,16 @@ class Connection:
                 return line
             if len(self.buf) > MAX_HEAD_BYTES:
                 raise ProtocolError("response line too long")
-            self._fill(SIZE_LINE_READ if self.stamped else READ_SIZE)
+            self._fill()
 
-    def read_head(self, *, exact: bool = False) -> tuple[int, dict[str, str]]:
-        """The status and lower-case headers. `exact` (a stream's head, on a stamped connection):
-        read no byte past the head, since the body's first event may have arrived later than the
-        head and a read taking both would date that event by the head's stamp's successor."""
+    def read_head(self) -> tuple[int, dict[str, str]]:
         while True:
             end = self.buf.find(b"\r\n\r\n")
             if end >= 0:
                 break
             if len(self.buf) > MAX_HEAD_BYTES:
                 raise ProtocolError("response headers too large")
-            if exact and self.stamped:
-                self._fill_to_head_end()
-            else:
-                self._fill()
+            self._fill()
         lines = self.buf[:end].decode("latin-1").split("\r\n")
         self.buf = self.buf[end + 4 :]
         status_line = lines[0].split(" ", 2)
@@ -140,10 +122,9 @@ class Connection:
     def read_body(self, headers: dict[str, str]) -> bytes:
         return b"".join(self.iter_body(headers))
 
-    def _take(self, limit: int, within: int = READ_SIZE) -> bytes:
-        """Up to `limit` bytes of the body; a read for them asks no more than `within`."""
+    def _take(self, limit: int) -> bytes:
         if not self.buf:
-            self._fill(min(within, READ_SIZE) if self.stamped else READ_SIZE)
+            self._fill()
         piece, self.buf = self.buf[:limit], self.buf[limit:]
         return piece
 
@@ -165,7 +146,7 @@ class Connection:
                     pass
                 return
             while remaining > 0:
-                piece = self._take(remaining, within=remaining + 2)  # the data and its CRLF
+                piece = self._take(remaining)
                 remaining -= len(piece)
                 yield piece
             if self._line():
@@ -175,7 +156,7 @@ class Connection:
         if self.buf:
             piece, self.buf = self.buf, b""
             yield piece
-        while data := self.sock.recv(READ_SIZE):
+        while data := self._recv():
             yield data
 
 

@@ -30,6 +30,7 @@ from users.call import CallResult, CallSpec, CallTimer, FileImage, rest_payload
 from users.errors import CallError, redact, timeout_error
 from users.transports.http11 import IDLE_CHECK_S, Connection, ProtocolError, tls_context
 from users.transports.replies import StreamReply, event_from_json, http_error, result_from_json
+from users.transports.tls_pipe import TlsPipe
 from users.transports.uploads import UploadedFile
 
 API_VERSION = "v1beta"
@@ -90,8 +91,8 @@ class RawHttpTransport:
         sock = gsocket.create_connection(self._address, timeout=self._timeout_s)
         sock.setsockopt(gsocket.IPPROTO_TCP, gsocket.TCP_NODELAY, 1)
         if self._tls is not None:
-            # Decrypted reads carry no kernel stamp: a TLS call is timed when read (arrival_clock).
-            return Connection(self._tls.wrap_socket(sock, server_hostname=self._address[0]))
+            # TLS through memory BIOs: the pipe reads the socket itself, a record at a time, stamped.
+            return Connection(TlsPipe(sock, self._tls, server_hostname=self._address[0]))
         return Connection(sock, stamped=arrival.enable(sock))
 
     def call(self, spec: CallSpec, timer: CallTimer) -> CallResult:
@@ -108,7 +109,7 @@ class RawHttpTransport:
         with _Lease(self) as lease:
             conn = lease.conn
             conn.send(head, body)
-            status, headers = conn.read_head(exact=spec.stream)
+            status, headers = conn.read_head()
             if status != 200:
                 error_body = conn.read_body(headers)
                 lease.complete = True

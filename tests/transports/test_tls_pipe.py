@@ -1,0 +1,87 @@
+"""TLS through memory BIOs (users/transports/tls_pipe.py): HTTPS replies keep the kernel's arrival
+stamps, one TLS record at a time, so a reply read late over TLS is still dated when it arrived."""
+
+from __future__ import annotations
+
+import time
+
+import gevent
+from gevent import socket as gsocket
+from gevent import ssl as gssl
+from gevent.event import Event
+from gevent.server import StreamServer
+from test_transport_raw_http import _self_signed
+
+from users import arrival
+from users.call import CallTimer
+from users.transports.tls_pipe import TlsPipe
+
+BLOCKED_S = 0.2
+
+
+def _server(tmp_path, records: list[bytes], after_each: list[Event]):  # noqa: ANN001, ANN202
+    """A TLS server that answers "ping" with the records, one write each: after record i it sets
+    after_each[i], then waits for `server.go_on` before the next."""
+    cert, key = _self_signed(tmp_path)
+    context = gssl.SSLContext(gssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert, key)
+    context.options |= gssl.OP_NO_TICKET  # no TLS 1.3 session tickets trailing the handshake
+
+    def handle(sock, addr) -> None:  # noqa: ANN001
+        sock.setsockopt(gsocket.IPPROTO_TCP, gsocket.TCP_NODELAY, 1)  # each write leaves at once
+        assert sock.recv(64) == b"ping"
+        for record, written in zip(records, after_each, strict=True):
+            sock.sendall(record)  # one write: one TLS record
+            written.set()
+            go_on.wait(timeout=30)
+            go_on.clear()
+        sock.recv(64)  # until the client closes
+
+    go_on = Event()
+    server = StreamServer(("127.0.0.1", 0), handle, ssl_context=context)
+    server.go_on = go_on
+    server.start()
+    client_context = gssl.SSLContext(gssl.PROTOCOL_TLS_CLIENT)
+    client_context.load_verify_locations(cert)
+    return server, client_context
+
+
+def test_a_tls_reply_read_late_is_dated_by_its_arrival(tmp_path) -> None:  # noqa: ANN001
+    first, second = Event(), Event()
+    server, context = _server(tmp_path, [b"first event", b"second event"], [first, second])
+    try:
+        raw = gsocket.create_connection(("127.0.0.1", server.server_port), timeout=5)
+        pipe = TlsPipe(raw, context, server_hostname="localhost")
+        assert pipe.stamped
+        timer = CallTimer()
+        pipe.sendall(b"ping")
+        assert first.wait(timeout=30)
+        server.go_on.set()
+        assert second.wait(timeout=30)
+        arrived_by = time.perf_counter()  # both records are in the kernel's queue by now
+        time.sleep(BLOCKED_S)  # the generator is busy: nobody reads
+        assert pipe.recv(65536) == b"first event"  # one record per read, not both at once
+        timer.chunk(has_text=True)
+        assert pipe.recv(65536) == b"second event"
+        timer.chunk(has_text=True)
+        server.go_on.set()
+        assert timer.arrival_clock == arrival.KERNEL
+        assert max(timer.chunk_offsets_ms) <= (arrived_by - timer.started) * 1000.0
+        assert timer.read_delay_ms is not None and timer.read_delay_ms >= BLOCKED_S * 1000.0 * 0.9
+        pipe.close()
+    finally:
+        server.stop()
+
+
+def test_a_certificate_not_trusted_is_refused(tmp_path) -> None:  # noqa: ANN001
+    import pytest
+
+    server, _ = _server(tmp_path, [b"never"], [Event()])
+    try:
+        raw = gsocket.create_connection(("127.0.0.1", server.server_port), timeout=5)
+        with pytest.raises(gssl.SSLCertVerificationError):
+            TlsPipe(raw, gssl.create_default_context(), server_hostname="localhost")
+        raw.close()
+        gevent.sleep(0)
+    finally:
+        server.stop()
