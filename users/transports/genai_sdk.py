@@ -1,17 +1,31 @@
-"""The google-genai SDK transport (the suite's default): what most new apps run."""
+"""The google-genai SDK transport (the suite's default): what most new apps run.
+
+Arrival times: the SDK reads through httpx2 over httpcore2, whose network backend makes and reads
+the sockets. Each user's client gets an httpx2 transport whose connection pool runs on
+`StampedBackend`: a plain TCP (http://) stream turns on the kernel's receive stamps before its
+first request and reads through users.arrival, so the SDK's chunks are dated by the arrival of their
+bytes (CallTimer.mark, on the user's greenlet, which is the one reading). A TLS stream is httpcore's
+own, untouched: its decrypted reads carry no stamp, so an https call is timed when read
+(arrival_clock "read"). Chunks that waited in the socket together are dated by the last of them: a
+read takes all that has arrived (64 KiB at most), and the kernel keeps one stamp, the latest, for
+segments it merged while they waited.
+"""
 
 from __future__ import annotations
 
 import functools
 import io
 import ssl
+from collections.abc import Iterable
 from typing import Any
 
+import httpcore2
 import httpx2
 from google import genai
 from google.genai import errors, types
 
 from core import outcome
+from users import arrival
 from users.call import CallResult, CallSpec, CallTimer, FileImage, InlineImage, rest_body
 from users.errors import CallError, api_error, classify, redact
 from users.transports.replies import Reply, StreamReply, Usage, unary_result
@@ -25,6 +39,79 @@ def _shared_ssl_context() -> ssl.SSLContext:
     """One SSL context per process: each genai.Client otherwise loads the CA bundle again, about
     60 ms of CPU (stalling every user in the process) and 2.5 MB per client."""
     return httpx2.create_ssl_context()
+
+
+# httpx2's own defaults, which the SDK's client had before it was given a transport of ours.
+LIMITS = httpx2.Limits(max_connections=100, max_keepalive_connections=20)
+
+
+class StampedStream(httpcore2.NetworkStream):
+    """httpcore's plain TCP stream, read through users.arrival once the kernel stamps it."""
+
+    def __init__(self, inner: httpcore2.NetworkStream) -> None:
+        self._inner = inner
+        self._sock = inner.get_extra_info("socket")
+        # Decided at the first write: a TLS connection has been upgraded to another stream by then,
+        # so its socket is never asked to stamp.
+        self._stamped: bool | None = None
+
+    def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
+        if not self._stamped:
+            return self._inner.read(max_bytes, timeout)
+        # httpcore's own read, with recvmsg: the same timeout and the same exceptions.
+        try:
+            self._sock.settimeout(timeout)
+            return arrival.recv(self._sock, max_bytes)
+        except TimeoutError as exc:
+            raise httpcore2.ReadTimeout(exc) from exc
+        except OSError as exc:
+            raise httpcore2.ReadError(exc) from exc
+
+    def write(self, buffer: bytes, timeout: float | None = None) -> None:
+        if self._stamped is None:
+            self._stamped = arrival.enable(self._sock)
+        self._inner.write(buffer, timeout)
+
+    def close(self) -> None:
+        self._inner.close()
+
+    def start_tls(
+        self, ssl_context: ssl.SSLContext, server_hostname: str | None = None, timeout: float | None = None
+    ) -> httpcore2.NetworkStream:
+        return self._inner.start_tls(ssl_context, server_hostname, timeout)
+
+    def get_extra_info(self, info: str) -> Any:
+        return self._inner.get_extra_info(info)
+
+
+class StampedBackend(httpcore2.SyncBackend):
+    """httpcore's socket backend, its TCP streams wrapped in StampedStream."""
+
+    def connect_tcp(
+        self,
+        host: str,
+        port: int,
+        timeout: float | None = None,
+        local_address: str | None = None,
+        socket_options: Iterable[Any] | None = None,
+    ) -> httpcore2.NetworkStream:
+        return StampedStream(super().connect_tcp(host, port, timeout, local_address, socket_options))
+
+
+class StampedTransport(httpx2.HTTPTransport):
+    """httpx2's transport on a connection pool whose network backend is StampedBackend."""
+
+    def __init__(self, *, verify: ssl.SSLContext, limits: httpx2.Limits = LIMITS) -> None:
+        super().__init__(verify=verify, limits=limits)
+        # HTTPTransport takes no network backend, but everything it sends goes through `_pool`: that
+        # pool is replaced by httpcore's public one with the same settings on our backend.
+        self._pool = httpcore2.ConnectionPool(
+            ssl_context=verify,
+            max_connections=limits.max_connections,
+            max_keepalive_connections=limits.max_keepalive_connections,
+            keepalive_expiry=limits.keepalive_expiry,
+            network_backend=StampedBackend(),
+        )
 
 
 def encode(spec: CallSpec) -> Payload:
@@ -69,7 +156,8 @@ class GenaiTransport:
             http_options=types.HttpOptions(
                 base_url=base_url,
                 timeout=int(timeout_s * 1000),
-                client_args={"verify": context},
+                # `verify` still serves any proxy transport httpx2 builds from the environment.
+                client_args={"verify": context, "transport": StampedTransport(verify=context)},
                 async_client_args={"verify": context, "ssl": context},
             ),
         )

@@ -22,6 +22,13 @@ How it is wired, and why:
 - A `{"error": ...}` element inside the streamed array is dropped by the SDK's parser (it ignores
   unknown fields and yields an empty chunk); a hook on the REST interceptor turns it back into the
   google.api_core exception of its code, so mid-stream errors count as on the other transports.
+- Arrival times: the session's adapter (`StampedAdapter`) gives urllib3 a connection class for
+  plain http (`StampedConnection`) that, once connected, turns on the kernel's receive stamps and
+  swaps its socket for one of the same class whose recv / recv_into go through users.arrival.
+  http.client reads the reply through that socket's makefile, so every body read is dated by the
+  arrival of its bytes. Chunks that waited in the socket together share the latest one's stamp (a
+  buffered read takes up to 8 KiB, and the kernel keeps the latest stamp of segments it merged).
+  https connections are urllib3's own: decrypted reads carry no stamp, so they are timed when read.
 
 Known blind spots of the old protos (v1beta as of 2024): no `thoughtsTokenCount`, so thinking
 tokens are recovered from the counts they do have (see `_thoughts`); no `thought` flag on parts
@@ -43,8 +50,11 @@ import gevent.local
 import requests
 from google.api_core import exceptions as core_exceptions
 from google.protobuf import json_format
+from urllib3.connection import HTTPConnection
+from urllib3.connectionpool import HTTPConnectionPool
 
 from core import outcome
+from users import arrival
 from users.call import CallResult, CallSpec, CallTimer, rest_body
 from users.errors import CallError, api_error, classify, redact, timeout_error
 from users.transports.replies import Reply, StreamReply, Usage, unary_result
@@ -102,6 +112,74 @@ def _note_reply_size(response: requests.Response, *args: Any, **kwargs: Any) -> 
     _last_reply.content_length = response.headers.get("content-length")
 
 
+class _StampedReads:
+    """recv and recv_into through users.arrival, mixed into a socket's own class (the rest is its own)."""
+
+    __slots__ = ()
+
+    def recv(self, bufsize: int, flags: int = 0) -> bytes:
+        if flags:  # arrival's reads take no flags; the HTTP stack makes no flagged read anyway
+            return super().recv(bufsize, flags)  # type: ignore[misc]
+        return arrival.recv(self, bufsize)
+
+    def recv_into(self, buffer: Any, nbytes: int = 0, flags: int = 0) -> int:
+        if flags:
+            return super().recv_into(buffer, nbytes, flags)  # type: ignore[misc]
+        return arrival.recv_into(self, buffer, nbytes)
+
+
+@functools.cache
+def _stamped_class(socket_class: type) -> type:
+    # Made per class: gevent's socket under monkey-patching, the standard library's without it.
+    return type(f"Stamped{socket_class.__name__}", (_StampedReads, socket_class), {"__slots__": ()})
+
+
+def _stamped_socket(sock: Any) -> Any:
+    """A socket of the same class over the same descriptor (options and timeout kept), reading with
+    stamps; `sock` itself where the kernel will not stamp.
+
+    A new object, not patched methods: makefile's reader calls the socket's own recv_into, which a
+    subclass overrides without an instance attribute (or a reference cycle) on every connection.
+    """
+    if not arrival.enable(sock):
+        return sock
+    timeout = sock.gettimeout()
+    stamped = _stamped_class(type(sock))(sock.family, sock.type, sock.proto, fileno=sock.detach())
+    stamped.settimeout(timeout)
+    return stamped
+
+
+class StampedConnection(HTTPConnection):
+    """urllib3's plain http connection, its socket reading with the kernel's arrival stamps."""
+
+    def connect(self) -> None:
+        super().connect()
+        if self.sock is not None:
+            self.sock = _stamped_socket(self.sock)
+
+
+class StampedConnectionPool(HTTPConnectionPool):
+    ConnectionCls = StampedConnection
+
+
+class StampedAdapter(requests.adapters.HTTPAdapter):
+    """requests' adapter whose http:// pools are StampedConnectionPool (https:// ones are urllib3's)."""
+
+    def init_poolmanager(
+        self,
+        connections: int,
+        maxsize: int,
+        block: bool = requests.adapters.DEFAULT_POOLBLOCK,
+        **pool_kwargs: Any,
+    ) -> None:
+        super().init_poolmanager(connections, maxsize, block, **pool_kwargs)
+        # The pool manager's per-instance table of pool classes, there to be overridden.
+        self.poolmanager.pool_classes_by_scheme = {
+            **self.poolmanager.pool_classes_by_scheme,
+            "http": StampedConnectionPool,
+        }
+
+
 def shared_client(base_url: str, api_key: str) -> Any:
     """The process's generative client for this (URL, key), configured once."""
     key = (base_url, api_key)
@@ -122,7 +200,7 @@ def shared_client(base_url: str, api_key: str) -> Any:
                 )
             # On the interceptor instance the transport already holds: its wrapped methods keep it.
             transport._interceptor.post_stream_generate_content = _raise_error_frames
-            adapter = requests.adapters.HTTPAdapter(pool_connections=4, pool_maxsize=POOL_SIZE)
+            adapter = StampedAdapter(pool_connections=4, pool_maxsize=POOL_SIZE)
             transport._session.mount("http://", adapter)
             transport._session.mount("https://", adapter)
             transport._session.hooks["response"].append(_note_reply_size)
