@@ -4,8 +4,9 @@ Arrival times: the SDK reads through httpx2 over httpcore2, whose network backen
 the sockets. Each user's client gets an httpx2 transport whose connection pool runs on
 `StampedBackend`: a plain TCP (http://) stream turns on the kernel's receive stamps before its
 first request and reads through users.arrival, so the SDK's chunks are dated by the arrival of their
-bytes (CallTimer.mark, on the user's greenlet, which is the one reading). A TLS stream is httpcore's
-own, untouched: its decrypted reads carry no stamp, so an https call is timed when read
+bytes (CallTimer.mark, on the user's greenlet, which is the one reading). Its TLS runs through
+memory BIOs over that same socket (`StampedTlsStream` on users/transports/tls_pipe.py), so https
+calls are stamped too; only a proxy's connections (httpx2 builds those pools) are timed when read
 (arrival_clock "read"). Chunks that waited in the socket together are dated by the last of them: a
 read takes all that has arrived (64 KiB at most), and the kernel keeps one stamp, the latest, for
 segments it merged while they waited.
@@ -29,6 +30,7 @@ from users import arrival
 from users.call import CallResult, CallSpec, CallTimer, FileImage, InlineImage, rest_body
 from users.errors import CallError, api_error, classify, redact
 from users.transports.replies import Reply, StreamReply, Usage, unary_result
+from users.transports.tls_pipe import TlsPipe
 from users.transports.uploads import UploadedFile
 
 Payload = tuple[list[Any], types.GenerateContentConfig]
@@ -78,10 +80,68 @@ class StampedStream(httpcore2.NetworkStream):
     def start_tls(
         self, ssl_context: ssl.SSLContext, server_hostname: str | None = None, timeout: float | None = None
     ) -> httpcore2.NetworkStream:
-        return self._inner.start_tls(ssl_context, server_hostname, timeout)
+        # TLS through memory BIOs over this socket (users/transports/tls_pipe.py): its reads stay
+        # ours and stamped, where httpcore's SSLSocket would date every https chunk by its read.
+        try:
+            self._sock.settimeout(timeout)
+            pipe = TlsPipe(self._sock, ssl_context, server_hostname or "")
+        except TimeoutError as exc:
+            self._inner.close()
+            raise httpcore2.ConnectTimeout(exc) from exc
+        except OSError as exc:
+            self._inner.close()
+            raise httpcore2.ConnectError(exc) from exc
+        return StampedTlsStream(pipe)
 
     def get_extra_info(self, info: str) -> Any:
         return self._inner.get_extra_info(info)
+
+
+class StampedTlsStream(httpcore2.NetworkStream):
+    """httpcore's TLS stream, on a TlsPipe: decrypted reads dated by their bytes' arrival."""
+
+    def __init__(self, pipe: TlsPipe) -> None:
+        self._pipe = pipe
+
+    def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
+        try:
+            self._pipe.settimeout(timeout)
+            return self._pipe.recv(max_bytes)
+        except TimeoutError as exc:
+            raise httpcore2.ReadTimeout(exc) from exc
+        except OSError as exc:
+            raise httpcore2.ReadError(exc) from exc
+
+    def write(self, buffer: bytes, timeout: float | None = None) -> None:
+        try:
+            self._pipe.settimeout(timeout)
+            self._pipe.sendall(buffer)
+        except TimeoutError as exc:
+            raise httpcore2.WriteTimeout(exc) from exc
+        except OSError as exc:
+            raise httpcore2.WriteError(exc) from exc
+
+    def close(self) -> None:
+        self._pipe.close()
+
+    def start_tls(
+        self, ssl_context: ssl.SSLContext, server_hostname: str | None = None, timeout: float | None = None
+    ) -> httpcore2.NetworkStream:
+        raise NotImplementedError("TLS inside TLS (an https proxy) is not stamped: httpx2 builds its own")
+
+    def get_extra_info(self, info: str) -> Any:
+        raw = self._pipe.raw
+        if info == "ssl_object":
+            return self._pipe.tls  # httpcore reads the ALPN protocol chosen from it
+        if info == "socket":
+            return raw
+        if info == "client_addr":
+            return raw.getsockname()
+        if info == "server_addr":
+            return raw.getpeername()
+        if info == "is_readable":  # an idle kept-alive connection the server has closed
+            return self._pipe.peer_closed()
+        return None
 
 
 class StampedBackend(httpcore2.SyncBackend):

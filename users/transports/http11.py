@@ -12,10 +12,10 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
-from gevent import socket as gsocket
 from gevent import ssl as gssl
 
 from users import arrival
+from users.transports import tls_pipe
 
 READ_SIZE = 65536  # recv returns what has arrived, up to this: no waiting for a full buffer
 MAX_HEAD_BYTES = 65536
@@ -45,18 +45,7 @@ class Connection:
 
     def peer_closed(self) -> bool:
         """True when an idle connection has been closed (or written to) by the server."""
-        timeout = self.sock.gettimeout()
-        try:
-            self.sock.settimeout(0.0)
-            # The plain socket's recv, also under TLS: peeking at raw bytes is enough to see a close.
-            gsocket.socket.recv(getattr(self.sock, "raw", self.sock), 1, gsocket.MSG_PEEK)
-            return True  # b"" = closed; any data on an idle connection is unexpected as well
-        except BlockingIOError:
-            return False
-        except (OSError, ValueError):
-            return True
-        finally:
-            self.sock.settimeout(timeout)
+        return tls_pipe.peer_closed(getattr(self.sock, "raw", self.sock))
 
     def send(self, head: bytes, body: bytes) -> None:
         # One write for small requests (one packet); two for large ones, to avoid copying the body.

@@ -9,6 +9,7 @@ handshake and every read yield to the hub.
 
 from __future__ import annotations
 
+import socket
 import ssl
 from typing import Any
 
@@ -20,14 +21,14 @@ READ_SIZE = 65536
 class TlsPipe:
     """The socket-like object http11.Connection reads and writes: recv, sendall, close, timeouts."""
 
-    __slots__ = ("raw", "stamped", "_tls", "_incoming", "_outgoing")
+    __slots__ = ("raw", "stamped", "tls", "_incoming", "_outgoing")
 
     def __init__(self, raw: Any, context: ssl.SSLContext, server_hostname: str) -> None:
         self.raw = raw
         self.stamped = arrival.enable(raw)
         self._incoming, self._outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
-        self._tls = context.wrap_bio(self._incoming, self._outgoing, server_hostname=server_hostname)
-        self._drive(self._tls.do_handshake)
+        self.tls = context.wrap_bio(self._incoming, self._outgoing, server_hostname=server_hostname)
+        self._drive(self.tls.do_handshake)
 
     def gettimeout(self) -> float | None:
         timeout: float | None = self.raw.gettimeout()
@@ -39,16 +40,19 @@ class TlsPipe:
     def close(self) -> None:
         self.raw.close()
 
+    def peer_closed(self) -> bool:
+        return peer_closed(self.raw)
+
     def sendall(self, data: bytes) -> None:
         view = memoryview(data)
         while view:
-            written = self._drive(self._tls.write, view)
+            written = self._drive(self.tls.write, view)
             view = view[written:]
 
     def recv(self, size: int) -> bytes:
         """Decrypted bytes, up to size: from the record already fed, else from the next one."""
         try:
-            data: bytes = self._drive(self._tls.read, size)
+            data: bytes = self._drive(self.tls.read, size)
             return data
         except ssl.SSLZeroReturnError:  # the server's close_notify: a clean end of stream
             return b""
@@ -75,3 +79,19 @@ class TlsPipe:
         data = arrival.recv(self.raw, READ_SIZE) if self.stamped else self.raw.recv(READ_SIZE)
         self._incoming.write(data)
         return bool(data)
+
+
+def peer_closed(raw: Any) -> bool:
+    """True when an idle connection's plain socket shows a close (or bytes nobody asked for) from
+    the server. Peeking at raw bytes is enough under TLS too."""
+    timeout = raw.gettimeout()
+    try:
+        raw.settimeout(0.0)
+        raw.recv(1, socket.MSG_PEEK)
+        return True  # b"" = closed; any data on an idle connection is unexpected as well
+    except BlockingIOError:
+        return False
+    except (OSError, ValueError):
+        return True
+    finally:
+        raw.settimeout(timeout)
