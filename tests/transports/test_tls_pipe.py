@@ -10,7 +10,7 @@ from gevent import socket as gsocket
 from gevent import ssl as gssl
 from gevent.event import Event
 from gevent.server import StreamServer
-from test_transport_raw_http import _self_signed
+from transport_helpers import self_signed_cert
 
 from users import arrival
 from users.call import CallTimer
@@ -22,7 +22,7 @@ BLOCKED_S = 0.2
 def _server(tmp_path, records: list[bytes], after_each: list[Event]):  # noqa: ANN001, ANN202
     """A TLS server that answers "ping" with the records, one write each: after record i it sets
     after_each[i], then waits for `server.go_on` before the next."""
-    cert, key = _self_signed(tmp_path)
+    cert, key = self_signed_cert(tmp_path)
     context = gssl.SSLContext(gssl.PROTOCOL_TLS_SERVER)
     context.load_cert_chain(cert, key)
     context.options |= gssl.OP_NO_TICKET  # no TLS 1.3 session tickets trailing the handshake

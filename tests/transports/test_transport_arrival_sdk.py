@@ -17,7 +17,7 @@ import gevent
 import pytest
 from gevent import monkey
 from gevent.server import StreamServer
-from transport_helpers import TRANSPORT_NAMES, make_transport, spec
+from transport_helpers import TRANSPORT_NAMES, make_transport, self_signed_cert, spec
 
 from users import arrival
 from users.call import CallTimer
@@ -211,39 +211,6 @@ def test_a_late_reader_is_dated_by_arrival_not_by_its_read(transport_name) -> No
     assert timer.chunk_offsets_ms[1] - timer.chunk_offsets_ms[0] >= 0.8 * hold_ms, timer.chunk_offsets_ms
 
 
-def _self_signed(tmp_path) -> tuple[str, str]:  # noqa: ANN001
-    pytest.importorskip("cryptography")  # only to make a test certificate
-    import datetime
-
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import NameOID
-
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")])
-    now = datetime.datetime.now(datetime.UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(minutes=1))
-        .not_valid_after(now + datetime.timedelta(hours=1))
-        .add_extension(x509.SubjectAlternativeName([x509.DNSName("localhost")]), critical=False)
-        .sign(key, hashes.SHA256())
-    )
-    cert_path, key_path = tmp_path / "cert.pem", tmp_path / "key.pem"
-    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_path.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-        )
-    )
-    return str(cert_path), str(key_path)
-
-
 @pytest.mark.parametrize("transport_name", ["genai", "legacy"])
 def test_tls_calls_work_and_say_where_their_times_came_from(tmp_path, monkeypatch, transport_name) -> None:  # noqa: ANN001
     """genai runs TLS through memory BIOs over its own stamped socket (users/transports/tls_pipe.py);
@@ -252,7 +219,7 @@ def test_tls_calls_work_and_say_where_their_times_came_from(tmp_path, monkeypatc
 
     from users.transports import genai_sdk
 
-    cert, key = _self_signed(tmp_path)
+    cert, key = self_signed_cert(tmp_path)
     accepted: list[object] = []
 
     def handle(sock, addr) -> None:  # noqa: ANN001

@@ -7,7 +7,7 @@ import json
 
 import pytest
 from gevent.server import StreamServer
-from transport_helpers import API_KEY, rich_spec, spec
+from transport_helpers import API_KEY, rich_spec, self_signed_cert, spec
 
 from core import outcome
 from tests.waiting import wait_until
@@ -209,44 +209,10 @@ def test_keep_alive_reuse_and_stale_connection(monkeypatch, close_after) -> None
     assert len(accepted) == (3 if close_after else 1)
 
 
-def _self_signed(tmp_path) -> tuple[str, str]:  # noqa: ANN001
-    crypto = pytest.importorskip("cryptography")  # only to make a test certificate
-    del crypto
-    import datetime
-
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import NameOID
-
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")])
-    now = datetime.datetime.now(datetime.UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(minutes=1))
-        .not_valid_after(now + datetime.timedelta(hours=1))
-        .add_extension(x509.SubjectAlternativeName([x509.DNSName("localhost")]), critical=False)
-        .sign(key, hashes.SHA256())
-    )
-    cert_path, key_path = tmp_path / "cert.pem", tmp_path / "key.pem"
-    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_path.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-        )
-    )
-    return str(cert_path), str(key_path)
-
-
 def test_https_verifies_certificates_and_keeps_connections(tmp_path, monkeypatch) -> None:  # noqa: ANN001
     from gevent import ssl as gssl
 
-    cert, key = _self_signed(tmp_path)
+    cert, key = self_signed_cert(tmp_path)
     accepted: list[object] = []
 
     def handle(sock, addr) -> None:  # noqa: ANN001

@@ -5,6 +5,8 @@ from __future__ import annotations
 import warnings
 from typing import Any
 
+import pytest
+
 from core.catalogue import default_model
 from users.call import CallSpec, InlineImage
 
@@ -54,3 +56,38 @@ def spec(text: str = "Say something about queues.", *, stream: bool = False, **k
     # Thinking and answer share the cap: room for the default thinking, as the suite's own cap has.
     kwargs.setdefault("max_output_tokens", 200 + 4096)
     return CallSpec(scenario="test", parts=(text,), stream=stream, **kwargs)
+
+
+def self_signed_cert(tmp_path: Any) -> tuple[str, str]:
+    """A throwaway certificate for localhost and its key (PEM paths), for loopback TLS servers."""
+    crypto = pytest.importorskip("cryptography")  # only to make a test certificate
+    del crypto
+    import datetime
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")])
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=1))
+        .not_valid_after(now + datetime.timedelta(hours=1))
+        .add_extension(x509.SubjectAlternativeName([x509.DNSName("localhost")]), critical=False)
+        .sign(key, hashes.SHA256())
+    )
+    cert_path, key_path = tmp_path / "cert.pem", tmp_path / "key.pem"
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        )
+    )
+    return str(cert_path), str(key_path)
