@@ -10,8 +10,13 @@
 3. What one Locust worker with the fastest transport can drive: one gevent process running the
    suite's raw HTTP transport (users/transports/raw_http.py) against a trivial loopback server that
    returns a canned body of the same size. headroom_vs_http_transport = emulator_rps / that rate.
+4. CPU per request on each side: emulator_cpu_ms_per_request (the emulator's processes, user+sys,
+   per generateContent request with one request in flight per connection, as the suite's transports
+   send; _pipelined: phase 1's, with --pipeline in flight) and client_cpu_ms_per_request (the gevent process of
+   phase 3 per call: the trivial server isolates the client's own cost). Goal: the emulator's at
+   most half the client's, so a dry run at the suite's top rate measures the suite, not the emulator.
 The driver, the emulator and the trivial server share this machine's cores, so every figure is a
-floor. Each phase runs --seconds (default 10): about 40 s in all. The last line is one JSON object.
+floor. Each phase runs --seconds (default 10): about 50 s in all. The last line is one JSON object.
 """
 
 from __future__ import annotations
@@ -173,9 +178,10 @@ def _gevent_drive(url: str, seconds: float, greenlets: int) -> dict[str, Any]:
             n += 1
         transport.close()
 
-    started = time.monotonic()
+    started, cpu_started = time.monotonic(), time.process_time()
     gevent.joinall([gevent.spawn(user, i) for i in range(greenlets)], timeout=seconds + 30)
     counts["seconds"] = time.monotonic() - started
+    counts["cpu_s"] = time.process_time() - cpu_started  # user+sys of this whole process
     return counts
 
 
@@ -214,9 +220,12 @@ def measure_emulator(args: argparse.Namespace) -> dict[str, float]:
         _child(
             "--drive", emu.url, MODEL_PATH + ":generateContent", "2", str(args.connections), "1", timeout=60
         )
-        for name, path in (
-            ("generate", MODEL_PATH + ":generateContent"),
-            ("stream", MODEL_PATH + ":streamGenerateContent?alt=sse"),
+        for name, path, pipeline in (
+            ("generate", MODEL_PATH + ":generateContent", args.pipeline),
+            ("stream", MODEL_PATH + ":streamGenerateContent?alt=sse", args.pipeline),
+            # One request in flight per connection, as the suite's transports send: the CPU per
+            # request that a dry run at the suite's top rate costs the emulator.
+            ("single", MODEL_PATH + ":generateContent", 1),
         ):
             cpu_before = _cpu_seconds([pid])
             counts = _child(
@@ -225,10 +234,12 @@ def measure_emulator(args: argparse.Namespace) -> dict[str, float]:
                 path,
                 str(args.seconds),
                 str(args.connections),
-                str(args.pipeline),
+                str(pipeline),
                 timeout=args.seconds + 60,
             )
-            cpu = (_cpu_seconds([pid]) - cpu_before) / counts["seconds"]
+            cpu_s = _cpu_seconds([pid]) - cpu_before
+            cpu = cpu_s / counts["seconds"]
+            results[f"{name}_cpu_ms_per_request"] = cpu_s * 1000 / max(1, counts["ok"] + counts["errors"])
             results[f"{name}_rps"] = counts["ok"] / counts["seconds"]
             results[f"{name}_chunks_per_s"] = counts["chunks"] / counts["seconds"]
             results[f"{name}_errors"] = counts["errors"]
@@ -256,7 +267,13 @@ def measure_gevent_standin(args: argparse.Namespace, body_size: int) -> dict[str
     finally:
         server.terminate()
         server.wait(timeout=5)
-    return {"gevent_rps": counts["ok"] / counts["seconds"], "gevent_errors": counts["errors"]}
+    calls = max(1, counts["ok"] + counts["errors"])
+    return {
+        "gevent_rps": counts["ok"] / counts["seconds"],
+        "gevent_errors": counts["errors"],
+        "gevent_cpu": counts["cpu_s"] / counts["seconds"],
+        "client_cpu_ms_per_request": counts["cpu_s"] * 1000 / calls,
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -290,6 +307,9 @@ def main(argv: list[str] | None = None) -> int:
             None,
         ),
     ]
+    emulator_ms = emulator["single_cpu_ms_per_request"]
+    client_ms = standin["client_cpu_ms_per_request"]
+    cpu_ratio = emulator_ms / client_ms if client_ms else 0.0
     print(
         f"Emulator benchmark: {os.cpu_count()} cores, emulator --workers {args.workers}, {args.seconds:.0f} s per phase"
     )
@@ -308,6 +328,10 @@ def main(argv: list[str] | None = None) -> int:
     print(f"emulator req/s per busy emulator core (req/s / emu CPU): {per_core:,.0f}")
     print(f"emulator streamed req/s per busy emulator core: {stream_per_core:,.0f}")
     print(f"headroom = emulator req/s / http transport req/s = {headroom:.2f}x (goal >= 3x)")
+    print(
+        f"CPU per request: emulator {emulator_ms:.4f} ms, http transport {client_ms:.4f} ms per call "
+        f"(its process at {standin['gevent_cpu'] * 100:.0f}% of a core): ratio {cpu_ratio:.2f} (goal <= 0.5)"
+    )
     if emulator["generate_emulator_cpu"] < 0.8 * args.workers:
         print(
             "note: the emulator was not CPU-bound (the driver or other processes on this machine held "
@@ -327,6 +351,10 @@ def main(argv: list[str] | None = None) -> int:
         "headroom_vs_http_transport": round(headroom, 3),
         "http_transport_rps": round(standin["gevent_rps"], 1),
         "emulator_rps_per_core": round(per_core, 1),
+        "emulator_cpu_ms_per_request": round(emulator_ms, 4),  # one request in flight per connection
+        "emulator_cpu_ms_per_request_pipelined": round(emulator["generate_cpu_ms_per_request"], 4),
+        "client_cpu_ms_per_request": round(client_ms, 4),
+        "emulator_to_client_cpu": round(cpu_ratio, 3),
         # Per busy core: steadier than the raw rates on a shared machine, so compare these.
         "emulator_stream_rps_per_core": round(stream_per_core, 1),
         "emulator_workers": args.workers,

@@ -1,8 +1,10 @@
-"""The bundled Gemini API emulator: an aiohttp server speaking the Gemini REST protocol.
+"""The bundled Gemini API emulator: an HTTP server speaking the Gemini REST protocol (aiohttp, with
+a lean front of its own for the two generate routes).
 
 Start it:
     python -m emulator --host 127.0.0.1 --port 0 [--profile NAME] [--config FILE.json]
-                       [--time-scale X] [--seed N] [--workers N] [--parent-pid PID]
+                       [--time-scale X] [--seed N] [--workers N] [--loop uvloop|asyncio]
+                       [--parent-pid PID]
 It prints exactly one line, `Gemini emulator listening on http://HOST:PORT`, once it accepts
 connections. From Python (also inside a gevent-patched Locust process):
     from emulator.launcher import EmulatorProcess
@@ -10,8 +12,11 @@ connections. From Python (also inside a gevent-patched Locust process):
         emu.url, emu.stats(), emu.set_faults({"server_503": 0.2})
 
 Where to read more:
-- routes and admin endpoints (the HTTP layer): emulator.server; admission (faults, quotas,
-  capacity slots) and the timed answer, without HTTP: emulator.generation;
+- routes and admin endpoints (the HTTP layer): emulator.server; the lean front that serves
+  generateContent and streamGenerateContent itself, handing the rest to aiohttp: emulator.fastpath
+  (both answer through emulator.wire); send times per request id (GET /emulator/sends):
+  emulator.sends; admission (faults, quotas, capacity slots) and the timed answer, without
+  HTTP: emulator.generation;
 - which models are served on a day (the catalogue's line-up, retired ones 404) and what each one
   is (ModelProfile): emulator.lineup; profiles (realistic, the default; smooth, free-tier,
   small-capacity, flaky, overload, fast) and the JSON config format (`as_of` picks the day):

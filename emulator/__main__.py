@@ -1,4 +1,5 @@
-"""`python -m emulator --host 127.0.0.1 --port 0 [--profile NAME] [--config FILE] [--time-scale X] [--seed N]`
+"""`python -m emulator --host 127.0.0.1 --port 0 [--profile NAME] [--config FILE] [--time-scale X] [--seed N]
+[--workers N] [--loop uvloop|asyncio]`
 
 `--listen-fd N` serves on a listening socket the parent bound and passed down instead: the parent
 knows the URL at once, and connections made before the emulator is up wait in the backlog.
@@ -13,16 +14,27 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import math
 import os
 import signal
 import socket
 import sys
+from collections.abc import Callable, Coroutine
+from typing import Any
 
 from aiohttp import web
 
+from emulator.fastpath import FastSite
 from emulator.profiles import DEFAULT_PROFILE, PROFILES, ConfigError, load_profile
 from emulator.server import Emulator, build_app
-from emulator.workers import PUBLISH_EVERY_S, WorkerInfo, WorkerLink, run_workers, split_capacity
+from emulator.workers import (
+    PUBLISH_EVERY_S,
+    WorkerInfo,
+    WorkerLink,
+    run_workers,
+    split_capacity,
+    worker_socket,
+)
 
 PARENT_PID_ENV = "EMULATOR_PARENT_PID"
 
@@ -39,6 +51,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--seed", type=int, default=None, help="makes latency draws reproducible")
     parser.add_argument(
         "--workers", type=int, default=1, help="serving processes sharing the port (SO_REUSEPORT)"
+    )
+    parser.add_argument(
+        "--loop",
+        choices=("uvloop", "asyncio"),
+        default=None,
+        help="event loop (default: uvloop when installed, 5-10%% less CPU per request; else asyncio)",
     )
     parser.add_argument("--parent-pid", type=int, default=None, help="exit when this process is gone")
     parser.add_argument(
@@ -59,6 +77,27 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     if args.parent_pid is None and os.environ.get(PARENT_PID_ENV, "").isdigit():
         args.parent_pid = int(os.environ[PARENT_PID_ENV])
     return args
+
+
+def loop_factory(name: str | None) -> Callable[[], asyncio.AbstractEventLoop] | None:
+    """uvloop's loop, unless asyncio's is asked for or uvloop is not installed (it has no Windows
+    build): None means asyncio's. ImportError when uvloop was asked for by name and is missing."""
+    if name == "asyncio":
+        return None
+    try:
+        import uvloop
+    except ImportError:
+        if name == "uvloop":
+            raise
+        return None
+    return uvloop.new_event_loop
+
+
+def run_loop(
+    main: Coroutine[Any, Any, None], factory: Callable[[], asyncio.AbstractEventLoop] | None
+) -> None:
+    with asyncio.Runner(loop_factory=factory) as runner:
+        runner.run(main)
 
 
 async def watch_parent(parent_pid: int, stop: asyncio.Event) -> None:
@@ -110,11 +149,19 @@ async def serve(
     emulator = Emulator(profile, time_scale=args.time_scale, seed=seed)
     # handler_cancellation: a client that gives up frees its capacity slot, like the real service.
     runner = web.AppRunner(
-        build_app(emulator), access_log=None, handle_signals=False, handler_cancellation=True
+        build_app(emulator),
+        access_log=None,
+        handle_signals=False,
+        handler_cancellation=True,
+        shutdown_timeout=1.0,
     )
     await runner.setup()
-    site = web.SockSite(runner, sock, shutdown_timeout=1.0)
+    site = FastSite(emulator, runner, sock)  # the hot routes on a lean front, aiohttp behind it
     await site.start()
+    if worker is not None:
+        # Siblings ask each other for their send stamps on a private socket (WorkerLink.ask_siblings).
+        emulator.sends.limit = math.ceil(emulator.sends.limit / worker.count)
+        await web.UnixSite(runner, worker_socket(worker.shared_dir, worker.index)).start()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -135,11 +182,17 @@ async def serve(
     for task in watchers:
         task.cancel()
     with contextlib.suppress(Exception):
+        await site.stop()
         await runner.cleanup()
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    try:
+        factory = loop_factory(args.loop)
+    except ImportError:
+        print("emulator: --loop uvloop needs the uvloop package (make setup installs it)", file=sys.stderr)
+        return 2
     try:
         load_profile(args.profile, args.config)  # fail fast, with a one-line message, before binding
     except ConfigError as exc:
@@ -153,7 +206,7 @@ def main(argv: list[str] | None = None) -> int:
             return 2
         sock.setblocking(False)
         with contextlib.suppress(KeyboardInterrupt):
-            asyncio.run(serve(args, sock, announce=True))
+            run_loop(serve(args, sock, announce=True), factory)
         return 0
     try:
         # With workers, this socket only reserves the port; each worker listens on its own.
@@ -165,9 +218,13 @@ def main(argv: list[str] | None = None) -> int:
         )
         return 2
     if args.workers > 1:
-        return run_workers(args, sock, serve, bind_socket)
+
+        def serve_worker(sock: socket.socket, worker: WorkerInfo) -> None:
+            run_loop(serve(args, sock, announce=False, worker=worker), factory)
+
+        return run_workers(args, sock, serve_worker, bind_socket)
     with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(serve(args, sock, announce=True))
+        run_loop(serve(args, sock, announce=True), factory)
     return 0
 
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import random
+import time
 from collections import OrderedDict
 from collections.abc import AsyncIterator
 from typing import Any
@@ -23,12 +24,14 @@ from emulator.content import Answer, answer_for
 from emulator.errors import ApiError, server_error
 from emulator.faults import NO_FAULT, OVERLOAD_503, Draw, Faults
 from emulator.files import FileStore
-from emulator.latency import Clock, Plan, Slots, pause, plan_for
+from emulator.latency import ZERO_PLAN, Clock, Plan, Slots, is_instant, pause, plan_for
 from emulator.profiles import ModelProfile, Profile
 from emulator.quotas import Quotas
+from emulator.sends import SendRecord
 from emulator.stats import Stats
 
 CACHE_SIZE = 4096
+RAW_KEY_MAX = 4096  # bodies up to this size key the answer cache themselves
 _ERROR_FRAME = responses.dumps(server_error(500).body())
 
 # Two answers to one prepared request differ only in their responseId, so bodies and frames are
@@ -56,6 +59,7 @@ class Prepared:
         "_full",
         "_frames",
         "_wire",
+        "_thoughts",
     )
 
     def __init__(self, prompt_tokens: int, details: list[dict[str, Any]], answer: Answer) -> None:
@@ -73,6 +77,7 @@ class Prepared:
         self._full: dict[int, bytes] = {}
         self._frames: dict[int, list[str]] = {}
         self._wire: dict[tuple[bool, int], list[bytes]] = {}
+        self._thoughts = -1
 
     def full_body(self, model: str, rid: bytes, cached: int = 0) -> bytes:
         full = self._full.get(cached)
@@ -90,6 +95,12 @@ class Prepared:
             args = (self.answer, self.prompt_tokens, self.details, model, RID_PLACEHOLDER, profile)
             frames = self._frames[cached] = responses.stream_frames(*args, cached=cached)
         return frames
+
+    def thought_frames(self, profile: ModelProfile) -> int:
+        """How many of the stream's first frames carry the thought summary."""
+        if self._thoughts < 0:
+            self._thoughts = len(responses.thought_pieces(self.answer, profile))
+        return self._thoughts
 
     def wire_frames(self, model: str, profile: ModelProfile, sse: bool, cached: int = 0) -> list[bytes]:
         """The chunks as sent (SSE events, or pieces of one JSON array), RID_PLACEHOLDER inside.
@@ -120,7 +131,8 @@ class Generator:
         self.faults = Faults(profile.faults, seed, clock.now)
         self.quotas = Quotas(profile, clock.time_scale)
         self.slots = {name: Slots(m.capacity, m.queue_limit) for name, m in profile.models.items()}
-        self._cache: OrderedDict[tuple[str, bytes], Prepared] = OrderedDict()
+        self._cache: OrderedDict[tuple[Any, ...], Prepared] = OrderedDict()
+        self._ids = responses.ResponseIds()
         self.files = FileStore(profile, clock)  # the Files API's uploads (emulator.files)
         self.caches = CacheStore(profile, clock.now, seed)  # cachedContents, implicit hits
 
@@ -130,7 +142,14 @@ class Generator:
         # (another modelVersion, thinking count and text). Not blake2b's `person`, which holds only
         # 16 bytes: gemini-2.5-flash-lite cut to 16 bytes is gemini-2.5-flash. The body, the model,
         # its profile (fixed per model for the emulator's life) and the seed decide an answer.
-        key = (model, hashlib.blake2b(raw, digest_size=16).digest())
+        # A small body is its own key (bytes hash faster than blake2b digests them); a large one,
+        # its digest, so the cache never holds megabytes of images. The shapes differ, so a body
+        # never meets another's digest.
+        key: tuple[Any, ...] = (
+            (model, raw)
+            if len(raw) <= RAW_KEY_MAX
+            else (model, hashlib.blake2b(raw, digest_size=16).digest(), len(raw))
+        )
         cached = self._cache.get(key)
         if cached is not None:
             self._cache.move_to_end(key)
@@ -180,9 +199,9 @@ class Generator:
                 raise error
         try:
             self.quotas.admit(key, model, prompt_tokens)
-            await self.slots[model].acquire(
-                self.clock.scaled(profile.queue_timeout_s), profile.queue_timeout_status
-            )
+            slots = self.slots[model]
+            if not slots.try_acquire():
+                await slots.acquire(self.clock.scaled(profile.queue_timeout_s), profile.queue_timeout_status)
         except ApiError as refusal:
             self.stats.by_limit[refusal.fault] += 1
             raise
@@ -197,6 +216,8 @@ class Generator:
     def _plan(
         self, prepared: Prepared, profile: ModelProfile, slots: Slots, draw: Draw, cached: int = 0
     ) -> Plan:
+        if is_instant(profile):  # the `fast` profile: all zeros, nothing drawn
+            return ZERO_PLAN
         answer = prepared.answer
         plan = plan_for(
             profile,
@@ -212,10 +233,14 @@ class Generator:
             plan = Plan(plan.first_delay_s - plan.thinking_s, 0.0, [])
         return plan
 
-    async def generate(self, raw: bytes, key: str, model: str, profile: ModelProfile) -> bytes:
-        """The generateContent JSON body, after admission and the answer's whole latency."""
+    async def generate(
+        self, raw: bytes, key: str, model: str, profile: ModelProfile, record: SendRecord | None = None
+    ) -> bytes:
+        """The generateContent JSON body, after admission and the answer's whole latency.
+        `record` (a request with an id, emulator.sends) gets the time the body was due."""
         prepared = self.prepare(raw, model, profile)
-        self.files.require(prepared.file_ids, key)  # deleted since the body was cached: 403
+        if prepared.file_ids:
+            self.files.require(prepared.file_ids, key)  # deleted since the body was cached: 403
         if prepared.cache_name:
             self.caches.get(prepared.cache_name, key)  # expired, deleted or another project's: 403
         draw = await self.admit(key, model, profile, prepared.prompt_tokens, stream=False)
@@ -223,8 +248,12 @@ class Generator:
         try:
             cached = self._cached_tokens(prepared, key, model)
             plan = self._plan(prepared, profile, slots, draw, cached)
-            rid = responses.response_id().encode()
-            await pause(plan.total_s)
+            rid = self._ids.next()
+            total = plan.total_s
+            if record is not None:
+                record.first_due = time.time() + total
+            if total > 0:
+                await pause(total)
             body = prepared.full_body(model, rid, cached)
             if draw.malformed_json:
                 body = body[: len(body) // 2]
@@ -235,14 +264,22 @@ class Generator:
             slots.release()
 
     async def stream(
-        self, raw: bytes, key: str, model: str, profile: ModelProfile, sse: bool
+        self,
+        raw: bytes,
+        key: str,
+        model: str,
+        profile: ModelProfile,
+        sse: bool,
+        record: SendRecord | None = None,
     ) -> AsyncIterator[bytes]:
-        """The streamGenerateContent chunks as wire bytes, each yielded when it is due.
+        """The streamGenerateContent chunks as wire bytes, each yielded when it is due; `record`
+        (a request with an id, emulator.sends) gets the time the first chunk was due.
 
         Refusals raise before the first chunk, so the server can still answer with an error; the
         slot is held until the iterator ends or is closed (close it: contextlib.aclosing)."""
         prepared = self.prepare(raw, model, profile)
-        self.files.require(prepared.file_ids, key)  # deleted since the body was cached: 403
+        if prepared.file_ids:
+            self.files.require(prepared.file_ids, key)  # deleted since the body was cached: 403
         if prepared.cache_name:
             self.caches.get(prepared.cache_name, key)  # expired, deleted or another project's: 403
         draw = await self.admit(key, model, profile, prepared.prompt_tokens, stream=True)
@@ -250,16 +287,21 @@ class Generator:
         try:
             cached = self._cached_tokens(prepared, key, model)
             plan = self._plan(prepared, profile, slots, draw, cached)
-            rid = responses.response_id().encode()
+            rid = self._ids.next()
             answer = prepared.answer
             frames = prepared.wire_frames(model, profile, sse, cached)
-            thought_frames = len(responses.thought_pieces(answer, profile))
+            thought_frames = prepared.thought_frames(profile)
             middle = len(frames) // 2
             cut_at = draw.cut_at  # an overload episode starting while this stream is under way
-            await pause(plan.first_delay_s - (plan.thinking_s if thought_frames else 0.0))
+            first_delay = plan.first_delay_s - (plan.thinking_s if thought_frames else 0.0)
+            if record is not None:
+                record.first_due = time.time() + max(0.0, first_delay)
+            await pause(first_delay)
             for index, frame in enumerate(frames):
                 if index:
-                    await pause(_gap_before(plan, thought_frames, index))
+                    gap = _gap_before(plan, thought_frames, index)
+                    if gap > 0:
+                        await pause(gap)
                 if cut_at is not None and index and self.clock.now() >= cut_at:
                     self.stats.by_fault["overload_stream_cut"] += 1
                     raise DropConnection("overload_stream_cut")

@@ -44,6 +44,19 @@ class Plan:
         return self.first_delay_s + sum(self.chunk_delays_s)
 
 
+ZERO_PLAN = Plan(0.0, 0.0, [])  # no wait anywhere: later chunks past the list follow at once
+
+
+def is_instant(profile: ModelProfile) -> bool:
+    """No latency at all: plan_for would draw nothing and plan only zeros for this model."""
+    return (
+        profile.ttft_median_ms <= 0
+        and profile.prompt_tokens_per_s <= 0
+        and profile.ttft_tail_share <= 0
+        and profile.output_tokens_per_s <= 0
+    )
+
+
 class Clock:
     """Scaled time. A time scale of 0 makes every delay vanish.
 
@@ -87,6 +100,13 @@ class Slots:
     @property
     def busy_fraction(self) -> float:
         return min(1.0, self.busy / self.capacity)
+
+    def try_acquire(self) -> bool:
+        """Take a free slot at once, if one is free and nobody queues for it."""
+        if self.busy < self.capacity and not self._waiters:
+            self.busy += 1
+            return True
+        return False
 
     async def acquire(self, timeout_s: float, timeout_status: int) -> None:
         """Take a slot, waiting up to timeout_s (real seconds); raise 503/504 when it cannot."""

@@ -15,6 +15,23 @@ def response_id() -> str:
     return base64.urlsafe_b64encode(os.urandom(16)).decode().rstrip("=")[:22]
 
 
+class ResponseIds:
+    """responseIds like response_id()'s (22 URL-safe characters), as bytes, drawn 256 at a time:
+    one os.urandom and one encoding per answer cost more than the rest of a cached answer."""
+
+    BATCH = 256
+
+    def __init__(self) -> None:
+        self._ready: list[bytes] = []
+
+    def next(self) -> bytes:
+        if not self._ready:
+            # 33 random bytes encode to 44 characters without padding: two ids of 22.
+            text = base64.urlsafe_b64encode(os.urandom(33 * self.BATCH // 2))
+            self._ready = [text[i : i + 22] for i in range(0, len(text), 22)]
+        return self._ready.pop()
+
+
 def usage(
     prompt: int, details: list[dict[str, Any]], output: int, thoughts: int, cached: int = 0
 ) -> dict[str, Any]:

@@ -15,10 +15,15 @@ Admin (no key needed; loopback tool):
     GET  /emulator/faults            -> {"rates": {...}, "params": {...}}
     POST /emulator/faults            -> merge {"server_503": 0.1, ...}; add "reset": true to clear first
     GET  /emulator/config            -> the active profile, time scale and seed
+    GET  /emulator/sends             -> {"sends": {id: {received, first_due, sent, status}}, "dropped": N}:
+                                        when each piece of a generate answer left, for requests with
+                                        an x-request-id header (emulator.sends); POST .../sends/reset clears
 
 Here: body size, key and model checks, the per-request counters (route, model, status, in flight)
 and the wire (headers, chunked writes, TCP resets). Everything that decides an answer, admission
-included, is emulator.generation's Generator, which shares this server's Stats.
+included, is emulator.generation's Generator, which shares this server's Stats. The two generate
+routes take nearly all the traffic: emulator.fastpath parses those itself and hands every other
+request to the aiohttp application built here; both fronts meet in Emulator.generate_route.
 """
 
 from __future__ import annotations
@@ -26,8 +31,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import socket
-import struct
+import time
 from typing import Any
 
 from aiohttp import web
@@ -45,12 +49,14 @@ from emulator.file_routes import FilesApi
 from emulator.generation import DropConnection, Generator, count_tokens
 from emulator.latency import Clock
 from emulator.profiles import ConfigError, ModelProfile, Profile
+from emulator.sends import SendLog, SendRecord
+from emulator.sends import merge as merge_sends
 from emulator.stats import Stats
+from emulator.wire import AiohttpWire, Wire
 from emulator.workers import WorkerLink
 
 VERSIONS = ("v1", "v1beta")
-# The stream under way, so an injected reset mid-stream can hand aiohttp the response it prepared.
-STREAM = web.RequestKey("emulator.stream", web.StreamResponse)
+GENERATE_METHODS = ("generateContent", "streamGenerateContent")
 
 
 class Emulator:
@@ -64,6 +70,7 @@ class Emulator:
         self.generator = Generator(profile, self.stats, self.clock, seed)
         self.link: WorkerLink | None = None  # set when running as one of --workers N
         self.stats_epoch = 0
+        self.sends = SendLog()  # send times of requests that carry x-request-id (emulator.sends)
 
     # ---- helpers -------------------------------------------------------------------------------
 
@@ -76,7 +83,9 @@ class Emulator:
         return profile
 
     def check_key(self, request: web.Request) -> str:
-        key = protocol.api_key_of(request.headers, request.query)
+        return self.require_key(protocol.api_key_of(request.headers, request.query))
+
+    def require_key(self, key: str | None) -> str:
         if not key:
             raise missing_key()
         accepted = self.profile.accepted_keys
@@ -138,6 +147,19 @@ class Emulator:
             self.link.publish_control(self.generator.faults.describe(), self.stats_epoch)
         return web.json_response(self.stats_snapshot())
 
+    async def sends_route(self, request: web.Request) -> web.Response:
+        snapshot = self.sends.snapshot()
+        if self.link is not None and request.query.get("scope") != "worker":
+            others = await self.link.ask_siblings("GET", "/emulator/sends?scope=worker")
+            snapshot = merge_sends([snapshot, *others])
+        return web.json_response(snapshot)
+
+    async def sends_reset(self, request: web.Request) -> web.Response:
+        self.sends.reset()
+        if self.link is not None and request.query.get("scope") != "worker":
+            await self.link.ask_siblings("POST", "/emulator/sends/reset?scope=worker")
+        return web.json_response(self.sends.snapshot())
+
     async def faults_get(self, request: web.Request) -> web.Response:
         return web.json_response(self.generator.faults.describe())
 
@@ -193,6 +215,12 @@ class Emulator:
     async def model_route(self, request: web.Request) -> web.StreamResponse:
         version = request.match_info["version"]
         model, _, method = request.match_info["target"].partition(":")
+        if request.method == "POST" and method in GENERATE_METHODS:
+            wire = AiohttpWire(request, self.read_body)
+            await self.generate_route(wire, version, model, method)
+            # No response: an injected reset. aiohttp quietly drops what is returned on a connection
+            # already gone (raising instead would print a traceback for every injected reset).
+            return wire.response or web.Response(status=500)
         known = model in self.profile.models
         self.stats.begin(f"{version}/models.{method or 'get'}", model if known else None)
         status: int | str = 200
@@ -201,67 +229,68 @@ class Emulator:
                 self.check_key(request)
                 profile = self.model_profile(model, version, "get")
                 return web.json_response(responses.model_resource(model, profile))
-            if request.method != "POST" or method not in (
-                "generateContent",
-                "streamGenerateContent",
-                "countTokens",
-            ):
+            if request.method != "POST" or method != "countTokens":
                 raise ApiError(404, f"Method not found: {request.method} models/{model}:{method}")
             raw = await self.read_body(request)
             key = self.check_key(request)
             profile = self.model_profile(model, version, method)
-            if method == "countTokens":
-                return web.json_response(count_tokens(raw, profile, self.generator.files, key))
-            if method == "streamGenerateContent":
-                return await self.stream(request, raw, key, model, profile)
-            body = await self.generator.generate(raw, key, model, profile)
-            return web.Response(body=body, content_type="application/json", charset="UTF-8")
+            return web.json_response(count_tokens(raw, profile, self.generator.files, key))
         except ApiError as exc:
             status = exc.code
             self.stats.by_quota.update(exc.limits)
             return self.error_response(exc)
-        except DropConnection:
-            # aiohttp quietly drops whatever we return on a connection already gone (raising
-            # instead would print a traceback for every injected reset).
-            status = "reset"
-            reset_connection(request)
-            return request.get(STREAM) or web.Response(status=500)
         except (ConnectionResetError, asyncio.CancelledError):
             status = 499  # the client went away
             raise
         finally:
             self.stats.end(status)
 
+    async def generate_route(self, wire: Wire, version: str, model: str, method: str) -> None:
+        """generateContent and streamGenerateContent, whichever front parsed the request (the lean
+        one, emulator.fastpath, or aiohttp's): the same checks, counters, answers and send stamps."""
+        self.stats.begin(f"{version}/models.{method}", model if model in self.profile.models else None)
+        record = self.sends.open(wire.request_id) if wire.request_id else None
+        status: int | str = 200
+        try:
+            raw = await wire.body()
+            key = self.require_key(wire.api_key)
+            profile = self.model_profile(model, version, method)
+            if method == "streamGenerateContent":
+                await self.stream(wire, raw, key, model, profile, record)
+            else:
+                body = await self.generator.generate(raw, key, model, profile, record)
+                await wire.send(200, body)
+                if record is not None:
+                    record.sent.append(time.time())
+        except ApiError as exc:
+            status = exc.code
+            self.stats.by_quota.update(exc.limits)
+            await wire.send(exc.code, exc.body_bytes())
+            if record is not None:
+                record.sent.append(time.time())
+        except DropConnection:
+            status = "reset"
+            wire.reset()
+        except (ConnectionResetError, asyncio.CancelledError):
+            status = 499  # the client went away
+            raise
+        finally:
+            self.stats.end(status)
+            if record is not None:
+                record.status = status
+
     async def stream(
-        self, request: web.Request, raw: bytes, key: str, model: str, profile: ModelProfile
-    ) -> web.StreamResponse:
+        self, wire: Wire, raw: bytes, key: str, model: str, profile: ModelProfile, record: SendRecord | None
+    ) -> None:
         """Write the generator's chunks as they come; headers go out with the first one, so a
         refusal before it is still an ordinary error response."""
-        sse = request.query.get("alt") == "sse"
-        response: web.StreamResponse | None = None
-        chunks = self.generator.stream(raw, key, model, profile, sse)
+        chunks = self.generator.stream(raw, key, model, profile, wire.sse, record)
         async with contextlib.aclosing(chunks):  # a client gone mid-stream frees the slot at once
             async for chunk in chunks:
-                if response is None:
-                    response = request[STREAM] = web.StreamResponse(status=200)
-                    response.content_type = "text/event-stream" if sse else "application/json"
-                    response.charset = "UTF-8"
-                    await response.prepare(request)
-                await response.write(chunk)
-        assert response is not None, "a stream has at least one chunk"
-        await response.write_eof()
-        return response
-
-
-def reset_connection(request: web.Request) -> None:
-    """Drop the TCP connection with a RST (SO_LINGER 0), so the client sees a reset, not a clean close."""
-    transport = request.transport
-    if transport is not None:
-        sock = transport.get_extra_info("socket")
-        if sock is not None:
-            with contextlib.suppress(OSError):
-                sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-        transport.abort()
+                await wire.write(chunk)
+                if record is not None:
+                    record.sent.append(time.time())
+        await wire.end()
 
 
 def build_app(emulator: Emulator) -> web.Application:
@@ -279,6 +308,8 @@ def build_app(emulator: Emulator) -> web.Application:
     app.router.add_get("/healthz", emulator.healthz)
     app.router.add_get("/emulator/stats", emulator.stats_route)
     app.router.add_post("/emulator/stats/reset", emulator.stats_reset)
+    app.router.add_get("/emulator/sends", emulator.sends_route)
+    app.router.add_post("/emulator/sends/reset", emulator.sends_reset)
     app.router.add_get("/emulator/faults", emulator.faults_get)
     app.router.add_post("/emulator/faults", emulator.faults_post)
     app.router.add_get("/emulator/config", emulator.config_route)

@@ -10,6 +10,10 @@ What is shared and what is not:
   folder every 0.25 s; the answering worker adds its own live one), so other workers' figures can
   lag by up to 0.25 s.
 - POST /emulator/faults and /emulator/stats/reset reach every worker within 0.25 s.
+- GET /emulator/sends merges every worker's send stamps, asked for at once: each worker also serves
+  on a private Unix socket in the shared folder (worker_socket), where the answering worker asks its
+  siblings (WorkerLink.ask_siblings); POST /emulator/sends/reset clears them all the same way. Each
+  worker keeps its share of the 100,000 ids (rounded up), so the merged log holds about as many.
 - Capacity slots and queue limits are split evenly between workers (rounded up); rate limits are
   enforced in each worker separately. Use one worker when exact quotas or capacity matter.
 """
@@ -37,6 +41,11 @@ from typing import Any
 from emulator.profiles import Profile
 
 PUBLISH_EVERY_S = 0.25
+ASK_TIMEOUT_S = 10.0  # a sibling's send log can be some megabytes of JSON
+
+
+def worker_socket(shared_dir: str, index: int) -> str:
+    return os.path.join(shared_dir, f"worker-{index}.sock")
 
 
 @dataclass(slots=True)
@@ -86,6 +95,27 @@ class WorkerLink:
             merged = merge(merged, other)
         merged["workers"] = self.info.count
         return merged
+
+    async def ask_siblings(self, method: str, path: str) -> list[dict[str, Any]]:
+        """Every other worker's JSON answer to `method path` on its private socket; a sibling that
+        does not answer (starting, stopping) is left out."""
+        import aiohttp  # here: only the admin routes of --workers need a client
+
+        async def ask(index: int) -> dict[str, Any] | None:
+            connector = aiohttp.UnixConnector(path=worker_socket(self.info.shared_dir, index))
+            timeout = aiohttp.ClientTimeout(total=ASK_TIMEOUT_S)
+            try:
+                async with (
+                    aiohttp.ClientSession(connector=connector, timeout=timeout) as session,
+                    session.request(method, f"http://worker{path}") as reply,
+                ):
+                    return await reply.json() if reply.status == 200 else None
+            except (aiohttp.ClientError, OSError, TimeoutError, ValueError):
+                return None
+
+        others = [i for i in range(self.info.count) if i != self.info.index]
+        answers = await asyncio.gather(*(ask(index) for index in others))
+        return [answer for answer in answers if answer is not None]
 
     def read_control(self) -> dict[str, Any] | None:
         """The control file when it changed since the last call, else None."""
@@ -137,10 +167,11 @@ def _die_with_parent() -> None:
 def run_workers(
     args: argparse.Namespace,
     reserve: socket.socket,
-    serve: Callable[..., Any],
+    serve: Callable[[socket.socket, WorkerInfo], None],
     bind: Callable[[str, int, bool], socket.socket],
 ) -> int:
-    """Supervise args.workers forked workers; `reserve` holds the port while they start."""
+    """Supervise args.workers forked workers, each running serve(its socket, its WorkerInfo) to
+    the end; `reserve` holds the port while they start."""
     host, port = reserve.getsockname()[:2]
     shared_dir = tempfile.mkdtemp(prefix="gemini-emulator-")
     ready_r, ready_w = os.pipe()
@@ -155,8 +186,7 @@ def run_workers(
             code = 0
             try:
                 sock = bind(host, port, True)
-                info = WorkerInfo(index, args.workers, shared_dir, ready_w, supervisor)
-                asyncio.run(serve(args, sock, announce=False, worker=info))
+                serve(sock, WorkerInfo(index, args.workers, shared_dir, ready_w, supervisor))
             except BaseException:  # noqa: BLE001 - a worker must never return into the supervisor's code
                 traceback.print_exc()
                 code = 1

@@ -31,10 +31,11 @@ def call(
     raw: bytes | None = None,
     method: str | None = None,
     timeout: float = 10.0,
+    headers: dict[str, str] | None = None,
 ) -> tuple[int, bytes, dict[str, str]]:
     """(status, body bytes, headers) of one request; HTTP errors are returned, not raised."""
     data = raw if raw is not None else (None if body is None else json.dumps(body).encode())
-    headers = {"Content-Type": "application/json"}
+    headers = {"Content-Type": "application/json", **(headers or {})}
     if key is not None:
         headers["x-goog-api-key"] = key
     request = urllib.request.Request(base + path, data=data, headers=headers, method=method)

@@ -156,4 +156,5 @@ def test_benchmark_dispatcher_and_smoke() -> None:
     # and nothing failed. How fast is the benchmark's own business (python -m benchmarks emulator).
     assert summary["emulator_rps"] > 0 and summary["emulator_chunks_per_s"] > 0, summary
     assert summary["http_transport_rps"] > 0 and summary["headroom_vs_http_transport"] > 0, summary
+    assert summary["emulator_cpu_ms_per_request"] > 0 and summary["client_cpu_ms_per_request"] > 0, summary
     assert summary["emulator_workers"] == 1 and "non-200 answers" not in done.stdout, done.stdout

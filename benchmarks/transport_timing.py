@@ -1,0 +1,130 @@
+"""The TTFT phase of `python -m benchmarks transports`: how true each transport's timing stays.
+
+Streams come from an emulator model whose first chunk is due exactly 300 ms after the request (no
+jitter, no load slowdown), at 10 and 500 concurrent streams. Per call, three clocks:
+- the read time of the first text chunk (when a greenlet got to it: what a generator without
+  kernel stamps measures), and its arrival (the kernel's receive stamp, users/arrival.py, which is
+  what the suite's TTFT now is where the socket gives one);
+- the emulator's own send stamp of that chunk (GET /emulator/sends, joined on the x-request-id the
+  http transport sends), so its lateness (sent - request start - 300 ms) is the server's share.
+TTFT error = measured - 300 ms. Arrival error minus server lateness is what the client's own
+timing adds; read error minus arrival error is the generator's reading late (read delay).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+import urllib.request
+from typing import Any
+
+from users.call import CallTimer
+
+EXPECTED_TTFT_MS = 300.0
+LEVELS = (10, 500)
+# Each phase's per-call figures, summarised as p50 / p99 in the JSON line.
+FIGURES = ("read_error", "arrival_error", "server_lateness", "net_error", "read_delay")
+
+
+class ReadAndArrivalTimer(CallTimer):
+    """A CallTimer that also keeps the read time of the first text chunk (its arrival is first_text_ms)."""
+
+    __slots__ = ("first_text_read_ms",)
+
+    def __init__(self, request_id: str) -> None:
+        super().__init__(request_id=request_id)
+        self.first_text_read_ms: float | None = None
+
+    def chunk(self, *, has_text: bool, has_thought: bool = False) -> None:
+        if has_text and self.first_text_read_ms is None:
+            self.first_text_read_ms = self.elapsed_ms()
+        CallTimer.chunk(self, has_text=has_text, has_thought=has_thought)
+
+
+def _admin(url: str, path: str, method: str = "GET") -> dict[str, Any]:
+    request = urllib.request.Request(url + path, method=method, data=b"" if method == "POST" else None)
+    with urllib.request.urlopen(request, timeout=60) as reply:  # loopback: the bundled emulator
+        parsed: dict[str, Any] = json.loads(reply.read() or b"{}")
+        return parsed
+
+
+def run_phase(users: list[Any], specs: list[Any], url: str, seconds: float) -> dict[str, Any]:
+    """Every user streams in a loop until the deadline (starts spread over one second); returns
+    per-call figure lists (ms) joined with the emulator's send stamps, and counts."""
+    import gevent
+
+    _admin(url, "/emulator/sends/reset", "POST")
+    calls: list[tuple[ReadAndArrivalTimer, float]] = []
+    out: dict[str, Any] = {"ok": 0, "errors": 0, "stamped": 0}
+    deadline = time.perf_counter() + seconds
+    prefix = f"{os.getpid():x}"
+
+    def user(index: int) -> None:
+        gevent.sleep(index / len(users))
+        n = index
+        while time.perf_counter() < deadline:
+            timer = ReadAndArrivalTimer(f"{prefix}-{index}-{n}")
+            wall_start = time.time()
+            try:
+                users[index].call(specs[n % len(specs)], timer)
+                out["ok"] += 1
+                calls.append((timer, wall_start))
+            except Exception:  # noqa: BLE001 - counted; the benchmark goes on
+                out["errors"] += 1
+            n += len(users)
+
+    gevent.joinall([gevent.spawn(user, i) for i in range(len(users))], timeout=seconds + 60)
+    sends = _admin(url, "/emulator/sends").get("sends", {})
+    figures: dict[str, list[float]] = {name: [] for name in FIGURES}
+    for timer, wall_start in calls:
+        if timer.first_text_ms is None or timer.first_text_read_ms is None:
+            continue
+        figures["read_error"].append(timer.first_text_read_ms - EXPECTED_TTFT_MS)
+        if timer.arrival_clock != "kernel":
+            continue
+        out["stamped"] += 1
+        arrival_error = timer.first_text_ms - EXPECTED_TTFT_MS
+        figures["arrival_error"].append(arrival_error)
+        figures["read_delay"].append(timer.first_text_read_ms - timer.first_text_ms)
+        sent = (sends.get(timer.request_id) or {}).get("sent") or []
+        if sent:
+            lateness = (sent[0] - wall_start) * 1000.0 - EXPECTED_TTFT_MS
+            figures["server_lateness"].append(lateness)
+            figures["net_error"].append(arrival_error - lateness)
+    return {**out, "figures": figures}
+
+
+def pct(values: list[float], q: float) -> float | None:
+    ordered = sorted(values)
+    return round(ordered[min(len(ordered) - 1, int(q * len(ordered)))], 1) if ordered else None
+
+
+def summarise(figures: dict[str, list[float]]) -> dict[str, Any]:
+    """p50 and p99 of each figure, and how many calls each holds."""
+    row: dict[str, Any] = {}
+    for name in FIGURES:
+        values = figures.get(name, [])
+        row[f"{name}_p50"], row[f"{name}_p99"], row[f"{name}_n"] = (
+            pct(values, 0.5),
+            pct(values, 0.99),
+            len(values),
+        )
+    return row
+
+
+HEADER = (
+    f"  {'transport':10} {'streams':>7} {'read p50/p99':>15} {'arrival p50/p99':>16} "
+    f"{'server late p99':>15} {'net p99':>8} {'read delay p99':>14} {'n':>6} {'hub lag p99':>11}"
+)
+
+
+def line(transport: str, level: int, row: dict[str, Any]) -> str:
+    def pair(name: str) -> str:
+        return f"{row[name + '_p50']!s}/{row[name + '_p99']!s}"
+
+    return (
+        f"  {transport:10} {level:7} {pair('read_error'):>15} {pair('arrival_error'):>16} "
+        f"{row['server_lateness_p99']!s:>15} {row['net_error_p99']!s:>8} {row['read_delay_p99']!s:>14} "
+        f"{row['read_error_n']:6} {row.get('hub_lag_p99_ms')!s:>11}"
+    )
