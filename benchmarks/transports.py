@@ -33,7 +33,9 @@ from benchmarks import transport_timing as timing
 
 ROOT = Path(__file__).resolve().parent.parent
 API_KEY = "bench-transports-key"
-MODEL = "gemini-2.5-flash"
+# A current model that does not think unasked (default level MINIMAL): thinking would spend the
+# 96-token maxOutputTokens and leave no text (the bare legacy SDK's `.text` then raises).
+MODEL = "gemini-3.5-flash-lite"
 STREAM_MODEL = "bench-stream"  # first chunk at 300 ms, then 9 more 100 ms apart
 LONG_MODEL = "bench-long"  # first chunk at 700 ms, then 9 more 500 ms apart: streams stay open
 EXPECTED_TTFT_MS = timing.EXPECTED_TTFT_MS
@@ -57,9 +59,11 @@ MEMORY_CLIENTS = {"http": 0, "genai": 0, "genai_shared": 100, "legacy": 0}
 
 def _exact_model(tokens_per_s: float) -> dict[str, Any]:
     # 200 ms to first token + 24 tokens decoded = the first chunk; exactly 240 tokens in 10 chunks.
+    # No slow path and one decode rate: every first chunk is due at exactly 300 ms.
     exact = dict(
-        ttft_median_ms=200.0, ttft_sigma=0.0, prompt_tokens_per_s=0.0, output_jitter=0.0, load_slowdown=0.0
-    )
+        ttft_median_ms=200.0, ttft_sigma=0.0, ttft_tail_share=0.0, prompt_tokens_per_s=0.0,
+        output_rate_sigma=0.0, output_jitter=0.0, load_slowdown=0.0,
+    )  # fmt: skip
     sizes = dict(chunk_tokens=24, output_tokens_median=240.0, output_tokens_sigma=0.0, output_tokens_min=24)
     room = dict(thinking=False, capacity=100_000, queue_limit=100_000)
     return {**exact, **sizes, **room, "output_tokens_per_s": tokens_per_s}

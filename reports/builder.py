@@ -178,9 +178,9 @@ def write_report(data: RunData) -> Path:
             else (Section("health", "Load generator health"), [])
         )
         health.notes += delay_notes
-        health.warnings += delay_warnings
         health.tables += [delay_table] if delay_table is not None else []
-        health_warnings += delay_warnings
+        health_warnings = [*health_warnings, *delay_warnings]
+        health.warnings = list(health_warnings)
         sections.append(health)
         warnings += health_warnings
         overview.notes.append(

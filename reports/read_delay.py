@@ -51,8 +51,9 @@ def read_delay_part(requests: pd.DataFrame | None) -> tuple[list[str], Table | N
         if p99 == p99 and p99 >= LATE_READ_MS:
             warnings.append(
                 f"The load generator read {transport} replies late: p99 {p99:,.0f} ms after their bytes "
-                "arrived. Latency figures come from the kernel's arrival stamps and exclude this, but "
-                "the generator is saturated: add workers (--processes) before trusting the load it offered."
+                "arrived. TTFT and e2e are taken at arrival, so this wait is not in them; but a generator "
+                "this busy also sends late, and dates chunks that waited together by the last of them: "
+                "add workers (--processes) before trusting the run's figures."
             )
     notes = [
         "Read delay: how long after a reply's bytes arrived (the kernel's receive stamp) the generator "
