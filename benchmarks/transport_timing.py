@@ -5,10 +5,13 @@ jitter, no load slowdown), at 10 and 500 concurrent streams. Per call, three clo
 - the read time of the first text chunk (when a greenlet got to it: what a generator without
   kernel stamps measures), and its arrival (the kernel's receive stamp, users/arrival.py, which is
   what the suite's TTFT now is where the socket gives one);
-- the emulator's own send stamp of that chunk (GET /emulator/sends, joined on the x-request-id the
-  http transport sends), so its lateness (sent - request start - 300 ms) is the server's share.
-TTFT error = measured - 300 ms. Arrival error minus server lateness is what the client's own
-timing adds; read error minus arrival error is the generator's reading late (read delay).
+- the emulator's own stamps (GET /emulator/sends, joined on the x-request-id the http transport
+  sends): when it read the request, when its model meant the first chunk to leave and when it did.
+TTFT error = measured - 300 ms. Server lateness = the first chunk's send stamp - its due time; net
+error = arrival error - server lateness: what the client adds (sending the request late, since
+the request's start is when the user began the call, and the wire); request lateness = when the
+emulator read the request - when the call began. Read error - arrival error is the generator's
+reading late (read delay).
 """
 
 from __future__ import annotations
@@ -24,7 +27,7 @@ from users.call import CallTimer
 EXPECTED_TTFT_MS = 300.0
 LEVELS = (10, 500)
 # Each phase's per-call figures, summarised as p50 / p99 in the JSON line.
-FIGURES = ("read_error", "arrival_error", "server_lateness", "net_error", "read_delay")
+FIGURES = ("read_error", "arrival_error", "server_lateness", "request_lateness", "net_error", "read_delay")
 
 
 class ReadAndArrivalTimer(CallTimer):
@@ -54,7 +57,8 @@ def run_phase(users: list[Any], specs: list[Any], url: str, seconds: float) -> d
     per-call figure lists (ms) joined with the emulator's send stamps, and counts."""
     import gevent
 
-    _admin(url, "/emulator/sends/reset", "POST")
+    if _admin(url, "/emulator/sends/reset", "POST").get("workers_missing"):
+        raise RuntimeError("an emulator worker did not clear its send stamps: the join would mix phases")
     calls: list[tuple[ReadAndArrivalTimer, float]] = []
     out: dict[str, Any] = {"ok": 0, "errors": 0, "stamped": 0}
     deadline = time.perf_counter() + seconds
@@ -75,7 +79,10 @@ def run_phase(users: list[Any], specs: list[Any], url: str, seconds: float) -> d
             n += len(users)
 
     gevent.joinall([gevent.spawn(user, i) for i in range(len(users))], timeout=seconds + 60)
-    sends = _admin(url, "/emulator/sends").get("sends", {})
+    snapshot = _admin(url, "/emulator/sends")
+    sends = snapshot.get("sends", {})
+    out["sends_missing_workers"] = snapshot.get("workers_missing", 0)
+    out["sends_dropped"] = snapshot.get("dropped", 0)
     figures: dict[str, list[float]] = {name: [] for name in FIGURES}
     for timer, wall_start in calls:
         if timer.first_text_ms is None or timer.first_text_read_ms is None:
@@ -87,10 +94,15 @@ def run_phase(users: list[Any], specs: list[Any], url: str, seconds: float) -> d
         arrival_error = timer.first_text_ms - EXPECTED_TTFT_MS
         figures["arrival_error"].append(arrival_error)
         figures["read_delay"].append(timer.first_text_read_ms - timer.first_text_ms)
-        sent = (sends.get(timer.request_id) or {}).get("sent") or []
-        if sent:
-            lateness = (sent[0] - wall_start) * 1000.0 - EXPECTED_TTFT_MS
+        record = sends.get(timer.request_id) or {}
+        sent, due, received = record.get("sent") or [], record.get("first_due"), record.get("received")
+        if sent and due is not None and received is not None:
+            # The server's own lateness: from when its model meant the first chunk to leave (it
+            # plans from when it read the request) to when it left. What is left of the arrival
+            # error is the client's: sending the request late, and the wire.
+            lateness = (sent[0] - due) * 1000.0
             figures["server_lateness"].append(lateness)
+            figures["request_lateness"].append((received - wall_start) * 1000.0)
             figures["net_error"].append(arrival_error - lateness)
     return {**out, "figures": figures}
 
@@ -115,7 +127,7 @@ def summarise(figures: dict[str, list[float]]) -> dict[str, Any]:
 
 HEADER = (
     f"  {'transport':10} {'streams':>7} {'read p50/p99':>15} {'arrival p50/p99':>16} "
-    f"{'server late p99':>15} {'net p99':>8} {'read delay p99':>14} {'n':>6} {'hub lag p99':>11}"
+    f"{'server late p99':>15} {'request late p99':>16} {'net p99':>8} {'read delay p99':>14} {'n':>6} {'hub lag p99':>11}"
 )
 
 
@@ -125,6 +137,6 @@ def line(transport: str, level: int, row: dict[str, Any]) -> str:
 
     return (
         f"  {transport:10} {level:7} {pair('read_error'):>15} {pair('arrival_error'):>16} "
-        f"{row['server_lateness_p99']!s:>15} {row['net_error_p99']!s:>8} {row['read_delay_p99']!s:>14} "
+        f"{row['server_lateness_p99']!s:>15} {row['request_lateness_p99']!s:>16} {row['net_error_p99']!s:>8} {row['read_delay_p99']!s:>14} "
         f"{row['read_error_n']:6} {row.get('hub_lag_p99_ms')!s:>11}"
     )

@@ -354,7 +354,7 @@ def main(argv: list[str] | None = None) -> int:
         print(
             f"TTFT error = measured - {EXPECTED_TTFT_MS:.0f} ms (fixed server first-chunk time), ms, {args.ttft_seconds:g} s;"
             " read = when a greenlet got the chunk, arrival = the kernel's receive stamp,"
-            " net = arrival error - the emulator's own send lateness"
+            " net = arrival error - the emulator's own send lateness (its send stamp - when it was due)"
         )
         print(timing.HEADER)
         for transport, level in TTFT_PHASES:
@@ -397,6 +397,7 @@ def main(argv: list[str] | None = None) -> int:
         "ttft_arrival_error_ms_p50": by_transport("arrival_error_p50"),
         "ttft_net_error_ms_p99": by_transport("net_error_p99"),
         "server_send_lateness_ms_p99": by_transport("server_lateness_p99"),
+        "request_lateness_ms_p99": by_transport("request_lateness_p99"),
         "read_delay_ms_p99": by_transport("read_delay_p99"),
         "read_delay_ms_p50": by_transport("read_delay_p50"),
         "mb_per_stream_user": {k: _r(v["mb_per_user"], 3) for k, v in memory.items()},

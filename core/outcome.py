@@ -79,9 +79,9 @@ class Outcome:
     schedule_lag_ms: float | None = None  # open-model runs: how late the call started
     gaps_ms: list[float] = field(default_factory=list)  # between consecutive chunks (streaming)
     # Where the times above came from (users/arrival.py): "kernel" when every one was the kernel's
-    # receive stamp of the bytes, "read" when any was the time the generator read them (TLS, no
-    # SO_TIMESTAMPNS), "" when no reply was read. read_delay_ms: how long after the bytes arrived
-    # the generator read them, at worst over the call's last attempt (kernel stamps only).
+    # receive stamp of the bytes, "read" when any was the time the generator read them (the legacy
+    # SDK over https, a proxy, no SO_TIMESTAMPNS), "" when no reply was read. read_delay_ms: how long
+    # after the bytes arrived the generator read them, at worst over the call's last attempt.
     arrival_clock: str = ""
     read_delay_ms: float | None = None
     # The client policy (users/policies): what the client itself decided about this call.

@@ -17,7 +17,8 @@ Admin (no key needed; loopback tool):
     GET  /emulator/config            -> the active profile, time scale and seed
     GET  /emulator/sends             -> {"sends": {id: {received, first_due, sent, status}}, "dropped": N}:
                                         when each piece of a generate answer left, for requests with
-                                        an x-request-id header (emulator.sends); POST .../sends/reset clears
+                                        an x-request-id header (emulator.sends); POST .../sends/reset clears;
+                                        with --workers, "workers_missing" counts siblings that did not answer
 
 Here: body size, key and model checks, the per-request counters (route, model, status, in flight)
 and the wire (headers, chunked writes, TCP resets). Everything that decides an answer, admission
@@ -152,13 +153,17 @@ class Emulator:
         if self.link is not None and request.query.get("scope") != "worker":
             others = await self.link.ask_siblings("GET", "/emulator/sends?scope=worker")
             snapshot = merge_sends([snapshot, *others])
+            snapshot["workers_missing"] = self.link.info.count - 1 - len(others)
         return web.json_response(snapshot)
 
     async def sends_reset(self, request: web.Request) -> web.Response:
         self.sends.reset()
+        snapshot = self.sends.snapshot()
         if self.link is not None and request.query.get("scope") != "worker":
-            await self.link.ask_siblings("POST", "/emulator/sends/reset?scope=worker")
-        return web.json_response(self.sends.snapshot())
+            others = await self.link.ask_siblings("POST", "/emulator/sends/reset?scope=worker")
+            # A worker that did not answer kept its stamps: the caller must not read them as new.
+            snapshot["workers_missing"] = self.link.info.count - 1 - len(others)
+        return web.json_response(snapshot)
 
     async def faults_get(self, request: web.Request) -> web.Response:
         return web.json_response(self.generator.faults.describe())

@@ -183,11 +183,12 @@ def write_report(data: RunData) -> Path:
         health.warnings = list(health_warnings)
         sections.append(health)
         warnings += health_warnings
-        overview.notes.append(
-            f"Load generator: {len(health_warnings)} health warning(s); see Load generator health."
-            if health_warnings
-            else "Load generator: no sustained CPU or event-loop-lag overload."
-        )
+        if health_warnings:
+            overview.notes.append(
+                f"Load generator: {len(health_warnings)} health warning(s); see Load generator health."
+            )
+        elif has_health:  # CPU and loop lag were sampled: their silence means something
+            overview.notes.append("Load generator: no sustained CPU or event-loop-lag overload.")
     if not overview.notes:
         sections.remove(overview)
     sections.append(Section("metadata", "Run metadata", notes=["Options are shown without secrets."]))

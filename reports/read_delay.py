@@ -3,7 +3,8 @@
 A call's times are taken from the kernel's receive stamps where its socket gave them (the request
 log's `arrival_clock` "kernel"); then `read_delay_ms` says how long after the bytes arrived the
 generator read them, and the latency figures do not include it. Where there was no stamp ("read":
-TLS, or a platform without SO_TIMESTAMPNS), the times are read times and hold that lateness.
+the legacy SDK over https, a proxy, a platform without SO_TIMESTAMPNS), the times are read times
+and hold that lateness.
 """
 
 from __future__ import annotations
@@ -63,9 +64,10 @@ def read_delay_part(requests: pd.DataFrame | None) -> tuple[list[str], Table | N
     unstamped = int((clocks == READ).sum())
     if unstamped:
         notes.append(
-            f"{unstamped:,} call(s) were timed when read, not when their bytes arrived: over TLS (and on "
-            "platforms without SO_TIMESTAMPNS) the kernel's stamp does not reach the reader, so their "
-            "times include the generator's own lateness; the event-loop lag above bounds it."
+            f"{unstamped:,} call(s) were timed when read, not when their bytes arrived: the legacy SDK "
+            "over https, a proxy's connections, and platforms without SO_TIMESTAMPNS give the reader no "
+            "kernel stamp, so their times include the generator's own lateness (the event-loop lag "
+            "above bounds it)."
         )
     table = Table(
         columns=("Transport", "Calls", "Timed at arrival", "Read delay p50", "p95", "p99", "max"),

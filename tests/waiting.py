@@ -34,6 +34,29 @@ def wait_until(condition: Callable[[], T], timeout: float = DEFAULT_TIMEOUT_S, w
         time.sleep(POLL_S)  # why: the poll interval; the condition lives in another process or greenlet
 
 
+def wait_for_kernel_stamps(timeout: float = DEFAULT_TIMEOUT_S) -> None:
+    """Until the kernel stamps what a loopback TCP socket receives (users/arrival.py): the first
+    socket on a host to ask switches stamping on through deferred kernel work."""
+    import socket
+
+    from users import arrival
+
+    arrival.prime()
+    with socket.create_server(("127.0.0.1", 0)) as server:
+        reader = socket.create_connection(server.getsockname())
+        writer, _ = server.accept()
+        with reader, writer:
+            assert arrival.enable(reader), "SO_TIMESTAMPNS is not available here"
+
+            def stamped() -> bool:
+                started = time.perf_counter()
+                writer.sendall(b".")
+                arrival.recv(reader, 16)
+                return arrival.latest(started) is not None
+
+            wait_until(stamped, timeout, "the kernel's receive stamps")
+
+
 class ManualClock:
     """Seconds that pass only when a test says so; `sleep` advances the clock instead of waiting."""
 

@@ -15,8 +15,10 @@ where the call's CallTimer (the same greenlet: a user's call runs in its greenle
 included) takes it when the transport hands a chunk over. So the SDK transports, whose HTTP stacks
 read for them, need only route their socket reads through this module.
 
-Where there is no stamp (TLS sockets, whose decrypted reads cannot carry one; a platform without
-SO_TIMESTAMPNS) a timer falls back to its read time and says so (`CallTimer.arrival_clock`).
+Where there is no stamp (an SSLSocket, whose decrypted reads cannot carry one: the legacy SDK's
+https; a platform without SO_TIMESTAMPNS) a timer falls back to its read time and says so
+(`CallTimer.arrival_clock`). The http and genai transports run TLS over their own stamped socket
+reads (users/transports/tls_pipe.py).
 """
 
 from __future__ import annotations
@@ -40,10 +42,32 @@ _SUPPORTED = sys.platform == "linux"
 _slot = local()  # per greenlet: `arrived` and `read`, perf_counter seconds of the last stamped read
 
 
+_keeper: list[socket.socket] = []  # one idle socket asking for stamps for the process's life
+
+
+def prime() -> None:
+    """Turn the kernel's receive stamping on now, ahead of the first call's reads.
+
+    The first socket on a host to ask for stamps switches them on through deferred kernel work, so
+    bytes read in the next moments may have none (and are timed when read). A transport calls this
+    when it is built, before the run; an idle UDP socket then keeps stamping on until exit, so the
+    sockets that follow get stamps from their first byte.
+    """
+    if _keeper or not _SUPPORTED:
+        return
+    try:
+        keeper = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        keeper.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS, 1)
+    except OSError:
+        return
+    _keeper.append(keeper)
+
+
 def enable(sock: Any) -> bool:
     """Ask the kernel to stamp what this plain TCP socket receives; False where it cannot."""
     if not _SUPPORTED:
         return False
+    prime()
     try:
         sock.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS, 1)
         return bool(sock.getsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS))
@@ -51,7 +75,7 @@ def enable(sock: Any) -> bool:
         return False
 
 
-def _note(ancillary: list[tuple[int, int, bytes]]) -> None:
+def _note(ancillary: list[tuple[int, int, bytes]]) -> bool:
     for level, kind, data in ancillary:
         if level == socket.SOL_SOCKET and kind == SO_TIMESTAMPNS and len(data) >= _TIMESPEC.size:
             seconds, nanoseconds = _TIMESPEC.unpack_from(data)
@@ -60,14 +84,21 @@ def _note(ancillary: list[tuple[int, int, bytes]]) -> None:
             read = time.perf_counter()
             _slot.read = read
             _slot.arrived = read - max(0.0, late_s)
-            return
+            return True
+    return False
+
+
+def _noted(data_read: int, ancillary: list[tuple[int, int, bytes]]) -> None:
+    # Bytes read without a stamp leave none behind: an earlier read's stamp would misdate them.
+    if data_read and not (ancillary and _note(ancillary)):
+        _slot.read = time.perf_counter()
+        _slot.arrived = None
 
 
 def recv(sock: Any, size: int) -> bytes:
     """sock.recv(size), noting the kernel's arrival stamp of the bytes for this greenlet."""
     data, ancillary, _, _ = sock.recvmsg(size, _ANCILLARY_SPACE)
-    if ancillary:
-        _note(ancillary)
+    _noted(len(data), ancillary)
     return data
 
 
@@ -77,16 +108,15 @@ def recv_into(sock: Any, buffer: Any, nbytes: int = 0) -> int:
     if nbytes:
         view = view[:nbytes]
     count, ancillary, _, _ = sock.recvmsg_into([view], _ANCILLARY_SPACE)
-    if ancillary:
-        _note(ancillary)
+    _noted(count, ancillary)
     return count
 
 
-def latest(since: float) -> float | None:
-    """The arrival (perf_counter seconds) of the last stamped read this greenlet made at or after
-    `since`, or None: a stamp from before the attempt belongs to another reply."""
+def latest(since: float) -> tuple[float, float] | None:
+    """(arrival, read) in perf_counter seconds of the last read this greenlet made at or after
+    `since`, or None: that read had no stamp, or the stamp is from before the attempt and belongs
+    to another reply."""
     read = getattr(_slot, "read", None)
-    if read is None or read < since:
+    if read is None or read < since or _slot.arrived is None:
         return None
-    arrived: float = _slot.arrived
-    return arrived
+    return _slot.arrived, read

@@ -165,7 +165,7 @@ class CallTimer:
 
     A mark is when the bytes arrived, from the kernel's receive stamp (users.arrival), where the
     transport's socket gives one; otherwise when they were read. `read_delay_ms` is how much later
-    than their arrival the generator got to them, at worst over the attempt's marks.
+    than their arrival the generator read them (its recv), at worst over the attempt's marks.
     """
 
     started: float = field(default_factory=time.perf_counter)
@@ -183,13 +183,13 @@ class CallTimer:
 
     def mark(self) -> float:
         """Now, as perf_counter seconds: the arrival of the bytes just read when the kernel stamped them."""
-        now = time.perf_counter()
-        arrived = arrival.latest(self.started)
-        if arrived is None:
+        stamp = arrival.latest(self.started)
+        if stamp is None:
             self.read_marks += 1
-            return now
+            return time.perf_counter()
         self.stamped_marks += 1
-        late_ms = (now - arrived) * 1000.0
+        arrived, read = stamp
+        late_ms = (read - arrived) * 1000.0
         if self.read_delay_ms is None or late_ms > self.read_delay_ms:
             self.read_delay_ms = late_ms
         return arrived

@@ -36,6 +36,7 @@ from core.catalogue import catalogue
 from core.context import run_context
 from core.options import OptionError, OptionSpec
 from core.outcome import Outcome
+from users import arrival
 from users.call import CallSpec
 from users.errors import CallCancelled
 from users.pricing import PriceTable, PricingError
@@ -195,6 +196,12 @@ def _later(value: float | None, offset_ms: float) -> float | None:
     return None if value is None else value + offset_ms
 
 
+def _clock(first: str, second: str) -> str:
+    """Read time if either call was timed at read time: the blend holds that lateness."""
+    clocks = {first, second} - {""}
+    return arrival.READ if arrival.READ in clocks else (arrival.KERNEL if clocks else "")
+
+
 def escalated(first: Outcome, second: Outcome) -> Outcome:
     """One Outcome for both calls: the second's answer, both calls' time, cost, tokens and attempts;
     the second's chunk times counted from the start of the first call."""
@@ -224,6 +231,10 @@ def escalated(first: Outcome, second: Outcome) -> Outcome:
         throttle_ms=first.throttle_ms + second.throttle_ms,
         policy_action=second.policy_action or first.policy_action,
         gaps_ms=list(second.gaps_ms),
+        arrival_clock=_clock(first.arrival_clock, second.arrival_clock),
+        read_delay_ms=max(
+            (d for d in (first.read_delay_ms, second.read_delay_ms) if d is not None), default=None
+        ),
         tier=ESCALATED,
     )
     _keep_first(out, first)

@@ -114,7 +114,9 @@ def test_workers_merge_their_stamps_and_reset_together() -> None:
         ids = [f"w{i}" for i in range(20)]
         for rid in ids:  # a new connection each: SO_REUSEPORT spreads them over both workers
             assert call(emu.url, FLASH + ":generateContent", STORY, headers={"x-request-id": rid})[0] == 200
-        assert sorted(get_sends(emu.url)["sends"]) == sorted(ids), "every worker's ids, asked at once"
+        merged = get_sends(emu.url)
+        assert sorted(merged["sends"]) == sorted(ids), "every worker's ids, asked at once"
+        assert merged["workers_missing"] == 0
 
         seen: list[set[str]] = []
 
@@ -128,6 +130,6 @@ def test_workers_merge_their_stamps_and_reset_together() -> None:
 
         wait_until(both_workers_recorded, what="two workers' own shares of the ids")
         status, _ = call_json(emu.url, "/emulator/sends/reset", key=None, raw=b"", method="POST")
-        assert status == 200 and get_sends(emu.url) == {"sends": {}, "dropped": 0}
+        assert status == 200 and get_sends(emu.url) == {"sends": {}, "dropped": 0, "workers_missing": 0}
     finally:
         emu.stop()

@@ -6,12 +6,14 @@ from __future__ import annotations
 import time
 
 import gevent
+import pytest
 from gevent import socket as gsocket
 from gevent import ssl as gssl
 from gevent.event import Event
 from gevent.server import StreamServer
 from transport_helpers import self_signed_cert
 
+from tests.waiting import wait_for_kernel_stamps
 from users import arrival
 from users.call import CallTimer
 from users.transports.tls_pipe import TlsPipe
@@ -19,7 +21,12 @@ from users.transports.tls_pipe import TlsPipe
 BLOCKED_S = 0.2
 
 
-def _server(tmp_path, records: list[bytes], after_each: list[Event]):  # noqa: ANN001, ANN202
+@pytest.fixture(autouse=True)
+def _stamping_on() -> None:
+    wait_for_kernel_stamps()
+
+
+def _server(tmp_path, records: list[bytes], after_each: list[Event], *, linger: bool = True):  # noqa: ANN001, ANN202
     """A TLS server that answers "ping" with the records, one write each: after record i it sets
     after_each[i], then waits for `server.go_on` before the next."""
     cert, key = self_signed_cert(tmp_path)
@@ -35,7 +42,9 @@ def _server(tmp_path, records: list[bytes], after_each: list[Event]):  # noqa: A
             written.set()
             go_on.wait(timeout=30)
             go_on.clear()
-        sock.recv(64)  # until the client closes
+        if linger:
+            sock.recv(64)  # until the client closes
+        # else the handler returns and the server closes the socket with no close_notify
 
     go_on = Event()
     server = StreamServer(("127.0.0.1", 0), handle, ssl_context=context)
@@ -84,4 +93,52 @@ def test_a_certificate_not_trusted_is_refused(tmp_path) -> None:  # noqa: ANN001
         raw.close()
         gevent.sleep(0)
     finally:
+        server.stop()
+
+
+def test_a_close_without_close_notify_ends_a_read(tmp_path) -> None:  # noqa: ANN001
+    """Servers often just close: between records that is an end of stream, as for an SSLSocket."""
+    written = Event()
+    server, context = _server(tmp_path, [b"whole reply"], [written], linger=False)
+    try:
+        raw = gsocket.create_connection(("127.0.0.1", server.server_port), timeout=5)
+        pipe = TlsPipe(raw, context, server_hostname="localhost")
+        pipe.sendall(b"ping")
+        assert pipe.recv(65536) == b"whole reply"
+        server.go_on.set()  # the handler returns: its socket closes with no close_notify
+        assert pipe.recv(65536) == b""
+        pipe.close()
+    finally:
+        server.stop()
+
+
+def test_a_host_name_the_certificate_does_not_name_is_refused_and_closed(tmp_path) -> None:  # noqa: ANN001
+    import pytest
+
+    server, context = _server(tmp_path, [b"never"], [Event()])
+    try:
+        raw = gsocket.create_connection(("127.0.0.1", server.server_port), timeout=5)
+        with pytest.raises(gssl.SSLCertVerificationError, match="match|mismatch"):
+            TlsPipe(raw, context, server_hostname="not-localhost.example")
+        assert raw.fileno() == -1, "the refused connection was closed"
+    finally:
+        server.stop()
+
+
+def test_genai_over_https_refuses_a_certificate_it_does_not_trust(tmp_path) -> None:  # noqa: ANN001
+    import pytest
+    from transport_helpers import make_transport, spec
+
+    from core import outcome
+    from users.errors import CallError
+
+    server, _ = _server(tmp_path, [b"never"], [Event()])
+    transport = make_transport("genai", f"https://localhost:{server.server_port}")
+    try:
+        with pytest.raises(CallError) as refused:
+            transport.call(spec("untrusted"), CallTimer())
+        assert refused.value.kind == outcome.CONNECTION
+        assert "CERTIFICATE_VERIFY_FAILED" in refused.value.message
+    finally:
+        transport.close()
         server.stop()

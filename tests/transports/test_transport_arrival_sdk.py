@@ -19,6 +19,7 @@ from gevent import monkey
 from gevent.server import StreamServer
 from transport_helpers import TRANSPORT_NAMES, make_transport, self_signed_cert, spec
 
+from tests.waiting import wait_for_kernel_stamps
 from users import arrival
 from users.call import CallTimer
 
@@ -160,6 +161,11 @@ class ReportingTimer(CallTimer):
         self.read_at_ms.append(self.elapsed_ms())
         super().chunk(has_text=has_text, has_thought=has_thought)
         self.reported.set()
+
+
+@pytest.fixture(autouse=True)
+def _stamping_on() -> None:
+    wait_for_kernel_stamps()
 
 
 @pytest.fixture(scope="module")

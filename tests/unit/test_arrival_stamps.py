@@ -8,6 +8,7 @@ import time
 
 import pytest
 
+from tests.waiting import wait_for_kernel_stamps
 from users import arrival
 from users.call import CallTimer
 
@@ -16,6 +17,7 @@ BLOCKED_S = 0.2
 
 @pytest.fixture
 def connected():
+    wait_for_kernel_stamps()
     with socket.create_server(("127.0.0.1", 0)) as server:
         client = socket.create_connection(server.getsockname())
         peer, _ = server.accept()
@@ -71,3 +73,29 @@ def test_a_stamp_from_before_the_attempt_is_not_used(connected) -> None:
     timer = CallTimer()  # a new attempt on the same greenlet: that stamp belongs to the last one
     timer.mark()
     assert timer.arrival_clock == arrival.READ
+
+
+def test_bytes_read_without_a_stamp_are_not_dated_by_an_earlier_one(connected) -> None:
+    reader, writer = connected
+    assert arrival.enable(reader)
+    timer = CallTimer()
+    writer.sendall(b"stamped")
+    assert arrival.recv(reader, 64) == b"stamped"
+    reader.setsockopt(socket.SOL_SOCKET, arrival.SO_TIMESTAMPNS, 0)  # as a socket that gives none
+    writer.sendall(b"not stamped")
+    assert arrival.recv(reader, 64) == b"not stamped"
+    timer.mark()
+    assert timer.arrival_clock == arrival.READ
+
+
+def test_a_tiered_call_is_timed_at_read_time_if_either_tier_was() -> None:
+    from core.outcome import Outcome
+    from users.tiering import escalated
+
+    def tier(clock: str, delay: float | None) -> Outcome:
+        return Outcome("moderation", "m", "http", 0.0, arrival_clock=clock, read_delay_ms=delay)
+
+    both = escalated(tier(arrival.READ, None), tier(arrival.KERNEL, 3.0))
+    assert both.arrival_clock == arrival.READ and both.read_delay_ms == 3.0
+    both = escalated(tier(arrival.KERNEL, 9.0), tier(arrival.KERNEL, 3.0))
+    assert both.arrival_clock == arrival.KERNEL and both.read_delay_ms == 9.0

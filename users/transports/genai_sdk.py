@@ -88,7 +88,7 @@ class StampedStream(httpcore2.NetworkStream):
         except TimeoutError as exc:
             self._inner.close()
             raise httpcore2.ConnectTimeout(exc) from exc
-        except OSError as exc:
+        except Exception as exc:  # OSError (refused certificate...) or a bad host name: as httpcore maps them
             self._inner.close()
             raise httpcore2.ConnectError(exc) from exc
         return StampedTlsStream(pipe)
@@ -210,6 +210,7 @@ class GenaiTransport:
 
     def __init__(self, *, base_url: str, api_key: str, timeout_s: float) -> None:
         self._secrets = (api_key,)
+        arrival.prime()
         context = _shared_ssl_context()
         self._client = genai.Client(
             api_key=api_key,

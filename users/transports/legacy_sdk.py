@@ -272,6 +272,7 @@ class LegacyTransport:
     def __init__(self, *, base_url: str, api_key: str, timeout_s: float) -> None:
         self._secrets = (api_key,)
         self._timeout_s = timeout_s
+        arrival.prime()
         self._client = shared_client(base_url.rstrip("/"), api_key)
 
     @staticmethod

@@ -52,6 +52,7 @@ class RawHttpTransport:
             raise ValueError("the API key contains a line break: check GEMINI_API_KEY / --api-key")
         self._secrets = (api_key,)
         self._timeout_s = timeout_s
+        arrival.prime()
         self._tls = tls_context() if url.scheme == "https" else None
         self._address = (url.hostname, url.port or (443 if self._tls else 80))
         host_header = url.hostname if url.port is None else f"{url.hostname}:{url.port}"

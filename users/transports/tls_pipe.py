@@ -27,8 +27,12 @@ class TlsPipe:
         self.raw = raw
         self.stamped = arrival.enable(raw)
         self._incoming, self._outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
-        self.tls = context.wrap_bio(self._incoming, self._outgoing, server_hostname=server_hostname)
-        self._drive(self.tls.do_handshake)
+        try:
+            self.tls = context.wrap_bio(self._incoming, self._outgoing, server_hostname=server_hostname)
+            self._drive(self.tls.do_handshake)
+        except BaseException:
+            raw.close()  # a refused handshake holds no connection (an SSLSocket closed it too)
+            raise
 
     def gettimeout(self) -> float | None:
         timeout: float | None = self.raw.gettimeout()
@@ -52,20 +56,24 @@ class TlsPipe:
     def recv(self, size: int) -> bytes:
         """Decrypted bytes, up to size: from the record already fed, else from the next one."""
         try:
-            data: bytes = self._drive(self.tls.read, size)
+            data: bytes = self._drive(self.tls.read, size, end_ok=True)
             return data
         except ssl.SSLZeroReturnError:  # the server's close_notify: a clean end of stream
             return b""
 
-    def _drive(self, operation: Any, *args: Any) -> Any:
+    def _drive(self, operation: Any, *args: Any, end_ok: bool = False) -> Any:
         while True:
             try:
                 result = operation(*args)
             except ssl.SSLWantReadError:
                 self._flush()
-                if not self._feed():
-                    raise ssl.SSLEOFError("the server closed the connection in the middle of TLS") from None
-                continue
+                if self._feed():
+                    continue
+                # A close without close_notify between records ends a read as an SSLSocket's does
+                # (suppress_ragged_eofs): the HTTP framing above says whether the reply was whole.
+                if end_ok and not self._incoming.pending:
+                    return b""
+                raise ssl.SSLEOFError("the server closed the connection in the middle of TLS") from None
             self._flush()
             return result
 
