@@ -22,6 +22,7 @@ import time
 import urllib.request
 from typing import Any
 
+from core.quantiles import nearest_rank
 from users.call import CallTimer
 
 EXPECTED_TTFT_MS = 300.0
@@ -107,9 +108,10 @@ def run_phase(users: list[Any], specs: list[Any], url: str, seconds: float) -> d
     return {**out, "figures": figures}
 
 
-def pct(values: list[float], q: float) -> float | None:
-    ordered = sorted(values)
-    return round(ordered[min(len(ordered) - 1, int(q * len(ordered)))], 1) if ordered else None
+def pct(values: list[float], percent: float) -> float | None:
+    """The suite's one percentile (nearest rank), to 0.1 ms; None without values."""
+    value = nearest_rank(values, percent)
+    return None if value is None else round(value, 1)
 
 
 def summarise(figures: dict[str, list[float]]) -> dict[str, Any]:
@@ -118,8 +120,8 @@ def summarise(figures: dict[str, list[float]]) -> dict[str, Any]:
     for name in FIGURES:
         values = figures.get(name, [])
         row[f"{name}_p50"], row[f"{name}_p99"], row[f"{name}_n"] = (
-            pct(values, 0.5),
-            pct(values, 0.99),
+            pct(values, 50),
+            pct(values, 99),
             len(values),
         )
     return row

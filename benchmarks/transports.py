@@ -147,11 +147,6 @@ def _users(name: str, url: str, count: int) -> list[Any]:
     return [make_transport(name, base_url=url, api_key=API_KEY, timeout_s=60) for _ in range(count)]
 
 
-def _pct(values: list[float], q: float) -> float | None:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(q * len(ordered)))] if ordered else None
-
-
 class Meter:
     """Wall time, this process's CPU, the emulator's CPU and the gevent hub's lag over a window."""
 
@@ -184,7 +179,7 @@ class Meter:
             "cpu_s": time.process_time() - self.cpu,
             "client_cpu_pct": (time.process_time() - self.cpu) / elapsed * 100,
             "emulator_cpu_pct": (self._emu() - self.emu_cpu) / elapsed * 100,
-            "hub_lag_p99_ms": _pct(self.lags, 0.99),
+            "hub_lag_p99_ms": timing.pct(self.lags, 99),
         }
 
 

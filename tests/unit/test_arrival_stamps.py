@@ -31,7 +31,7 @@ def test_a_late_read_is_dated_by_the_arrival(connected) -> None:
     timer = CallTimer()
     writer.sendall(b"first chunk")  # loopback: in the reader's queue when sendall returns
     sent = time.perf_counter()
-    time.sleep(BLOCKED_S)  # the reader is late, as a busy generator is
+    time.sleep(BLOCKED_S)  # why: a late reader, not a wait: the bytes are already queued
     assert arrival.recv(reader, 64) == b"first chunk"
     timer.chunk(has_text=True)
     assert timer.arrival_clock == arrival.KERNEL
@@ -45,7 +45,7 @@ def test_recv_into_notes_the_stamp_too(connected) -> None:
     assert arrival.enable(reader)
     timer = CallTimer()
     writer.sendall(b"abc")
-    time.sleep(BLOCKED_S)
+    time.sleep(BLOCKED_S)  # why: a late reader, not a wait: the bytes are already queued
     buffer = bytearray(8)
     assert arrival.recv_into(reader, buffer, 8) == 3 and bytes(buffer[:3]) == b"abc"
     timer.mark()

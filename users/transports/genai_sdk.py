@@ -14,10 +14,11 @@ segments it merged while they waited.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import io
 import ssl
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 import httpcore2
@@ -47,6 +48,17 @@ def _shared_ssl_context() -> ssl.SSLContext:
 LIMITS = httpx2.Limits(max_connections=100, max_keepalive_connections=20)
 
 
+@contextlib.contextmanager
+def _as_httpcore(timed_out: type[Exception], failed: type[Exception]) -> Iterator[None]:
+    """Socket errors as httpcore's own streams raise them, so httpx2 and the SDK classify ours alike."""
+    try:
+        yield
+    except TimeoutError as exc:
+        raise timed_out(exc) from exc
+    except OSError as exc:
+        raise failed(exc) from exc
+
+
 class StampedStream(httpcore2.NetworkStream):
     """httpcore's plain TCP stream, read through users.arrival once the kernel stamps it."""
 
@@ -61,13 +73,9 @@ class StampedStream(httpcore2.NetworkStream):
         if not self._stamped:
             return self._inner.read(max_bytes, timeout)
         # httpcore's own read, with recvmsg: the same timeout and the same exceptions.
-        try:
+        with _as_httpcore(httpcore2.ReadTimeout, httpcore2.ReadError):
             self._sock.settimeout(timeout)
             return arrival.recv(self._sock, max_bytes)
-        except TimeoutError as exc:
-            raise httpcore2.ReadTimeout(exc) from exc
-        except OSError as exc:
-            raise httpcore2.ReadError(exc) from exc
 
     def write(self, buffer: bytes, timeout: float | None = None) -> None:
         if self._stamped is None:
@@ -104,22 +112,14 @@ class StampedTlsStream(httpcore2.NetworkStream):
         self._pipe = pipe
 
     def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
-        try:
+        with _as_httpcore(httpcore2.ReadTimeout, httpcore2.ReadError):
             self._pipe.settimeout(timeout)
             return self._pipe.recv(max_bytes)
-        except TimeoutError as exc:
-            raise httpcore2.ReadTimeout(exc) from exc
-        except OSError as exc:
-            raise httpcore2.ReadError(exc) from exc
 
     def write(self, buffer: bytes, timeout: float | None = None) -> None:
-        try:
+        with _as_httpcore(httpcore2.WriteTimeout, httpcore2.WriteError):
             self._pipe.settimeout(timeout)
             self._pipe.sendall(buffer)
-        except TimeoutError as exc:
-            raise httpcore2.WriteTimeout(exc) from exc
-        except OSError as exc:
-            raise httpcore2.WriteError(exc) from exc
 
     def close(self) -> None:
         self._pipe.close()

@@ -92,7 +92,7 @@ class RawHttpTransport:
         sock = gsocket.create_connection(self._address, timeout=self._timeout_s)
         sock.setsockopt(gsocket.IPPROTO_TCP, gsocket.TCP_NODELAY, 1)
         if self._tls is not None:
-            # TLS through memory BIOs: the pipe reads the socket itself, a record at a time, stamped.
+            # TLS through memory BIOs: the pipe reads the socket itself, so its reads stay stamped.
             return Connection(TlsPipe(sock, self._tls, server_hostname=self._address[0]))
         return Connection(sock, stamped=arrival.enable(sock))
 
