@@ -219,6 +219,22 @@ class Calibration(_Strict):
     ttft_p95_over_p50: RatioTarget
 
 
+class Vertex(_Strict):
+    """Where Vertex AI differs from the Developer API (models.json's `vertex`)."""
+
+    about: str = Field(alias="_about")
+    sources: list[str]
+    regional_price_multiplier: float
+    regional_premium_models: tuple[str, ...]
+    global_only_models: tuple[str, ...]
+
+    def price_multiplier(self, model: str, location: str) -> float:
+        """What Vertex charges at `location` for `model`, as a multiple of the model's own prices."""
+        if location == "global" or lookup(dict.fromkeys(self.regional_premium_models, True), model) is None:
+            return 1.0
+        return self.regional_price_multiplier
+
+
 class Catalogue(_Strict):
     about: str = Field(alias="_about")
     as_of: date
@@ -226,6 +242,7 @@ class Catalogue(_Strict):
     sources: dict[str, Source]
     models: dict[str, ModelEntry]
     calibration: Calibration
+    vertex: Vertex
 
     def get(self, model: str) -> ModelEntry | None:
         return lookup(self.models, model)
@@ -259,6 +276,14 @@ def _check(catalogue: Catalogue) -> Catalogue:
         missing = [s for s in target.sources if s not in catalogue.sources]
         if missing:
             raise CatalogueError(f"{CATALOGUE_FILE}: calibration.{name}: unknown source(s) {missing}")
+    missing = [s for s in catalogue.vertex.sources if s not in catalogue.sources]
+    unknown = [
+        m
+        for m in (*catalogue.vertex.regional_premium_models, *catalogue.vertex.global_only_models)
+        if m not in catalogue.models
+    ]
+    if missing or unknown:
+        raise CatalogueError(f"{CATALOGUE_FILE}: vertex: unknown source(s) {missing} or model(s) {unknown}")
     if catalogue.default_model not in catalogue.models:
         raise CatalogueError(f"{CATALOGUE_FILE}: default_model {catalogue.default_model!r} is not listed")
     return catalogue

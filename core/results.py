@@ -60,6 +60,7 @@ REPORT_HTML = "report.html"
 PREVIOUS_RUNS_DIR = ".previous"
 REQUEST_LOG_GLOB = "requests-*.csv"
 POLICY_LOG_GLOB = "policy-*.csv"
+AUTH_LOG_GLOB = "auth-*.csv"
 SESSION_INDEX_HTML = "index.html"
 FOLDER_TIME_FORMAT = "%Y%m%dT%H%M%SZ"  # a run's or a test's start in its folder name, UTC
 TEST_FOLDER = re.compile(r"^(?P<number>\d{2,})-(?P<started>\d{8}T\d{6}Z)$")
@@ -73,6 +74,11 @@ def request_log_name(hostname: str, pid: int) -> str:
 def policy_log_name(role: str, hostname: str, pid: int) -> str:
     """policy-<role>-<hostname>-<pid>.csv: the client policy's decisions of one process."""
     return f"policy-{role}-{hostname}-{pid}.csv"
+
+
+def auth_log_name(role: str, hostname: str, pid: int) -> str:
+    """auth-<role>-<hostname>-<pid>.csv: one process's access-token renewals (Vertex AI)."""
+    return f"auth-{role}-{hostname}-{pid}.csv"
 
 
 def numbered_test_folder(number: int, started: float) -> str:
@@ -185,6 +191,21 @@ POLICY_LOG = _csv(
     POLICY_LOG_GLOB,
     ("timestamp", "node", "component", "event", "value", "detail"),
     ("timestamp", "value"),
+)
+
+# auth-<role>-<hostname>-<pid>.csv, one per process that signs in to Vertex AI with OAuth 2
+# (users/auth.py): its access-token renewals, none of them inside a call's timing:
+#   timestamp    epoch seconds, when the event ended
+#   node         <role>-<hostname>-<pid>, as in health.csv
+#   event        refresh: a new token (detail: expires_in_s=N); refresh_failed: the token endpoint
+#                  or google-auth refused (detail: why, redacted); wait: a call found the token
+#                  expired and waited for its renewal before its clock started
+#   duration_ms  how long the renewal (or the wait) took
+#   detail       text
+AUTH_LOG = _csv(
+    AUTH_LOG_GLOB,
+    ("timestamp", "node", "event", "duration_ms", "detail"),
+    ("timestamp", "duration_ms"),
 )
 
 # The error kinds that count as failures, one counter column each (blocked and cancelled are

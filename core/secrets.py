@@ -40,6 +40,10 @@ _KEY_SHAPES = (
     re.compile(rf"AIza[0-9A-Za-z_\-]{{{MIN_FRAGMENT},}}"),
     re.compile(r"(?i)(key=)[^&\s'\"]+"),
     re.compile(r"(?i)(x-goog-api-key['\"]?\s*[:=]\s*['\"]?)[^\s'\",}]+"),
+    # OAuth 2 (Vertex AI): a bearer token in a header, a Google access token anywhere, a private key.
+    re.compile(r"(?i)(bearer\s+)[A-Za-z0-9._~+/\-]{8,}=*"),
+    re.compile(r"ya29\.[0-9A-Za-z_\-.]{8,}"),
+    re.compile(r"-----BEGIN [A-Z ]*PRIVATE KEY-----.*?(?:-----END [A-Z ]*PRIVATE KEY-----|$)", re.DOTALL),
 )
 # A Redactor remembers the answer for short texts (a scenario, a model, a kind come by on every
 # row of a CSV): up to this many, of up to this length.
@@ -208,7 +212,8 @@ class Redactor:
 
 def redact_key_shapes(text: str) -> str:
     """Key-shaped text hidden, for a writer that does not know the key (the report)."""
-    if "AIza" not in text and "key" not in text.lower():
+    lower = text.lower()
+    if "AIza" not in text and "key" not in lower and "ya29" not in text and "bearer" not in lower:
         return text  # the quick answer for nearly every text
     for pattern in _KEY_SHAPES:
         text = pattern.sub(lambda m: (m.group(1) if m.groups() else "") + MASK, text)

@@ -30,6 +30,7 @@ from lifecycle.report_child import build_report_in_child
 from lifecycle.state import run_of
 from metrics import llm, results, verdict
 from users.state import users_state
+from users.vertex import close_vertex
 
 logger = logging.getLogger("gemini_locust")
 
@@ -47,6 +48,7 @@ def on_quitting(environment: Environment, **_: Any) -> None:
         return
     run.finished = True
     users_state(environment).quitting = True
+    close_vertex(environment)  # no token renewal once the process quits
     runner = environment.runner
     local_or_master = runner is not None and not isinstance(runner, WorkerRunner)
     # Spawning or running: nothing of ours or Locust's (--run-time, the budget, the last worker

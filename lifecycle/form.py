@@ -79,7 +79,10 @@ def check_start(environment: Environment, options: argparse.Namespace) -> SuiteS
     check_policy_options(options, model=settings.model)
     if not to_emulator:
         # The budget fails closed: a model with no price would cost money --max-cost never sees.
-        require_prices(options, PriceTable.load(getattr(options, "pricing", "") or None), settings.model)
+        prices = PriceTable.load(
+            getattr(options, "pricing", "") or None, vertex_location=settings.vertex_location
+        )
+        require_prices(options, prices, settings.model)
     ScenarioSettings.from_options(options)
     parse_mix(str(getattr(options, "mix", "") or ""))
     shape = select_shape(environment, options)
@@ -89,7 +92,11 @@ def check_start(environment: Environment, options: argparse.Namespace) -> SuiteS
         # reaches a host the budget rule refuses.
         check_host(options.host)
         check_reachable(options.host)
-        warning = check_model_served(options.host, settings.model, settings.api_key)
+        warning = (
+            check_model_served(options.host, settings.model, settings.api_key)
+            if settings.backend == "gemini"
+            else None
+        )
         if warning:
             logger.warning("%s", warning)
     return shape

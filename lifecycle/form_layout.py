@@ -54,7 +54,7 @@ GEMINI = Group(
     "gemini",
     "Gemini",
     # model and transport, the client's patience, thinking, then the answer's tokens
-    ("model", "api_key", "transport", "timeout", "retries", "thinking_level", "thinking_budget",
+    ("model", "backend", "project", "location", "api_key", "transport", "timeout", "retries", "thinking_level", "thinking_budget",
      "max_output_tokens", "temperature", "pricing"),
 )  # fmt: skip
 SCENARIOS = Group(
@@ -79,6 +79,9 @@ OTHER = Group("other", "Other", ())
 LABELS: dict[str, str] = {
     "model": "Model",
     "api_key": "API key",
+    "backend": "Backend (Gemini API or Vertex AI)",
+    "project": "Project (Vertex)",
+    "location": "Location (Vertex)",
     "transport": "Transport",
     "timeout": "Timeout (s)",
     "retries": "Retries",

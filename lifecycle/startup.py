@@ -51,6 +51,7 @@ from users.pricing import PriceTable
 from users.settings import GeminiSettings, known_secrets
 from users.state import settings_of, use_settings, users_state
 from users.transports import prepare_payloads, transport_class
+from users.vertex import prepare_vertex
 
 logger = logging.getLogger("gemini_locust")
 WEB_START_WAIT_S = 300.0  # a start from the web UI waits this long for workers still preparing
@@ -143,7 +144,9 @@ def configure(environment: Environment) -> None:
     notice = settings.model_notice()
     if notice:
         logger.warning("%s", notice)
-    prices = PriceTable.load(getattr(options, "pricing", "") or None)
+    prices = PriceTable.load(
+        getattr(options, "pricing", "") or None, vertex_location=settings.vertex_location
+    )
     if not bundled_emulator:
         # The budget fails closed: a model with no price would cost real money --max-cost never sees.
         require_prices(options, prices, settings.model)
@@ -165,11 +168,25 @@ def prepare(environment: Environment) -> None:
     transport = settings_of(environment).transport
     if sends_calls:
         outside_loop(_import_what_calls_need, transport)
+        _sign_in(environment)
     prepare_scenarios(environment)
     if sends_calls:
         # Each request encoded for the transport now, not on its first call inside the load.
         specs = [spec for specs in users_state(environment).specs.values() for spec in specs]
         outside_loop(prepare_payloads, transport, specs)
+
+
+def _sign_in(environment: Environment) -> None:
+    """Vertex AI: this process's first token, before any load (users/vertex.py). A worker signs in
+    once the master's options (and host) arrive with the first spawn message."""
+    if not environment.host:
+        return
+    emulator_url = getattr(environment.parsed_options, "emulator_url", None)
+    bundled = bool(emulator_url) and environment.host == emulator_url
+    run = run_of(environment)
+    if bundled and run.emulator is not None and settings_of(environment).backend == "vertex":
+        run.emulator.wait_ready()  # its token endpoint signs this process in
+    prepare_vertex(environment, bundled_emulator=bundled)
 
 
 def wait_until_ready(environment: Environment) -> None:
@@ -286,7 +303,12 @@ def start_up(environment: Environment) -> None:
         try:
             check_reachable(environment.host)
             settings = settings_of(environment)
-            warning = check_model_served(environment.host, settings.model, settings.api_key)
+            # models.get is the Developer API's; Vertex's answer is the first call's.
+            warning = (
+                check_model_served(environment.host, settings.model, settings.api_key)
+                if settings.backend == "gemini"
+                else None
+            )
         except OptionError as exc:
             fail(environment, str(exc))
         if warning:

@@ -8,8 +8,8 @@ from pathlib import Path
 import pandas as pd
 
 from core.results import REPORT_HTML
-from reports import batching as batches
 from reports import (
+    auth,
     caching,
     llm_sections,
     load_sections,
@@ -19,6 +19,7 @@ from reports import (
     scenario_sections,
     thinking,
 )
+from reports import batching as batches
 from reports import capacity as cap
 from reports import llm_analysis as la
 from reports import scenario_analysis as scenarios
@@ -169,17 +170,22 @@ def write_report(data: RunData) -> Path:
     sections += locust_sections.locust_sections(data, shading)
     if data.requests is None and data.stats is not None:
         overview.notes.append(locust_sections.headline(data))
+    # Generator-side facts beside CPU and loop lag: how late replies were read, and sign-in.
     delay_notes, delay_table, delay_warnings = read_delay.read_delay_part(data.requests)
+    auth_notes, auth_table, auth_warnings = auth.auth_part(data.auth)
+    generator_notes = delay_notes + auth_notes
+    generator_tables = [table for table in (delay_table, auth_table) if table is not None]
+    generator_warnings = delay_warnings + auth_warnings
     has_health = data.health is not None and not data.health.empty
-    if has_health or delay_table is not None:
+    if has_health or generator_tables:
         health, health_warnings = (
             load_sections.health_section(data.health, data.origin, shading)
             if has_health
             else (Section("health", "Load generator health"), [])
         )
-        health.notes += delay_notes
-        health.tables += [delay_table] if delay_table is not None else []
-        health_warnings = [*health_warnings, *delay_warnings]
+        health.notes += generator_notes
+        health.tables += generator_tables
+        health_warnings = [*health_warnings, *generator_warnings]
         health.warnings = list(health_warnings)
         sections.append(health)
         warnings += health_warnings

@@ -11,6 +11,7 @@ from __future__ import annotations
 import csv
 import io
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -19,6 +20,8 @@ from typing import Any
 import pandas as pd
 
 from core.results import (
+    AUTH_LOG,
+    AUTH_LOG_GLOB,
     EMULATOR_STATS_JSON,
     HEALTH,
     LOCUST_CSV_PREFIX,
@@ -108,6 +111,7 @@ class RunData:
     requests: pd.DataFrame | None = None
     health: pd.DataFrame | None = None
     policies: pd.DataFrame | None = None  # the client policy's logs (POLICY_LOG), all processes
+    auth: pd.DataFrame | None = None  # Vertex AI token renewals (AUTH_LOG), all processes
     run: RunInfo = field(default_factory=RunInfo)
     emulator_stats: dict[str, Any] | None = None
     warnings: list[str] = field(default_factory=list)
@@ -269,6 +273,22 @@ def read_policy_log(path: Path) -> pd.DataFrame:
     return frame.dropna(subset=["timestamp"])
 
 
+def read_auth_log(path: Path) -> pd.DataFrame:
+    frame = _read_csv(path, AUTH_LOG)
+    return frame.dropna(subset=["timestamp"])
+
+
+def _event_logs(
+    folder: Path, pattern: str, reader: Callable[[Path], pd.DataFrame], attempt: Callable[..., Any]
+) -> pd.DataFrame | None:
+    """Every process's event log of one kind (policy-*.csv, auth-*.csv) as one frame, in time order."""
+    frames = [attempt(path.name, reader, expected=False) for path in sorted(folder.glob(pattern))]
+    frames = [frame for frame in frames if frame is not None and len(frame)]
+    if not frames:
+        return None
+    return pd.concat(frames, ignore_index=True).sort_values("timestamp", kind="stable")
+
+
 def read_request_log(path: Path) -> pd.DataFrame:
     """One per-request log (header = OUTCOME_COLUMNS); only the columns the analyses use."""
     if path.stat().st_size == 0:
@@ -364,12 +384,8 @@ def load_results(results_dir: str | os.PathLike[str], prefix: str | None = None)
             problems.append(f"{path.name} has a header but no rows")
     if frames:
         data.requests = _combine_request_logs(frames)
-    policies = [
-        attempt(path.name, read_policy_log, expected=False) for path in sorted(folder.glob(POLICY_LOG_GLOB))
-    ]
-    policies = [frame for frame in policies if frame is not None and len(frame)]
-    if policies:
-        data.policies = pd.concat(policies, ignore_index=True).sort_values("timestamp", kind="stable")
+    data.policies = _event_logs(folder, POLICY_LOG_GLOB, read_policy_log, attempt)
+    data.auth = _event_logs(folder, AUTH_LOG_GLOB, read_auth_log, attempt)
 
     if data.stats is None and data.history is None and data.requests is None:
         found = "; ".join(problems) if problems else "no data files"

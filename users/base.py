@@ -5,6 +5,7 @@ Scenario users only say what to send (`next_call`) and, optionally, how to judge
 
 from __future__ import annotations
 
+import contextlib
 import time
 from typing import ClassVar
 
@@ -17,6 +18,7 @@ import shapes
 from core import outcome as kinds
 from core.outcome import Outcome
 from metrics.recorder import record_outcome
+from users.auth import AuthError
 from users.call import CallResult, CallSpec, CallTimer
 from users.errors import CallCancelled, CallError
 from users.policies.chain import NOT_SENT, Attempt, HeldTime, PolicyChain, Settlement, Shed
@@ -53,7 +55,11 @@ class GeminiUser(User):
             base_url=self.host or self.environment.host,
             api_key=self.settings.api_key,
             timeout_s=self.settings.timeout_s,
+            vertex=state.vertex,
         )
+        # Vertex with OAuth: a call that finds the process's token expired waits for its renewal
+        # before its clock starts (users/auth.py), so a renewal is never request latency.
+        self.vertex = state.vertex
         self.retry_policy = RetryPolicy(retries=self.settings.retries)
         # The process's client policy (--client-policy), shared by all its users; None: retries only.
         self.policy: PolicyChain | None = policy_of(self.environment)
@@ -101,6 +107,9 @@ class GeminiUser(User):
         A GreenletExit (the run's stop killing this user) mid-call is raised on as CallCancelled,
         carrying the call's Outcome with kind `cancelled`: the caller records it.
         """
+        if self.vertex is not None:
+            with contextlib.suppress(AuthError):  # logged; the call goes out and the API refuses it
+                self.vertex.wait_valid()
         out = Outcome(
             scenario=spec.scenario,
             model=spec.model,

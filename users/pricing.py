@@ -39,6 +39,17 @@ def _model_price(source: str, model: str, fields: dict[str, object]) -> ModelPri
     return ModelPrice(**values)  # type: ignore[arg-type]
 
 
+def _scaled(price: ModelPrice | None, factor: float) -> ModelPrice | None:
+    if price is None or factor == 1.0:
+        return price
+    rates = {
+        name: value * factor
+        for name, value in price.model_dump().items()
+        if name != "long_context_threshold" and value is not None
+    }
+    return price.model_copy(update=rates)
+
+
 def _read_price_file(path: Path) -> str:
     """The file's text; a missing, unreadable, special or non-UTF-8 file is a PricingError."""
     try:
@@ -66,13 +77,21 @@ class PriceTable:
         self._warned: set[str] = set()
 
     @classmethod
-    def load(cls, path: str | Path | None = None, day: date | None = None) -> PriceTable:
+    def load(
+        cls, path: str | Path | None = None, day: date | None = None, *, vertex_location: str | None = None
+    ) -> PriceTable:
         """The catalogue's prices in force on `day` (default today), or a --pricing file's instead;
-        anything unusable in the file is a PricingError."""
+        anything unusable in the file is a PricingError. `vertex_location`: Vertex AI's prices at
+        that location (a regional premium on some models); a --pricing file is taken as given."""
         if path is None:
             models = catalogue()
             on = day or date.today()
             prices = {name: entry.prices_on(on) for name, entry in models.models.items()}
+            if vertex_location is not None:
+                prices = {
+                    name: _scaled(price, models.vertex.price_multiplier(name, vertex_location))
+                    for name, price in prices.items()
+                }
             return cls({name: p for name, p in prices.items() if p is not None}, models.as_of.isoformat())
         source = str(path)
         text = _read_price_file(Path(path))

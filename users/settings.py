@@ -4,21 +4,34 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import re
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
-from core.catalogue import UNKNOWN_MODEL_THINKING_HEADROOM, catalogue, check_model_status, default_model
+from core.catalogue import (
+    UNKNOWN_MODEL_THINKING_HEADROOM,
+    catalogue,
+    check_model_status,
+    default_model,
+    lookup,
+)
 from core.options import OptionError
 from core.secrets import key_problem
 from users.policies.options import add_policy_arguments
-from users.transports import transport_help, transport_names
+from users.transports import transport_backends, transport_help, transport_names
 
 DEFAULT_MODEL = default_model()  # the catalogue's current stable Flash
 # The answer a moderation or vision call needs (a JSON verdict); thinking gets room on top of it.
 ANSWER_TOKENS = 256
 EMULATOR_KEY = "emulator-key"  # what the suite sends to its own emulator: never a real key
 KEY_VARIABLES = ("GEMINI_API_KEY", "GOOGLE_API_KEY")  # where the key comes from without --api-key
+BACKENDS = ("gemini", "vertex")
+PROJECT_VARIABLE, LOCATION_VARIABLE = "GOOGLE_CLOUD_PROJECT", "GOOGLE_CLOUD_LOCATION"
+DEFAULT_LOCATION = "global"
+# A project id (domain-scoped ones hold '.' and ':') and a region: they go into URL paths.
+_PROJECT = re.compile(r"[A-Za-z0-9][A-Za-z0-9.:_-]{0,99}")
+_LOCATION = re.compile(r"[a-z][a-z0-9-]{1,40}")
 
 
 def add_arguments(parser: Any) -> None:
@@ -28,6 +41,26 @@ def add_arguments(parser: Any) -> None:
         default="genai",
         choices=transport_names(),
         help=f"how calls are made: {transport_help()}",
+        include_in_web_ui=True,
+    )
+    parser.add_argument(
+        "--backend",
+        default="gemini",
+        choices=BACKENDS,
+        help="gemini = the Gemini Developer API (API key); vertex = Vertex AI (OAuth 2 from "
+        "GOOGLE_APPLICATION_CREDENTIALS or application-default credentials; express mode with --api-key)",
+        include_in_web_ui=True,
+    )
+    parser.add_argument(
+        "--project",
+        default="",
+        help=f"Vertex AI: the Google Cloud project (default: ${PROJECT_VARIABLE}, else the credentials')",
+        include_in_web_ui=True,
+    )
+    parser.add_argument(
+        "--location",
+        default="",
+        help=f"Vertex AI: the region, e.g. us-central1, or global (default: ${LOCATION_VARIABLE}, else global)",
         include_in_web_ui=True,
     )
     parser.add_argument(
@@ -90,6 +123,10 @@ class GeminiSettings:
     retries: int
     thinking_budget: int | None = None  # None: the model's default, nothing sent
     thinking_level: str | None = None  # None: the model's default, nothing sent
+    backend: str = "gemini"
+    project: str = ""  # Vertex: "" until the credentials name one (users/vertex.py)
+    location: str = ""  # Vertex only
+    vertex_express: bool = False  # Vertex with an API key (--api-key), no OAuth
 
     @classmethod
     def from_options(cls, options: Any, *, emulator: bool) -> GeminiSettings:
@@ -116,6 +153,13 @@ class GeminiSettings:
         level = str(getattr(options, "thinking_level", "") or "").strip().upper() or None
         check_thinking(model, level, None if thinking < 0 else thinking)
         explicit_key = str(getattr(options, "api_key", "") or "")
+        backend, project, location = _backend(options, transport, explicit_key=bool(explicit_key))
+        if backend == "vertex" and not explicit_key:
+            # OAuth 2: the credentials are found when the process prepares (users/vertex.py).
+            return cls(
+                model, transport, "", max_tokens or None, temperature, timeout_s, retries,
+                None if thinking < 0 else thinking, level, backend, project, location,
+            )  # fmt: skip
         if emulator:
             api_key = explicit_key or EMULATOR_KEY
         else:
@@ -138,7 +182,16 @@ class GeminiSettings:
             retries,
             None if thinking < 0 else thinking,
             level,
+            backend,
+            project,
+            location,
+            backend == "vertex",
         )
+
+    @property
+    def vertex_location(self) -> str | None:
+        """The Vertex AI location calls go to (prices depend on it); None off Vertex."""
+        return self.location if self.backend == "vertex" else None
 
     def secrets(self) -> tuple[str, ...]:
         """What this process must never write: the key in use and any key it could have used."""
@@ -155,6 +208,12 @@ class GeminiSettings:
             "retries": self.retries,
             "thinking_budget": self.thinking_budget,
             "thinking_level": self.thinking_level,
+            "backend": self.backend,
+            **(
+                {"project": self.project, "location": self.location, "vertex_express": self.vertex_express}
+                if self.backend == "vertex"
+                else {}
+            ),
         }
 
     def call_fields(self, answer_tokens: int | None = None) -> dict[str, Any]:
@@ -247,6 +306,53 @@ def check_thinking(model: str, level: str | None, budget: int | None) -> None:
                 f"--thinking-budget {budget} is out of range for {model}: use {low}{thinking.budget_min} "
                 f"to {thinking.budget_max}, or -1 for its default"
             )
+
+
+def _backend(options: Any, transport: str, *, explicit_key: bool) -> tuple[str, str, str]:
+    """(backend, project, location) from the options and the usual environment variables."""
+    backend = str(getattr(options, "backend", "gemini") or "gemini").strip().lower()
+    if backend not in BACKENDS:
+        raise OptionError(f"--backend {backend!r} is not known: choose one of {', '.join(BACKENDS)}")
+    given_project = str(getattr(options, "project", "") or "").strip()
+    given_location = str(getattr(options, "location", "") or "").strip()
+    if backend == "gemini":
+        if given_project or given_location:
+            flag = "--project" if given_project else "--location"
+            raise OptionError(f"{flag} is for Vertex AI: add --backend vertex, or drop {flag}")
+        return backend, "", ""
+    if "vertex" not in transport_backends(transport):
+        raise OptionError(
+            f"--transport {transport} cannot reach Vertex AI (the google-generativeai SDK speaks only the "
+            "Gemini Developer API): use --transport genai or http with --backend vertex"
+        )
+    # What only the Developer API offers: refused now rather than as a run of 404s.
+    if str(getattr(options, "context_cache", "") or "") == "explicit":
+        raise OptionError(
+            "--context-cache explicit creates a Gemini API cachedContents entry, which this suite does not "
+            "create on Vertex AI: use --context-cache implicit with --backend vertex"
+        )
+    if str(getattr(options, "image_transport", "") or "") == "files":
+        raise OptionError(
+            "--image-transport files uploads through the Gemini API's Files API, which Vertex AI does not "
+            "have: use --image-transport inline with --backend vertex"
+        )
+    if explicit_key and given_project:
+        raise OptionError(
+            "--api-key with --backend vertex is express mode, which takes no project: drop --project "
+            "to use the key, or drop --api-key to sign in with Google Cloud credentials"
+        )
+    project = "" if explicit_key else given_project or os.environ.get(PROJECT_VARIABLE, "").strip()
+    location = given_location or os.environ.get(LOCATION_VARIABLE, "").strip() or DEFAULT_LOCATION
+    if project and not _PROJECT.fullmatch(project):
+        raise OptionError(f"--project {project!r} is not a Google Cloud project id (e.g. my-project-123)")
+    if not _LOCATION.fullmatch(location):
+        raise OptionError(f"--location {location!r} is not a Vertex AI location (e.g. us-central1 or global)")
+    model = str(getattr(options, "model", "") or "").strip().removeprefix("models/")
+    if location != "global" and lookup(dict.fromkeys(catalogue().vertex.global_only_models, True), model):
+        raise OptionError(
+            f"--location {location}: Vertex AI serves {model} only on global: use --location global"
+        )
+    return backend, project, location
 
 
 def known_secrets(*keys: str) -> tuple[str, ...]:

@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from users.pricing import PriceTable
     from users.scenario_options import ScenarioSettings
     from users.settings import GeminiSettings
+    from users.vertex import VertexAccess
 
 
 @dataclass
@@ -32,6 +33,9 @@ class UsersState:
     # Prepared calls re-targeted at a second model (users/retarget.py), by (id(spec), model).
     retargeted: dict[tuple[int, str], tuple[CallSpec, CallSpec]] = field(default_factory=dict)
     preparation: Any = None  # users.preparation.Preparation, on nodes that prepare
+    # Vertex runs: this process's way in (path, token source), and what it was built from.
+    vertex: VertexAccess | None = None
+    vertex_key: tuple[Any, ...] | None = None
     # Set when the process starts to quit: a user Locust still spawns after that (a start racing a
     # Ctrl-C) makes no call, since the emulator and the request log are already going away.
     quitting: bool = False

@@ -14,14 +14,19 @@ import importlib
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from users.call import CallResult, CallSpec, CallTimer
+
+if TYPE_CHECKING:
+    from users.vertex import VertexAccess
 
 
 class Transport(Protocol):
     name: str
 
+    # A transport registered with backends=("gemini", "vertex") also takes `vertex`: the process's
+    # VertexAccess (users/vertex.py), given only on a Vertex run.
     def __init__(self, *, base_url: str, api_key: str, timeout_s: float) -> None: ...
 
     def call(self, spec: CallSpec, timer: CallTimer) -> CallResult:
@@ -39,6 +44,7 @@ class TransportEntry:
     name: str
     target: str  # "package.module:ClassName", imported on first use
     help: str
+    backends: tuple[str, ...] = ("gemini",)  # the APIs it can reach: gemini, vertex
 
 
 _NAME = re.compile(r"[a-z][a-z0-9_-]*")
@@ -47,7 +53,13 @@ _NAME = re.compile(r"[a-z][a-z0-9_-]*")
 _registry: dict[str, TransportEntry] = {}
 
 
-def register_transport(name: str, target: str, *, help: str = "") -> None:  # noqa: A002 - argparse's word
+def register_transport(
+    name: str,
+    target: str,
+    *,
+    help: str = "",  # noqa: A002 - argparse's word
+    backends: tuple[str, ...] = ("gemini",),
+) -> None:
     """Make `name` a transport implemented by the class at `target` ("package.module:ClassName").
 
     The module is not imported here. Registering a name again with the same target does nothing
@@ -58,7 +70,7 @@ def register_transport(name: str, target: str, *, help: str = "") -> None:  # no
     module, _, cls = target.partition(":")
     if not module or not cls:
         raise ValueError(f"transport {name!r}: target {target!r} must look like 'package.module:ClassName'")
-    entry = TransportEntry(name, target, help)
+    entry = TransportEntry(name, target, help, tuple(backends))
     known = _registry.get(name)
     if known is not None and known.target != target:
         raise ValueError(f"transport {name!r} is already registered as {known.target}")
@@ -67,6 +79,12 @@ def register_transport(name: str, target: str, *, help: str = "") -> None:  # no
 
 def transport_names() -> tuple[str, ...]:
     return tuple(_registry)
+
+
+def transport_backends(name: str) -> tuple[str, ...]:
+    """The backends a registered transport reaches (without importing it); () for an unknown one."""
+    entry = _registry.get(name)
+    return entry.backends if entry is not None else ()
 
 
 def transport_help() -> str:
@@ -90,8 +108,13 @@ def transport_class(name: str) -> type[Transport]:
     return cls
 
 
-def make_transport(name: str, *, base_url: str, api_key: str, timeout_s: float) -> Transport:
-    return transport_class(name)(base_url=base_url, api_key=api_key, timeout_s=timeout_s)
+def make_transport(
+    name: str, *, base_url: str, api_key: str, timeout_s: float, vertex: VertexAccess | None = None
+) -> Transport:
+    cls = transport_class(name)
+    if vertex is None:
+        return cls(base_url=base_url, api_key=api_key, timeout_s=timeout_s)
+    return cls(base_url=base_url, api_key=api_key, timeout_s=timeout_s, vertex=vertex)  # type: ignore[call-arg]
 
 
 def prepare_payloads(name: str, specs: Iterable[CallSpec]) -> int:
@@ -111,8 +134,18 @@ def prepare_payloads(name: str, specs: Iterable[CallSpec]) -> int:
     return count
 
 
-register_transport("genai", "users.transports.genai_sdk:GenaiTransport", help="google-genai SDK")
+register_transport(
+    "genai",
+    "users.transports.genai_sdk:GenaiTransport",
+    help="google-genai SDK",
+    backends=("gemini", "vertex"),
+)
 register_transport(
     "legacy", "users.transports.legacy_sdk:LegacyTransport", help="google-generativeai over REST"
 )
-register_transport("http", "users.transports.raw_http:RawHttpTransport", help="raw HTTP (fastest)")
+register_transport(
+    "http",
+    "users.transports.raw_http:RawHttpTransport",
+    help="raw HTTP (fastest)",
+    backends=("gemini", "vertex"),
+)

@@ -19,8 +19,9 @@ import functools
 import io
 import ssl
 from collections.abc import Iterable, Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+import google.auth.credentials
 import httpcore2
 import httpx2
 from google import genai
@@ -33,6 +34,10 @@ from users.errors import CallError, api_error, classify, redact
 from users.transports.replies import Reply, StreamReply, Usage, unary_result
 from users.transports.tls_pipe import TlsPipe
 from users.transports.uploads import UploadedFile
+
+if TYPE_CHECKING:
+    from users.auth import TokenSource
+    from users.vertex import VertexAccess
 
 Payload = tuple[list[Any], types.GenerateContentConfig]
 
@@ -202,18 +207,61 @@ def _part(part: str | InlineImage | FileImage) -> Any:
     return part
 
 
+class SourceCredentials(google.auth.credentials.Credentials):
+    """The process's TokenSource as google-auth credentials for the SDK. The SDK refreshes
+    credentials inside the call that finds them `expired` (google-auth's test: within 3m45s of
+    expiry); these report the source's own state, which renews ahead in the background, so the
+    SDK's call path only reads the token."""
+
+    def __init__(self, source: TokenSource) -> None:
+        super().__init__()
+        self._source = source
+
+    @property  # type: ignore[override]
+    def token(self) -> str:
+        return self._source.token()
+
+    @token.setter
+    def token(self, value: Any) -> None:
+        """google-auth's constructor sets it; the source holds the real one."""
+
+    @property
+    def expired(self) -> bool:
+        return self._source.expired()
+
+    @property
+    def valid(self) -> bool:
+        return not self._source.expired()
+
+    def refresh(self, request: Any) -> None:
+        self._source.renew()
+
+
 class GenaiTransport:
     """One client per user: a shared client's pool (100 connections) queues users beyond it and
     inflates their TTFT, while a per-user client with the shared SSL context costs 0.1 MB."""
 
     name = "genai"
 
-    def __init__(self, *, base_url: str, api_key: str, timeout_s: float) -> None:
+    def __init__(
+        self, *, base_url: str, api_key: str, timeout_s: float, vertex: VertexAccess | None = None
+    ) -> None:
         self._secrets = (api_key,)
         arrival.prime()
         context = _shared_ssl_context()
+        # Vertex: project and location with the process's OAuth token, or an express-mode key.
+        where: dict[str, Any] = {"api_key": api_key}
+        if vertex is not None and vertex.tokens is not None:
+            where = {
+                "vertexai": True,
+                "project": vertex.project,
+                "location": vertex.location,
+                "credentials": SourceCredentials(vertex.tokens),
+            }
+        elif vertex is not None:
+            where = {"vertexai": True, "api_key": api_key}
         self._client = genai.Client(
-            api_key=api_key,
+            **where,
             http_options=types.HttpOptions(
                 base_url=base_url,
                 timeout=int(timeout_s * 1000),

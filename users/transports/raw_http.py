@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import json
 import time
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 from gevent import socket as gsocket
@@ -33,6 +34,9 @@ from users.transports.replies import StreamReply, event_from_json, http_error, r
 from users.transports.tls_pipe import TlsPipe
 from users.transports.uploads import UploadedFile
 
+if TYPE_CHECKING:
+    from users.vertex import VertexAccess
+
 API_VERSION = "v1beta"
 
 
@@ -44,7 +48,9 @@ def encode_request(spec: CallSpec) -> bytes:
 class RawHttpTransport:
     name = "http"
 
-    def __init__(self, *, base_url: str, api_key: str, timeout_s: float) -> None:
+    def __init__(
+        self, *, base_url: str, api_key: str, timeout_s: float, vertex: VertexAccess | None = None
+    ) -> None:
         url = urlsplit(base_url)
         if url.scheme not in ("http", "https") or not url.hostname:
             raise ValueError(f"base URL {base_url!r} must look like http://HOST:PORT or https://HOST")
@@ -61,9 +67,14 @@ class RawHttpTransport:
         # Everything but the target and length is fixed per transport: format it once. What comes
         # from outside (a key may hold a "%") is escaped for the % formatting of each call.
         path, key = url.path.rstrip("/").replace("%", "%%"), api_key.replace("%", "%%")
+        models = f"{API_VERSION}/models/" if vertex is None else vertex.model_path("").replace("%", "%%")
+        # Vertex with OAuth: the process's current token goes into each call's head (users/auth.py
+        # renews it in the background; the call never waits for it here).
+        self._tokens = vertex.tokens if vertex is not None else None
+        auth = "Authorization: Bearer %s" if self._tokens is not None else f"x-goog-api-key: {key}"
         fixed = (
-            f"POST {path}/{API_VERSION}/models/%s HTTP/1.1\r\n"
-            f"Host: {host_header}\r\nx-goog-api-key: {key}\r\nContent-Type: application/json\r\n"
+            f"POST {path}/{models}%s HTTP/1.1\r\n"
+            f"Host: {host_header}\r\n{auth}\r\nContent-Type: application/json\r\n"
             "User-Agent: gemini-locust-http/1\r\n"
         )
         self._head_format = fixed + "Content-Length: %d\r\n\r\n"
@@ -103,10 +114,11 @@ class RawHttpTransport:
             raise CallError(outcome.CLIENT_ERROR, f"request cannot be encoded as JSON: {exc}") from exc
         model = spec.model.removeprefix("models/")
         target = f"{model}:streamGenerateContent?alt=sse" if spec.stream else f"{model}:generateContent"
+        first: tuple[str, ...] = (target,) if self._tokens is None else (target, self._tokens.token())
         if timer.request_id:
-            head = (self._head_format_with_id % (target, timer.request_id, len(body))).encode("latin-1")
+            head = (self._head_format_with_id % (*first, timer.request_id, len(body))).encode("latin-1")
         else:
-            head = (self._head_format % (target, len(body))).encode("latin-1")
+            head = (self._head_format % (*first, len(body))).encode("latin-1")
         with _Lease(self) as lease:
             conn = lease.conn
             conn.send(head, body)
