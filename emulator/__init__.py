@@ -4,7 +4,7 @@ a lean front of its own for the two generate routes).
 Start it:
     python -m emulator --host 127.0.0.1 --port 0 [--profile NAME] [--config FILE.json]
                        [--time-scale X] [--seed N] [--workers N] [--loop uvloop|asyncio]
-                       [--parent-pid PID]
+                       [--parent-pid PID] [--token-lifetime SECONDS]
 It prints exactly one line, `Gemini emulator listening on http://HOST:PORT`, once it accepts
 connections. From Python (also inside a gevent-patched Locust process):
     from emulator.launcher import EmulatorProcess
@@ -30,5 +30,8 @@ Where to read more:
   `[[unsafe:hate]]` and how safetySettings block them: emulator.moderation; how JSON verdict fields
   follow the markers: emulator.jsonfill; token counting (text, images by the model's rule and
   media resolution): emulator.tokens;
-- several serving processes: emulator.workers.
+- several serving processes: emulator.workers;
+- Vertex AI's routes (project routes with a bearer token, express mode with a key): emulator.vertex
+  and emulator.vertex_routes; the OAuth 2 token endpoint google-auth asks (POST /token):
+  emulator.oauth; the access tokens and the one auth check both fronts run: emulator.auth.
 """

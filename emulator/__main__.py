@@ -1,5 +1,5 @@
 """`python -m emulator --host 127.0.0.1 --port 0 [--profile NAME] [--config FILE] [--time-scale X] [--seed N]
-[--workers N] [--loop uvloop|asyncio]`
+[--workers N] [--loop uvloop|asyncio] [--token-lifetime SECONDS]`
 
 `--listen-fd N` serves on a listening socket the parent bound and passed down instead: the parent
 knows the URL at once, and connections made before the emulator is up wait in the backlog.
@@ -16,6 +16,7 @@ import asyncio
 import contextlib
 import math
 import os
+import secrets
 import signal
 import socket
 import sys
@@ -58,6 +59,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         default=None,
         help="event loop (default: uvloop when installed, 5-10%% less CPU per request; else asyncio)",
     )
+    parser.add_argument(
+        "--token-lifetime",
+        type=int,
+        default=None,
+        help="real seconds an access token from POST /token lives (default: the config's "
+        "token_lifetime, else 3599 as Google's)",
+    )
     parser.add_argument("--parent-pid", type=int, default=None, help="exit when this process is gone")
     parser.add_argument(
         "--listen-fd",
@@ -72,10 +80,15 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         parser.error("--port must be between 0 and 65535")
     if args.workers < 1:
         parser.error("--workers must be >= 1")
+    if args.token_lifetime is not None and args.token_lifetime < 1:
+        parser.error("--token-lifetime must be >= 1 second")
     if args.listen_fd is not None and args.workers != 1:
         parser.error("--listen-fd serves one process: drop --workers")
     if args.parent_pid is None and os.environ.get(PARENT_PID_ENV, "").isdigit():
         args.parent_pid = int(os.environ[PARENT_PID_ENV])
+    # Not an option: drawn here, before any worker is forked, every worker signs and checks access
+    # tokens with it (emulator.auth), so a token one issued is good at all.
+    args.token_secret = secrets.token_bytes(32)
     return args
 
 
@@ -131,6 +144,7 @@ async def sync_with_siblings(emulator: Emulator, link: WorkerLink, stop: asyncio
             emulator.generator.faults.update(
                 control["faults"]["rates"] | control["faults"]["params"], reset=True
             )
+            emulator.tokens.expire_all(control.get("tokens_expired_before_ms", 0))
             if control["stats_epoch"] != epoch:
                 epoch = control["stats_epoch"]
                 emulator.reset_stats(epoch)
@@ -142,11 +156,13 @@ async def serve(
     args: argparse.Namespace, sock: socket.socket, announce: bool, worker: WorkerInfo | None = None
 ) -> None:
     profile = load_profile(args.profile, args.config)
+    if args.token_lifetime is not None:
+        profile.token_lifetime = args.token_lifetime
     if worker is not None:
         split_capacity(profile, worker.count)
     # Workers get their own seed each, or they would all draw the same latencies.
     seed = args.seed if worker is None or args.seed is None else args.seed + 1000 * worker.index
-    emulator = Emulator(profile, time_scale=args.time_scale, seed=seed)
+    emulator = Emulator(profile, time_scale=args.time_scale, seed=seed, token_secret=args.token_secret)
     # handler_cancellation: a client that gives up frees its capacity slot, like the real service.
     runner = web.AppRunner(
         build_app(emulator),

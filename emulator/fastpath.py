@@ -5,13 +5,14 @@ router, a task per request) cost about three times the emulator's own work (cPro
 `python -m benchmarks emulator`), so a dry run at the suite's top rate measured the emulator.
 
 Every connection starts on FastProtocol, which serves generateContent and streamGenerateContent in
-their plain form (emulator.fasthead says which requests exactly). At the first request that is
-anything else the connection is handed to aiohttp's own protocol, at a request boundary (answers
-under way written first), with every byte not yet answered, and stays there: aiohttp then serves it
-as before, generate routes included. Both fronts answer a generate request through
-Emulator.generate_route (emulator.wire), so checks, counters, faults, quotas, timing and send stamps
-are one code; a response's bytes are the ones aiohttp writes (status line, headers, chunked framing),
-and an idle connection is closed after aiohttp's 75 s.
+their plain form, on the Developer API's routes and on Vertex AI's (emulator.fasthead says which
+requests exactly). At the first request that is anything else the connection is handed to aiohttp's
+own protocol, at a request boundary (answers under way written first), with every byte not yet
+answered, and stays there: aiohttp then serves it as before, generate routes included. Both fronts
+answer a generate request through Emulator.generate_route (emulator.wire), so checks (a Vertex
+request's auth included), counters, faults, quotas, timing and send stamps are one code; a
+response's bytes are the ones aiohttp writes (status line, headers, chunked framing), and an idle
+connection is closed after aiohttp's 75 s.
 
 A request's coroutine runs eagerly in data_received (emulator.eager) and gets a task only when it
 waits (latency, a queue slot, a slow reader): with no latency to play, as in benchmarks, most never
@@ -34,6 +35,7 @@ from aiohttp.http import SERVER_SOFTWARE
 from emulator.eager import start_eagerly
 from emulator.fasthead import FAST_BODY_MAX, Head, parse_head
 from emulator.server import Emulator
+from emulator.vertex import VertexTarget
 from emulator.wire import reset_transport
 
 MAX_HEAD = 1 << 15  # a longer head goes to aiohttp, which answers it as it always did
@@ -97,6 +99,8 @@ class FastProtocol(asyncio.Protocol):
         self.pending: list[bytes] | None = None
         # The request under way (the Wire's fields).
         self.api_key: str | None = None
+        self.authorization: str | None = None
+        self.target: VertexTarget | None = None  # a Vertex route's (emulator.vertex), else None
         self.request_id: str | None = None
         self.sse = False
         self.raw = b""
@@ -169,7 +173,7 @@ class FastProtocol(asyncio.Protocol):
                 break
             self.raw = buffer[end + 4 : body_end]
             start = body_end
-            if not self.run(head.version, head.model, head.method):
+            if not self.run(head.version, head.model, head.method, head.target):
                 break  # it waits; resumed() serves the rest
         self.buffer = buffer[start:] if start else buffer
         if self.read_paused and self.task is None and self.transport is not None:
@@ -203,14 +207,16 @@ class FastProtocol(asyncio.Protocol):
                 if len(self.heads) >= HEADS_KEPT:
                     self.heads.clear()
                 self.heads[head_bytes] = head
-        self.api_key, self.request_id, self.sse, self.close_after = head[4:]
+        self.api_key, self.request_id, self.sse, self.close_after = head[4:8]
+        self.authorization, self.target = head.authorization, head.target
         self.started = False
         return head
 
-    def run(self, version: str, model: str, method: str) -> bool:
+    def run(self, version: str, model: str, method: str, target: VertexTarget | None) -> bool:
         """Start one request; True when it is already answered."""
         try:
-            task = start_eagerly(self.emulator.generate_route(self, version, model, method), self.loop)
+            route = self.emulator.generate_route(self, version, model, method, target)
+            task = start_eagerly(route, self.loop)
         except Exception as exc:  # noqa: BLE001 - ended() tells a client gone from a bug
             self.ended(exc)
             return True

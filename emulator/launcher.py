@@ -75,6 +75,7 @@ class EmulatorProcess:
         seed: int | None = None,
         host: str = "127.0.0.1",
         workers: int = 1,
+        token_lifetime: int | None = None,
     ) -> None:
         self.profile = profile
         self.config = config
@@ -82,6 +83,7 @@ class EmulatorProcess:
         self.seed = seed
         self.host = host
         self.workers = workers
+        self.token_lifetime = token_lifetime  # seconds an access token lives (None: the config's)
         self.url: str = ""
         self._proc: subprocess.Popen[bytes] | None = None
         self._listener: socket.socket | None = None
@@ -105,6 +107,8 @@ class EmulatorProcess:
             cmd += ["--seed", str(self.seed)]
         if self.workers != 1:
             cmd += ["--workers", str(self.workers)]
+        if self.token_lifetime is not None:
+            cmd += ["--token-lifetime", str(self.token_lifetime)]
         return cmd
 
     def start(self, timeout: float = 20.0) -> str:

@@ -24,6 +24,7 @@ Config file (JSON), every key optional, merged over the chosen profile:
       "projects": {"project-a": ["k1", "k2"]},   # keys sharing one quota; an unlisted key is its own
       "faults": {"server_503": 0.05, "stall_seconds": 5},
       "caching": {"implicit_hit_probability": 0.8, "implicit_window_seconds": 300},  # emulator.caching
+      "token_lifetime": 3599,                 # seconds an access token from POST /token lives (emulator.auth)
       "models": {"gemini-3.8-flash": {"capacity": 4, "thoughts_tokens_median": {"HIGH": 2000},
                                       "moderation_accuracy": 0.9},   # emulator.moderation
                  "my-model": {...}},          # a name the catalogue does not serve: added
@@ -81,6 +82,8 @@ class Profile:
     quotas: dict[str, dict[str, int]] = field(default_factory=dict)
     faults: dict[str, float] = field(default_factory=dict)
     caching: dict[str, float] = field(default_factory=dict)  # emulator.caching's parameters
+    # Real seconds an access token lives (emulator.auth); --token-lifetime overrides the config's.
+    token_lifetime: int = 3599
 
     def __post_init__(self) -> None:
         if not self.models:
@@ -200,6 +203,7 @@ _TOP_KEYS = {
     "models",
     "model_defaults",
     "caching",
+    "token_lifetime",
 }
 
 
@@ -366,6 +370,8 @@ def apply_overrides(profile: Profile, data: dict[str, Any], source: str = "confi
         }
     if "projects" in data:
         profile.projects = _checked_projects(data["projects"], source)
+    if "token_lifetime" in data:
+        profile.token_lifetime = whole_number(data["token_lifetime"], f"{source}: token_lifetime", minimum=1)
     if "caching" in data:
         profile.caching.update(check_caching(data["caching"], source))
     if "faults" in data:

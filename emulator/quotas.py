@@ -16,6 +16,12 @@ up so a client that honours it under a time scale waits long enough) frees a slo
 limit has no RetryInfo, like the real API's: nothing frees it before midnight Pacific. A rejected
 request is not counted. TPM counts input (prompt) tokens only, as the real API does.
 
+Vertex AI callers (emulator.vertex) come in by name too: a project route's caller is
+"projects/P/locations/L", so every token of a project shares one window per location; an express
+caller is its key, the same window as that key's Developer API calls. The limits are the same;
+the refusal is reworded to Vertex's Dynamic Shared Quota 429 (no QuotaFailure, no RetryInfo) by
+emulator.vertex.refusal, so this module knows nothing of Vertex.
+
 Keys are only ever used as dictionary keys here; they never reach stats, logs or error bodies.
 """
 

@@ -7,6 +7,11 @@ Routes (both /v1 and /v1beta):
     GET  /{ver}/models[?pageSize=N&pageToken=T], GET /{ver}/models/{model}
     POST /upload/{ver}/files, GET /{ver}/files, GET|DELETE /{ver}/files/{id}   emulator.files
     POST|GET /{ver}/cachedContents, GET|PATCH|DELETE /{ver}/cachedContents/{id}   emulator.cache_routes
+Vertex AI (/v1 and /v1beta1; emulator.vertex says what differs, emulator.vertex_routes serves them):
+    POST /{ver}/projects/{p}/locations/{l}/publishers/google/models/{model}:generateContent|
+         streamGenerateContent|countTokens     with a bearer token from POST /token
+    POST /{ver}/publishers/google/models/{model}:...                        express mode: an API key
+    POST /token                      the OAuth 2 token endpoint google-auth asks (emulator.oauth)
 The models are the profile's line-up for its day: a catalogue model retired by then answers 404
 "This model models/X is no longer available..." like the real API; an unknown name, the usual 404.
 Admin (no key needed; loopback tool):
@@ -14,17 +19,19 @@ Admin (no key needed; loopback tool):
     GET  /emulator/stats             -> counters (POST /emulator/stats/reset zeroes them)
     GET  /emulator/faults            -> {"rates": {...}, "params": {...}}
     POST /emulator/faults            -> merge {"server_503": 0.1, ...}; add "reset": true to clear first
-    GET  /emulator/config            -> the active profile, time scale and seed
+    GET  /emulator/config            -> the active profile (token_lifetime included), time scale and seed
+    POST /emulator/tokens/expire     -> every access token issued so far expires now (emulator.auth)
     GET  /emulator/sends             -> {"sends": {id: {received, first_due, sent, status}}, "dropped": N}:
                                         when each piece of a generate answer left, for requests with
                                         an x-request-id header (emulator.sends); POST .../sends/reset clears;
                                         with --workers, "workers_missing" counts siblings that did not answer
 
-Here: body size, key and model checks, the per-request counters (route, model, status, in flight)
-and the wire (headers, chunked writes, TCP resets). Everything that decides an answer, admission
-included, is emulator.generation's Generator, which shares this server's Stats. The two generate
-routes take nearly all the traffic: emulator.fastpath parses those itself and hands every other
-request to the aiohttp application built here; both fronts meet in Emulator.generate_route.
+Here: body size, key and model checks (a Vertex request's auth: authorize, the one check both
+fronts run), the per-request counters (route, model, status, in flight) and the wire (headers,
+chunked writes, TCP resets). Everything that decides an answer, admission included, is
+emulator.generation's Generator, which shares this server's Stats. The generate routes take nearly
+all the traffic: emulator.fastpath parses those itself and hands every other request to the
+aiohttp application built here; both fronts meet in Emulator.generate_route.
 """
 
 from __future__ import annotations
@@ -33,11 +40,13 @@ import asyncio
 import contextlib
 import json
 import time
+from collections.abc import Callable
 from typing import Any
 
 from aiohttp import web
 
-from emulator import cache_routes, protocol, responses
+from emulator import auth, cache_routes, protocol, responses, vertex, vertex_routes
+from emulator.auth import AccessTokens
 from emulator.errors import (
     ApiError,
     invalid_argument,
@@ -53,6 +62,7 @@ from emulator.profiles import ConfigError, ModelProfile, Profile
 from emulator.sends import SendLog, SendRecord
 from emulator.sends import merge as merge_sends
 from emulator.stats import Stats
+from emulator.vertex import VertexTarget
 from emulator.wire import AiohttpWire, Wire
 from emulator.workers import WorkerLink
 
@@ -63,7 +73,15 @@ GENERATE_METHODS = ("generateContent", "streamGenerateContent")
 class Emulator:
     """One emulator process: the HTTP handlers around its generator."""
 
-    def __init__(self, profile: Profile, *, time_scale: float = 1.0, seed: int | None = None) -> None:
+    def __init__(
+        self,
+        profile: Profile,
+        *,
+        time_scale: float = 1.0,
+        seed: int | None = None,
+        token_secret: bytes | None = None,
+        token_clock: Callable[[], float] = time.time,
+    ) -> None:
         self.profile = profile
         self.clock = Clock(time_scale)
         self.seed = seed
@@ -72,6 +90,8 @@ class Emulator:
         self.link: WorkerLink | None = None  # set when running as one of --workers N
         self.stats_epoch = 0
         self.sends = SendLog()  # send times of requests that carry x-request-id (emulator.sends)
+        # Access tokens (emulator.auth): workers share the secret, so each accepts the others' tokens.
+        self.tokens = AccessTokens(token_secret, profile.token_lifetime, token_clock)
 
     # ---- helpers -------------------------------------------------------------------------------
 
@@ -93,6 +113,24 @@ class Emulator:
         if accepted is not None and key not in accepted:
             raise invalid_key()
         return key
+
+    def authorize(
+        self, target: VertexTarget, authorization: str | None, api_key: str | None, version: str, method: str
+    ) -> str:
+        """The caller of a Vertex request, or the 401/403 (400 for a bad express key) refusing it:
+        the one auth check, whichever front parsed the request (emulator.auth)."""
+        try:
+            accepted = self.profile.accepted_keys
+            return auth.authorize(self.tokens, target, authorization, api_key, accepted, version, method)
+        except ApiError as refusal:
+            self.stats.auth_refusals[str(refusal.code)] += 1
+            raise
+
+    def vertex_model(self, model: str, target: VertexTarget) -> ModelProfile:
+        profile = self.profile.models.get(model)
+        if profile is None:
+            raise vertex.model_not_found(target, model)
+        return profile
 
     async def read_body(self, request: web.Request) -> bytes:
         limit = self.profile.max_request_bytes
@@ -144,9 +182,14 @@ class Emulator:
 
     async def stats_reset(self, request: web.Request) -> web.Response:
         self.reset_stats(self.stats_epoch + 1)
-        if self.link is not None:
-            self.link.publish_control(self.generator.faults.describe(), self.stats_epoch)
+        self.publish_control()
         return web.json_response(self.stats_snapshot())
+
+    def publish_control(self) -> None:
+        """--workers: what the admin routes changed here reaches the siblings (emulator.workers)."""
+        if self.link is not None:
+            faults = self.generator.faults.describe()
+            self.link.publish_control(faults, self.stats_epoch, self.tokens.expired_before_ms)
 
     async def sends_route(self, request: web.Request) -> web.Response:
         snapshot = self.sends.snapshot()
@@ -177,8 +220,7 @@ class Emulator:
             self.generator.faults.update(data, reset=reset)
         except (ValueError, ConfigError) as exc:
             return web.json_response({"error": str(exc)}, status=400)
-        if self.link is not None:
-            self.link.publish_control(self.generator.faults.describe(), self.stats_epoch)
+        self.publish_control()
         return web.json_response(self.generator.faults.describe())
 
     async def config_route(self, request: web.Request) -> web.Response:
@@ -250,24 +292,36 @@ class Emulator:
         finally:
             self.stats.end(status)
 
-    async def generate_route(self, wire: Wire, version: str, model: str, method: str) -> None:
+    async def generate_route(
+        self, wire: Wire, version: str, model: str, method: str, target: VertexTarget | None = None
+    ) -> None:
         """generateContent and streamGenerateContent, whichever front parsed the request (the lean
-        one, emulator.fastpath, or aiohttp's): the same checks, counters, answers and send stamps."""
-        self.stats.begin(f"{version}/models.{method}", model if model in self.profile.models else None)
+        one, emulator.fastpath, or aiohttp's): the same checks, counters, answers and send stamps.
+        `target`: a Vertex route (emulator.vertex), else the Developer API's."""
+        route = f"{version}/models.{method}" if target is None else target.route(version, method)
+        self.stats.begin(route, model if model in self.profile.models else None)
         record = self.sends.open(wire.request_id) if wire.request_id else None
         status: int | str = 200
+        stamp = None
         try:
             raw = await wire.body()
-            key = self.require_key(wire.api_key)
-            profile = self.model_profile(model, version, method)
+            if target is None:
+                key = self.require_key(wire.api_key)
+                profile = self.model_profile(model, version, method)
+            else:
+                key = self.authorize(target, wire.authorization, wire.api_key, version, method)
+                profile = self.vertex_model(model, target)
+                stamp = vertex.stamp_create_time()
             if method == "streamGenerateContent":
-                await self.stream(wire, raw, key, model, profile, record)
+                await self.stream(wire, raw, key, model, profile, record, stamp)
             else:
                 body = await self.generator.generate(raw, key, model, profile, record)
-                await wire.send(200, body)
+                await wire.send(200, body if stamp is None else stamp(body))
                 if record is not None:
                     record.sent.append(time.time())
         except ApiError as exc:
+            if target is not None:
+                exc = vertex.refusal(exc)
             status = exc.code
             self.stats.by_quota.update(exc.limits)
             await wire.send(exc.code, exc.body_bytes())
@@ -285,14 +339,21 @@ class Emulator:
                 record.status = status
 
     async def stream(
-        self, wire: Wire, raw: bytes, key: str, model: str, profile: ModelProfile, record: SendRecord | None
+        self,
+        wire: Wire,
+        raw: bytes,
+        key: str,
+        model: str,
+        profile: ModelProfile,
+        record: SendRecord | None,
+        stamp: Callable[[bytes], bytes] | None = None,
     ) -> None:
         """Write the generator's chunks as they come; headers go out with the first one, so a
-        refusal before it is still an ordinary error response."""
+        refusal before it is still an ordinary error response. `stamp`: Vertex's createTime."""
         chunks = self.generator.stream(raw, key, model, profile, wire.sse, record)
         async with contextlib.aclosing(chunks):  # a client gone mid-stream frees the slot at once
             async for chunk in chunks:
-                await wire.write(chunk)
+                await wire.write(chunk if stamp is None else stamp(chunk))
                 if record is not None:
                     record.sent.append(time.time())
         await wire.end()
@@ -310,6 +371,7 @@ def build_app(emulator: Emulator) -> web.Application:
     files = FilesApi(emulator.generator.files, emulator.stats, emulator.check_key, emulator.error_response)
     files.add_routes(app, VERSIONS)
     cache_routes.add_routes(app, emulator, VERSIONS)  # cachedContents (emulator.caching)
+    vertex_routes.add_routes(app, emulator)  # Vertex AI's model routes, POST /token, tokens/expire
     app.router.add_get("/healthz", emulator.healthz)
     app.router.add_get("/emulator/stats", emulator.stats_route)
     app.router.add_post("/emulator/stats/reset", emulator.stats_reset)

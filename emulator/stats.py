@@ -1,4 +1,5 @@
-"""Counters behind GET /emulator/stats: requests by route, model, status and fault; tokens served.
+"""Counters behind GET /emulator/stats: requests by route, model, status and fault; tokens served;
+access tokens issued and refused (emulator.oauth, emulator.auth).
 
 One Stats per emulator process, shared by the server (requests, statuses) and the generator
 (faults, limits, tokens, chunks); POST /emulator/stats/reset zeroes it in place for that reason.
@@ -31,6 +32,10 @@ class Stats:
         self.by_quota: Counter[str] = Counter()
         self.tokens: Counter[str] = Counter()
         self.chunks = 0
+        # POST /token (not an API call: not in requests_total) and the Vertex routes' auth refusals.
+        self.tokens_issued = 0
+        self.grants_refused = 0  # token requests refused
+        self.auth_refusals: Counter[str] = Counter()  # by status: 401, 403 (400: a bad express key)
         self.max_in_flight = self.in_flight
 
     def begin(self, route: str, model: str | None) -> None:
@@ -63,6 +68,14 @@ class Stats:
             "quota_429s_by_limit": {k: self.by_quota.get(k, 0) for k in ("rpm", "tpm", "rpd")},
             "tokens_served": {k: self.tokens.get(k, 0) for k in ("prompt", "output", "thoughts")},
             "chunks_streamed": self.chunks,
+            # Counts only: a token never appears in stats (they are written into results folders).
+            # The names stay clear of the report's secret-name filter (reports.metadata.scrub),
+            # which would hide an `auth` or `token_...` entry.
+            "oauth": {
+                "tokens_issued": self.tokens_issued,
+                "grants_refused": self.grants_refused,
+                "refusals_by_status": {"401": 0, "403": 0, **self.auth_refusals},
+            },
             "in_flight": self.in_flight,
             "max_in_flight": self.max_in_flight,
         }

@@ -20,10 +20,12 @@ from emulator import protocol
 
 
 class Wire(typing.Protocol):
-    """What generate_route needs of the front that parsed the request: its key, id and alt=sse, its
-    body, and a way to answer (a whole body, or a chunked stream), or to reset the connection."""
+    """What generate_route needs of the front that parsed the request: its key, Authorization
+    header (the Vertex routes' bearer token), id and alt=sse, its body, and a way to answer (a whole
+    body, or a chunked stream), or to reset the connection."""
 
     api_key: str | None
+    authorization: str | None
     request_id: str | None
     sse: bool
 
@@ -44,12 +46,13 @@ class AiohttpWire:
     """The Wire of a request that aiohttp parsed (emulator.fastpath hands it every request it does
     not serve itself). It writes the response before the handler returns, so the stamps are true."""
 
-    __slots__ = ("request", "response", "api_key", "request_id", "sse", "_read")
+    __slots__ = ("request", "response", "api_key", "authorization", "request_id", "sse", "_read")
 
     def __init__(self, request: web.Request, read: Callable[[web.Request], Awaitable[bytes]]) -> None:
         self.request = request
         self.response: web.StreamResponse | None = None
         self.api_key = protocol.api_key_of(request.headers, request.query)
+        self.authorization = request.headers.get("Authorization")
         self.request_id = request.headers.get("x-request-id")
         self.sse = request.query.get("alt") == "sse"
         self._read = read

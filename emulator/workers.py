@@ -9,7 +9,10 @@ What is shared and what is not:
 - GET /emulator/stats merges every worker's counters (each worker publishes a snapshot to a shared
   folder every 0.25 s; the answering worker adds its own live one), so other workers' figures can
   lag by up to 0.25 s.
-- POST /emulator/faults and /emulator/stats/reset reach every worker within 0.25 s.
+- POST /emulator/faults, /emulator/stats/reset and /emulator/tokens/expire reach every worker
+  within 0.25 s.
+- Access tokens: a token one worker issued is good at every other (emulator.auth: the workers
+  share the secret it is signed with, drawn by the supervisor before it forks them).
 - GET /emulator/sends merges every worker's send stamps, asked for at once: each worker also serves
   on a private Unix socket in the shared folder (worker_socket), where the answering worker asks its
   siblings (WorkerLink.ask_siblings); POST /emulator/sends/reset clears them all the same way. Each
@@ -131,8 +134,15 @@ class WorkerLink:
         except (OSError, ValueError):
             return None
 
-    def publish_control(self, faults: dict[str, Any], stats_epoch: int) -> None:
-        self._write(self.control, {"faults": faults, "stats_epoch": stats_epoch})
+    def publish_control(
+        self, faults: dict[str, Any], stats_epoch: int, tokens_expired_before_ms: int
+    ) -> None:
+        control = {
+            "faults": faults,
+            "stats_epoch": stats_epoch,
+            "tokens_expired_before_ms": tokens_expired_before_ms,
+        }
+        self._write(self.control, control)
         self._control_mtime = self.control.stat().st_mtime_ns  # our own change is already applied
 
 

@@ -79,7 +79,7 @@ OTHER = Group("other", "Other", ())
 LABELS: dict[str, str] = {
     "model": "Model",
     "api_key": "API key",
-    "backend": "Backend (Gemini API or Vertex AI)",
+    "backend": "Backend (gemini or vertex)",
     "project": "Project (Vertex)",
     "location": "Location (Vertex)",
     "transport": "Transport",

@@ -16,6 +16,7 @@ Tokens are secrets: each new one is handed to `on_token` (the run's redactor) be
 from __future__ import annotations
 
 import logging
+import secrets
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -226,12 +227,13 @@ def throwaway_service_account(token_uri: str, project: str) -> dict[str, str]:
     return {
         "type": "service_account",
         "project_id": project,
-        "private_key_id": f"{key.public_key().public_numbers().n % 10**20:020d}",
+        "private_key_id": secrets.token_hex(20),
         "private_key": pem,
         "client_email": email,
-        "client_id": "100000000000000000000",
+        "client_id": str(10**20 + secrets.randbelow(9 * 10**20)),  # 21 digits, as Google's
         "auth_uri": "https://accounts.google.com/o/oauth2/auth",
         "token_uri": token_uri,
+        "universe_domain": "googleapis.com",
     }
 
 
