@@ -5,8 +5,6 @@ the run), and a choice Vertex cannot serve is refused in the form, starting noth
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 import urllib.parse
 import urllib.request
 from pathlib import Path
@@ -14,8 +12,15 @@ from typing import Any
 
 import pytest
 
-from tests.e2e.locust_child import quick_emulator_config, read_rows, stop_child
-from tests.e2e.test_webui_sessions import _answers, _runner_state, ended, folders_of, free_port, logged_calls
+from tests.e2e.locust_child import read_rows, stop_child
+from tests.e2e.test_webui_sessions import (
+    _runner_state,
+    ended,
+    folders_of,
+    logged_calls,
+    opened_web_ui,
+    start_quick_web_ui,
+)
 from tests.waiting import wait_until
 
 pytestmark = pytest.mark.timeout(240)
@@ -33,21 +38,10 @@ def test_a_vertex_run_started_from_the_form(
     from playwright.sync_api import expect
 
     session = tmp_path / "session"
-    port = free_port()
     log_path = tmp_path / "locust.log"
-    env = {**clean_env, "NO_GCE_CHECK": "True"}
-    with log_path.open("w") as log:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "locust", "--web-port", str(port), "--results-dir", str(session),
-             "--emulator-config", quick_emulator_config(tmp_path), "--mix", "moderation=1",
-             "--stop-timeout", "2"],
-            cwd=repo_root, env=env, stdout=log, stderr=subprocess.STDOUT,
-        )  # fmt: skip
+    proc, url = start_quick_web_ui(repo_root, {**clean_env, "NO_GCE_CHECK": "True"}, session, log_path)
     try:
-        url = f"http://127.0.0.1:{port}/"
-        page = browser.new_page()
-        wait_until(lambda: proc.poll() is not None or _answers(page, url), 60, "the web UI")
-        assert proc.poll() is None, log_path.read_text()[-3000:]
+        page = opened_web_ui(browser, proc, url, log_path)
 
         # Refused in the form: the legacy SDK cannot reach Vertex. Nothing starts.
         refused = post_swarm(url, {"backend": "vertex", "transport": "legacy"})

@@ -60,6 +60,29 @@ def ended(session: Path, count: int) -> list[Path] | None:
     return done if len(done) == count and all(run_json(f).get("ended_at") for f in done) else None
 
 
+def start_quick_web_ui(
+    repo_root: Path, env: dict[str, str], session: Path, log_path: Path
+) -> tuple[subprocess.Popen, str]:
+    """`locust` with its web UI on a free port, the quick emulator, moderation only: (process, url)."""
+    port = free_port()
+    with log_path.open("w") as log:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "locust", "--web-port", str(port), "--results-dir", str(session),
+             "--emulator-config", quick_emulator_config(session.parent), "--mix", "moderation=1",
+             "--stop-timeout", "2"],
+            cwd=repo_root, env=env, stdout=log, stderr=subprocess.STDOUT,
+        )  # fmt: skip
+    return proc, f"http://127.0.0.1:{port}/"
+
+
+def opened_web_ui(browser: Any, proc: subprocess.Popen, url: str, log_path: Path) -> Any:
+    """A browser page once the web UI answers (the process must still be running)."""
+    page = browser.new_page()
+    wait_until(lambda: proc.poll() is not None or _answers(page, url), 60, "the web UI")
+    assert proc.poll() is None, log_path.read_text()[-3000:]
+    return page
+
+
 def start_from_form(page: Any, shape: str, fields: dict[str, str]) -> None:
     from playwright.sync_api import expect
 
@@ -76,21 +99,11 @@ def test_two_tests_in_one_session_get_their_own_folders_and_reports(
 ) -> None:
     from playwright.sync_api import expect
 
-    quick = quick_emulator_config(tmp_path)
     session = tmp_path / "session"
-    port = free_port()
     log_path = tmp_path / "locust.log"
-    with log_path.open("w") as log:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "locust", "--web-port", str(port), "--results-dir", str(session),
-             "--emulator-config", quick, "--mix", "moderation=1", "--stop-timeout", "2"],
-            cwd=repo_root, env=clean_env, stdout=log, stderr=subprocess.STDOUT,
-        )  # fmt: skip
+    proc, url = start_quick_web_ui(repo_root, clean_env, session, log_path)
     try:
-        url = f"http://127.0.0.1:{port}/"
-        page = browser.new_page()
-        wait_until(lambda: proc.poll() is not None or _answers(page, url), 60, "the web UI")
-        assert proc.poll() is None, log_path.read_text()[-3000:]
+        page = opened_web_ui(browser, proc, url, log_path)
 
         start_from_form(page, "spike", SPIKE)
         (spike,) = wait_until(lambda: ended(session, 1), 90, "the spike test to end by itself")

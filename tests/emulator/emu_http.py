@@ -5,6 +5,8 @@ from __future__ import annotations
 import base64
 import io
 import json
+import re
+import socket
 import urllib.error
 import urllib.request
 from typing import Any
@@ -65,3 +67,21 @@ def sse_events(data: bytes) -> list[dict[str, Any]]:
     text = data.decode()
     assert text.endswith("\r\n\r\n")
     return [json.loads(frame.removeprefix("data: ")) for frame in text.split("\r\n\r\n") if frame]
+
+
+def exchange(base: str, raw: bytes) -> bytes:
+    """One raw request on a fresh connection, read to the server's close."""
+    host, port = base.removeprefix("http://").rsplit(":", 1)
+    with socket.create_connection((host, int(port)), timeout=10) as sock:
+        sock.sendall(raw)
+        chunks = []
+        while data := sock.recv(65536):
+            chunks.append(data)
+    return b"".join(chunks)
+
+
+def comparable(reply: bytes) -> bytes:
+    """A reply with what differs by design between two answers blanked: date, response id, time."""
+    reply = re.sub(rb"Date: [^\r]*\r\n", b"", reply)
+    reply = re.sub(rb'"createTime": ?"[^"]*"', b'"createTime": ""', reply)
+    return re.sub(rb'"responseId": ?"[^"]*"', b'"responseId": ""', reply)

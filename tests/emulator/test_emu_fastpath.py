@@ -11,7 +11,7 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from emu_http import FLASH, MODEL, call, text_request
+from emu_http import FLASH, MODEL, call, comparable, exchange, text_request
 
 from emulator.fastpath import FastProtocol
 from emulator.profiles import load_profile
@@ -164,23 +164,6 @@ def test_connection_close_is_honoured_after_the_answer() -> None:
     assert emulator.stats.requests == 1
 
 
-def _exchange(base: str, raw: bytes) -> bytes:
-    """One request on a fresh connection, read to the server's close."""
-    host, port = base.removeprefix("http://").rsplit(":", 1)
-    with socket.create_connection((host, int(port)), timeout=10) as sock:
-        sock.sendall(raw)
-        chunks = []
-        while data := sock.recv(65536):
-            chunks.append(data)
-    return b"".join(chunks)
-
-
-def _comparable(reply: bytes) -> bytes:
-    """A reply with what differs by design between two answers blanked: the date, the response id."""
-    reply = re.sub(rb"Date: [^\r]*\r\n", b"", reply)
-    return re.sub(rb'"responseId": ?"[^"]*"', b'"responseId": ""', reply)
-
-
 @pytest.mark.parametrize(
     ("method", "body", "key"),
     [
@@ -199,8 +182,8 @@ def test_both_fronts_send_the_same_bytes(start_emulator, method: str, body: byte
         target = FLASH + colon + method.removeprefix(":")
         key_header = f"x-goog-api-key: {key}\r\n" if key else ""
         head = f"POST {target} HTTP/1.1\r\nHost: emu\r\n{key_header}Content-Length: {len(body)}\r\n"
-        replies.append(_exchange(emu.url, (head + "Connection: close\r\n\r\n").encode() + body))
-    assert _comparable(replies[0]) == _comparable(replies[1]), replies
+        replies.append(exchange(emu.url, (head + "Connection: close\r\n\r\n").encode() + body))
+    assert comparable(replies[0]) == comparable(replies[1]), replies
     assert emu.stats()["requests_total"] == 2
 
 

@@ -8,7 +8,6 @@ from __future__ import annotations
 import asyncio
 import json
 import re
-import socket
 import urllib.parse
 from collections.abc import Callable
 from pathlib import Path
@@ -16,7 +15,7 @@ from typing import Any
 
 import google.auth.transport.requests
 import pytest
-from emu_http import FLASH, MODEL, call, text_request
+from emu_http import FLASH, MODEL, call, comparable, exchange, text_request
 from google import genai
 from google.genai import errors, types
 from google.oauth2 import credentials as user_credentials
@@ -222,7 +221,7 @@ def test_expired_tokens_are_401_and_a_new_token_works(start_emulator, tmp_path: 
     assert refusals == {"401": 1, "403": 0}
 
 
-def fast_protocol_exchange(emulator: Emulator, raw: bytes) -> bytes:
+def fast_protocolexchange(emulator: Emulator, raw: bytes) -> bytes:
     """One request through the lean front over an in-memory transport; what it wrote."""
     written: list[bytes] = []
 
@@ -251,11 +250,11 @@ def test_a_token_expires_when_the_injected_clock_passes_its_lifetime() -> None:
     token, lifetime = emulator.tokens.issue(frozenset({CLOUD_PLATFORM}))
     head = f"POST {ROUTE}:generateContent HTTP/1.1\r\nHost: emu\r\nAuthorization: Bearer {token}\r\n"
     raw = (head + f"Content-Length: {len(BODY)}\r\n\r\n").encode() + BODY
-    assert fast_protocol_exchange(emulator, raw).startswith(b"HTTP/1.1 200 OK") and lifetime == 600
+    assert fast_protocolexchange(emulator, raw).startswith(b"HTTP/1.1 200 OK") and lifetime == 600
     clock.advance(599.9)
-    assert fast_protocol_exchange(emulator, raw).startswith(b"HTTP/1.1 200 OK")
+    assert fast_protocolexchange(emulator, raw).startswith(b"HTTP/1.1 200 OK")
     clock.advance(0.1)
-    reply = fast_protocol_exchange(emulator, raw)
+    reply = fast_protocolexchange(emulator, raw)
     assert reply.startswith(b"HTTP/1.1 401 Unauthorized")
     error = json.loads(reply.partition(b"\r\n\r\n")[2])["error"]
     assert error["status"] == "UNAUTHENTICATED" and error["details"][0]["reason"] == "ACCESS_TOKEN_EXPIRED"
@@ -334,23 +333,6 @@ def test_quota_is_per_project_and_location_and_refused_with_vertex_429(
 # ---- both fronts ------------------------------------------------------------------------------------
 
 
-def _exchange(base: str, raw: bytes) -> bytes:
-    host, port = base.removeprefix("http://").rsplit(":", 1)
-    with socket.create_connection((host, int(port)), timeout=10) as sock:
-        sock.sendall(raw)
-        chunks = []
-        while data := sock.recv(65536):
-            chunks.append(data)
-    return b"".join(chunks)
-
-
-def _comparable(reply: bytes) -> bytes:
-    """A reply with what differs by design between two answers blanked: date, response id, time."""
-    reply = re.sub(rb"Date: [^\r]*\r\n", b"", reply)
-    reply = re.sub(rb'"createTime": ?"[^"]*"', b'"createTime": ""', reply)
-    return re.sub(rb'"responseId": ?"[^"]*"', b'"responseId": ""', reply)
-
-
 @pytest.mark.parametrize(
     ("route", "method", "auth"),
     [
@@ -397,8 +379,8 @@ def test_both_fronts_send_the_same_bytes_for_vertex(
     for colon in (":", "%3A"):  # the escaped colon goes to aiohttp
         target = route + colon + method.removeprefix(":")
         head = f"POST {target} HTTP/1.1\r\nHost: emu\r\n{header}Content-Length: {len(BODY)}\r\n"
-        replies.append(_exchange(emu.url, (head + "Connection: close\r\n\r\n").encode() + BODY))
-    assert _comparable(replies[0]) == _comparable(replies[1]), replies
+        replies.append(exchange(emu.url, (head + "Connection: close\r\n\r\n").encode() + BODY))
+    assert comparable(replies[0]) == comparable(replies[1]), replies
     if auth in ("token", "key") and "no-such" not in route:
         assert replies[0].startswith(b"HTTP/1.1 200 OK") and b'"createTime": "' in replies[0]
     assert emu.stats()["requests_total"] == 2
