@@ -11,6 +11,7 @@ a row of the auth log (core/results.AUTH_LOG).
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import socket
@@ -90,22 +91,25 @@ def prepare_vertex(environment: Any, *, bundled_emulator: bool) -> None:
         environment.host,
         os.environ.get("GOOGLE_APPLICATION_CREDENTIALS", ""),
     )
-    if state.vertex_key == key:
-        return
-    close_vertex(environment)
-    if settings.backend != "vertex":
-        return
-    state.vertex = build_access(
-        environment, settings, base_url=environment.host or "", bundled_emulator=bundled_emulator,
-        role=role_of(environment),
-    )  # fmt: skip
-    state.vertex_key = key
-    if state.vertex.tokens is not None:
-        logger.info(
-            "Vertex AI: signed in for project %s, location %s (token renewed in the background)",
-            state.vertex.project,
-            state.vertex.location,
-        )
+    if state.vertex_key != key:
+        close_vertex(environment)
+        if settings.backend != "vertex":
+            return
+        state.vertex = build_access(
+            environment, settings, base_url=environment.host or "", bundled_emulator=bundled_emulator,
+            role=role_of(environment),
+        )  # fmt: skip
+        state.vertex_key = key
+        if state.vertex.tokens is not None:
+            logger.info(
+                "Vertex AI: signed in for project %s, location %s (token renewed in the background)",
+                state.vertex.project,
+                state.vertex.location,
+            )
+    access = state.vertex
+    if access is not None and access.project and not settings.project:
+        # The project the credentials named (or the emulator's): run.json says where calls went.
+        state.settings = dataclasses.replace(settings, project=access.project)
 
 
 def close_vertex(environment: Any) -> None:

@@ -89,7 +89,11 @@ def test_a_vertex_run_signs_in_renews_its_token_mid_run_and_fails_no_call(
 
     # The emulator saw Vertex calls (priced at the regional rate, under the budget).
     run = json.loads((out / "run.json").read_text())
-    assert run["settings"]["backend"] == "vertex" and run["settings"]["location"] == "us-central1"
+    assert (run["settings"]["backend"], run["settings"]["project"], run["settings"]["location"]) == (
+        "vertex",
+        "p",
+        "us-central1",
+    )
     report = (out / "report.html").read_text(encoding="utf-8")
     assert "Vertex AI sign-in" in report and "Access-token renewals" in report
 

@@ -98,3 +98,16 @@ def test_vertex_paths() -> None:
     )
     express = VertexAccess("", "global", tokens=None)
     assert express.model_path("m", "v1beta1") == "v1beta1/publishers/google/models/m"
+
+
+def test_the_limiter_takes_no_quota_tier_on_vertex() -> None:
+    from users.policies import policy_names
+    from users.policies.options import PolicySettings
+
+    given = options(client_policy="limiter", limit_rpm="0", limit_tpm="0", quota_tier="tier1")
+    with pytest.raises(OptionError, match="Vertex has no per-project quota tiers"):
+        PolicySettings.from_options(given, model="gemini-3.8-flash", known=policy_names())
+    given = options(client_policy="limiter", limit_rpm="60", limit_tpm="100000", quota_tier="")
+    assert (
+        PolicySettings.from_options(given, model="gemini-3.8-flash", known=policy_names()).limiter.rpm == 60
+    )

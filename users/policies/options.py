@@ -204,6 +204,12 @@ def _limiter(options: Any, model: str) -> LimiterSettings:
         raise OptionError(f"--quota-tier {tier!r}: use one of {', '.join(QUOTA_TIERS)}")
     if rpm and tpm:
         return LimiterSettings(rpm, tpm, "--limit-rpm/--limit-tpm")
+    if str(getattr(options, "backend", "") or "") == "vertex":
+        # core/models.json `vertex`: Standard PayGo shares capacity; there is no tier to read.
+        raise OptionError(
+            "--client-policy limiter on Vertex AI: Vertex has no per-project quota tiers (its Gemini quota "
+            "is shared), so --quota-tier cannot fill in the limits: give both --limit-rpm and --limit-tpm"
+        )
     entry = catalogue().get(model)
     quota = entry.quotas.get(tier) if entry is not None else None
     if quota is None:
