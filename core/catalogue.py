@@ -227,6 +227,7 @@ class Vertex(_Strict):
     regional_price_multiplier: float
     regional_premium_models: tuple[str, ...]
     global_only_models: tuple[str, ...]
+    standard_paygo_tpm: dict[str, int]  # input tokens per minute per model, by family: pro, flash, flash-lite
 
     def price_multiplier(self, model: str, location: str) -> float:
         """What Vertex charges at `location` for `model`, as a multiple of the model's own prices."""

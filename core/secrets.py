@@ -41,7 +41,7 @@ _KEY_SHAPES = (
     re.compile(r"(?i)(key=)[^&\s'\"]+"),
     re.compile(r"(?i)(x-goog-api-key['\"]?\s*[:=]\s*['\"]?)[^\s'\",}]+"),
     # OAuth 2 (Vertex AI): a bearer token in a header, a Google access token anywhere, a private key.
-    re.compile(r"(?i)(bearer\s+)[A-Za-z0-9._~+/\-]{8,}=*"),
+    re.compile(r"(?i)(bearer\s+)[A-Za-z0-9._~+/\-]{20,}=*"),  # 20+: "bearer authentication" stays
     re.compile(r"ya29\.[0-9A-Za-z_\-.]{8,}"),
     re.compile(r"-----BEGIN [A-Z ]*PRIVATE KEY-----.*?(?:-----END [A-Z ]*PRIVATE KEY-----|$)", re.DOTALL),
 )

@@ -185,7 +185,10 @@ def _sign_in(environment: Environment) -> None:
     bundled = bool(emulator_url) and environment.host == emulator_url
     run = run_of(environment)
     if bundled and run.emulator is not None and settings_of(environment).backend == "vertex":
-        run.emulator.wait_ready()  # its token endpoint signs this process in
+        try:
+            run.emulator.wait_ready()  # its token endpoint signs this process in
+        except EmulatorStartError as exc:
+            raise PreparationFailed(f"the bundled emulator did not start: {exc}") from None
     prepare_vertex(environment, bundled_emulator=bundled)
 
 

@@ -34,6 +34,9 @@ logger = logging.getLogger(__name__)
 CLOUD_PLATFORM = "https://www.googleapis.com/auth/cloud-platform"
 REFRESH_AHEAD_S = 300.0  # renew this long before expiry (google-auth itself waits until 225 s)
 RETRY_FIRST_S, RETRY_MAX_S = 1.0, 30.0  # a failed renewal is tried again after these
+EXPIRY_MARGIN_S = 10.0  # a token is treated as expired this long before (a tenth, if short-lived)
+MIN_PAUSE_S = 0.25  # the refresher's shortest sleep
+MIN_TOKEN_AGE_S = 5.0  # a 401 makes a token stale only once it has served this long
 UNKNOWN_LIFETIME_S = 3600.0  # a credential that states no expiry: renewed hourly
 
 
@@ -54,6 +57,8 @@ class TokenSource:
     """The process's access token from google-auth `credentials`, renewed ahead of its expiry.
 
     `clock` is wall time in epoch seconds (google-auth's expiry is wall time too); tests inject one.
+    A failed renewal is not tried again before a growing pause (RETRY_FIRST_S doubling to
+    RETRY_MAX_S), whoever asks: a token endpoint that is down must not be asked once per call.
     """
 
     def __init__(
@@ -73,6 +78,8 @@ class TokenSource:
         self._expires_at = 0.0
         self._renewing: Event | None = None  # set while a renewal is under way: waiters join it
         self._last_error = ""
+        self._retry_s = 0.0  # the pause after the last failure; 0 after a success
+        self._retry_at = 0.0  # no renewal is tried before this (epoch seconds)
         self._refresher: gevent.Greenlet | None = None
         self.refreshes = 0
         self.failures = 0
@@ -87,8 +94,16 @@ class TokenSource:
     def credentials(self) -> Any:
         return self._credentials
 
+    @property
+    def quota_project(self) -> str:
+        """The project billed for quota when it is not the called one (user credentials with a
+        quota project): sent as x-goog-user-project, as google-genai itself does."""
+        return str(getattr(self._credentials, "quota_project_id", None) or "")
+
     def expired(self) -> bool:
-        return not self._token or self._clock() >= self._expires_at
+        """True from a little before the expiry on (clocks differ; a call takes time to arrive)."""
+        lifetime = self._expires_at - self._obtained
+        return not self._token or self._clock() >= self._expires_at - min(EXPIRY_MARGIN_S, lifetime / 10)
 
     def refresh_due(self) -> float:
         """Epoch seconds at which the token should be renewed."""
@@ -97,28 +112,44 @@ class TokenSource:
 
     def wait_valid(self) -> None:
         """Return once the token is valid, renewing it first if it has expired; the wait is
-        recorded. Raises AuthError when the renewal fails (the call then fails as client_error)."""
+        recorded. Raises AuthError when there is none (the last renewal failed and the next is
+        not due yet), at once: the call then goes out and the API refuses it."""
         if not self.expired():
             return
         started = time.perf_counter()
-        self.renew()
-        self._on_event(AuthEvent("wait", (time.perf_counter() - started) * 1000.0))
-        if self.expired():
-            raise AuthError(f"no valid access token: the last renewal failed ({self._last_error})")
+        if self.renew():
+            self._emit(AuthEvent("wait", (time.perf_counter() - started) * 1000.0))
+            return
+        raise AuthError(f"no valid access token: the last renewal failed ({self._last_error})")
+
+    def join_renewal(self) -> None:
+        """Wait for a renewal under way, if any; never start one (the SDK's refresh, in a call)."""
+        if self._renewing is not None:
+            self._renewing.wait()
+
+    def invalidate(self) -> None:
+        """The API refused the token as expired or invalid (401, revoked early): once it has served
+        a while, the next call waits for a renewal instead of sending it again. (A token younger
+        than MIN_TOKEN_AGE_S is kept: the 401 was most likely for its predecessor.)"""
+        if self._token and self._clock() - self._obtained >= MIN_TOKEN_AGE_S:
+            self._expires_at = min(self._expires_at, self._clock())
 
     # ---- renewal ---------------------------------------------------------------------------------
 
     def fetch(self) -> None:
         """The first token, before any load: raises AuthError with the reason."""
         self.renew()
-        if not self._token:
+        if not self._token or self.expired():
             raise AuthError(f"no access token: {self._last_error}")
 
     def renew(self) -> bool:
-        """Renew now, or join a renewal already under way. True when it succeeded."""
+        """Renew now, or join a renewal already under way. True when the token is then valid.
+        During the pause after a failure nothing is tried: False at once."""
         if self._renewing is not None:
             self._renewing.wait()
             return not self.expired()
+        if self._clock() < self._retry_at:
+            return False
         self._renewing = Event()
         try:
             return self._renew_once()
@@ -135,27 +166,41 @@ class TokenSource:
             token = str(self._credentials.token or "")
             if not token:
                 raise ValueError("the token endpoint answered no access_token")
+            expiry = self._credentials.expiry
+            now = self._clock()
+            expires_at = _expiry(expiry) if expiry else now + UNKNOWN_LIFETIME_S
+            if expires_at <= now:
+                raise ValueError("the token endpoint answered a token that has already expired")
         except Exception as exc:  # noqa: BLE001 - google-auth raises many kinds; each is recorded
-            self.failures += 1
-            self._last_error = redact(f"{type(exc).__name__}: {exc}", (self._token,))[:300]
-            elapsed_ms = (time.perf_counter() - started) * 1000.0
-            self._on_event(AuthEvent("refresh_failed", elapsed_ms, self._last_error))
-            logger.warning("Vertex AI access token renewal failed: %s", self._last_error)
-            return False
+            return self._failed(exc, started)
         self._on_token(token)  # the redactor knows it before anything can print it
-        now = self._clock()
-        expiry = self._credentials.expiry
-        self._token, self._obtained = token, now
-        self._expires_at = _expiry(expiry) if expiry else now + UNKNOWN_LIFETIME_S
+        self._token, self._obtained, self._expires_at = token, now, expires_at
+        self._retry_s = self._retry_at = 0.0
         self.refreshes += 1
-        left_s = max(0.0, self._expires_at - now)
-        self._on_event(
-            AuthEvent("refresh", (time.perf_counter() - started) * 1000.0, f"expires_in_s={left_s:.0f}")
-        )
+        elapsed_ms = (time.perf_counter() - started) * 1000.0
+        self._emit(AuthEvent("refresh", elapsed_ms, f"expires_in_s={expires_at - now:.0f}"))
         return True
 
+    def _failed(self, exc: Exception, started: float) -> bool:
+        self.failures += 1
+        self._retry_s = min(self._retry_s * 2, RETRY_MAX_S) if self._retry_s else RETRY_FIRST_S
+        self._retry_at = self._clock() + self._retry_s
+        self._last_error = redact(f"{type(exc).__name__}: {exc}", (self._token,))[:300]
+        elapsed_ms = (time.perf_counter() - started) * 1000.0
+        self._emit(AuthEvent("refresh_failed", elapsed_ms, self._last_error))
+        logger.warning(
+            "Vertex AI access token renewal failed (next try in %.0f s): %s", self._retry_s, self._last_error
+        )
+        return False
+
+    def _emit(self, event: AuthEvent) -> None:
+        try:
+            self._on_event(event)
+        except Exception:  # noqa: BLE001 - a log that cannot be written must not stop the renewals
+            logger.exception("the auth log could not record a %s", event.event)
+
     def start_refresher(self) -> None:
-        """Renew in the background from now on, each time refresh_due comes."""
+        """Renew in the background from now on, each time refresh_due (or the retry) comes."""
         if self._refresher is None:
             self._refresher = gevent.spawn(self._refresh_loop)
 
@@ -164,17 +209,19 @@ class TokenSource:
             self._refresher.kill(block=False)
             self._refresher = None
 
+    def next_attempt(self) -> float:
+        """Epoch seconds of the refresher's next renewal: when due, or the retry after a failure."""
+        return self._retry_at if self._retry_at > self._clock() else self.refresh_due()
+
     def _refresh_loop(self) -> None:
-        retry_s = RETRY_FIRST_S
         while True:
-            # why: a timer until the renewal is due is the event this loop waits for
-            gevent.sleep(max(0.0, self.refresh_due() - self._clock()))
-            if self.renew():
-                retry_s = RETRY_FIRST_S
-                continue
-            # why: a failed renewal is tried again after a growing pause, while the token lasts
-            gevent.sleep(retry_s)
-            retry_s = min(retry_s * 2, RETRY_MAX_S)
+            # why: a timer until the renewal (or its retry) is due is the event this loop waits
+            # for; never shorter than MIN_PAUSE_S, so no answer of the endpoint can make it spin
+            gevent.sleep(max(MIN_PAUSE_S, self.next_attempt() - self._clock()))
+            try:
+                self.renew()
+            except Exception:  # noqa: BLE001 - the refresher outlives any one renewal's failure
+                logger.exception("Vertex AI access token renewal raised")
 
 
 def _expiry(expiry: datetime) -> float:

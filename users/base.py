@@ -151,6 +151,8 @@ class GeminiUser(User):
             else:
                 self.judge(spec, result, out)
         except CallError as err:
+            if self.vertex is not None:
+                self.vertex.refused(err.http_status)
             out.e2e_ms = out.e2e_ms or (time.perf_counter() - started) * 1000.0
             out.error_kind = err.kind
             out.error_message = err.message

@@ -343,8 +343,15 @@ def _backend(options: Any, transport: str, *, explicit_key: bool) -> tuple[str, 
         )
     project = "" if explicit_key else given_project or os.environ.get(PROJECT_VARIABLE, "").strip()
     location = given_location or os.environ.get(LOCATION_VARIABLE, "").strip() or DEFAULT_LOCATION
-    if project and not _PROJECT.fullmatch(project):
-        raise OptionError(f"--project {project!r} is not a Google Cloud project id (e.g. my-project-123)")
+    if explicit_key:
+        # Express mode has one endpoint, global: a location would only change the price charged.
+        if given_location and given_location != DEFAULT_LOCATION:
+            raise OptionError(
+                f"--location {given_location}: Vertex AI express mode (--api-key) serves only global: drop "
+                "--location, or drop --api-key to sign in with Google Cloud credentials"
+            )
+        location = DEFAULT_LOCATION
+    check_project_id(project, "--project")
     if not _LOCATION.fullmatch(location):
         raise OptionError(f"--location {location!r} is not a Vertex AI location (e.g. us-central1 or global)")
     model = str(getattr(options, "model", "") or "").strip().removeprefix("models/")
@@ -353,6 +360,12 @@ def _backend(options: Any, transport: str, *, explicit_key: bool) -> tuple[str, 
             f"--location {location}: Vertex AI serves {model} only on global: use --location global"
         )
     return backend, project, location
+
+
+def check_project_id(project: str, where: str) -> None:
+    """A project id goes into URL paths and headers: anything but an id's characters is refused."""
+    if project and not _PROJECT.fullmatch(project):
+        raise OptionError(f"{where} {project!r} is not a Google Cloud project id (e.g. my-project-123)")
 
 
 def known_secrets(*keys: str) -> tuple[str, ...]:

@@ -32,6 +32,7 @@ from users.auth import (
     throwaway_service_account,
 )
 from users.policies.runtime import role_of
+from users.settings import check_project_id
 from users.state import settings_of, users_state
 
 logger = logging.getLogger(__name__)
@@ -45,6 +46,7 @@ class VertexAccess:
     project: str  # "" in express mode
     location: str
     tokens: TokenSource | None  # None in express mode: the API key signs every call
+    log: AuthLog | None = None  # the token source's renewals
 
     def model_path(self, model: str, version: str = API_VERSION) -> str:
         """The path of a model's methods, without the leading slash or the `:method`."""
@@ -55,6 +57,11 @@ class VertexAccess:
     def wait_valid(self) -> None:
         if self.tokens is not None:
             self.tokens.wait_valid()
+
+    def refused(self, http_status: int | None) -> None:
+        """A call was answered `http_status`: a 401 means the token is no good any more."""
+        if http_status == 401 and self.tokens is not None:
+            self.tokens.invalidate()
 
 
 class AuthLog(EventLog):
@@ -117,6 +124,8 @@ def close_vertex(environment: Any) -> None:
     state = users_state(environment)
     if state.vertex is not None and state.vertex.tokens is not None:
         state.vertex.tokens.stop()
+    if state.vertex is not None and state.vertex.log is not None:
+        state.vertex.log.close()
     state.vertex = state.vertex_key = None
 
 
@@ -137,6 +146,8 @@ def build_access(
     else:
         credentials, found_project = load_credentials()
         project = settings.project or found_project
+    check_project_id(project, "the credentials' project")
+    check_project_id(getattr(credentials, "quota_project_id", None) or "", "the credentials' quota project")
     if not project:
         raise AuthError(
             "--backend vertex needs a project: pass --project or set GOOGLE_CLOUD_PROJECT "
@@ -148,6 +159,10 @@ def build_access(
         on_token=lambda token: protect_outputs(environment, (token,)),
         on_event=log.event,
     )
-    tokens.fetch()
+    try:
+        tokens.fetch()
+    except AuthError:
+        log.close()
+        raise
     tokens.start_refresher()
-    return VertexAccess(project, settings.location, tokens)
+    return VertexAccess(project, settings.location, tokens, log)

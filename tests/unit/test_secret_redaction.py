@@ -275,3 +275,17 @@ def test_the_report_renderer_hides_key_shaped_strings() -> None:
     page = template.render(text=f"error for {google} key=abc", uri=uri)
     assert google not in page.split("<img")[0] and "error for *** key=***" in page
     assert uri in page
+
+
+def test_oauth_shapes_are_hidden_and_ordinary_words_are_not() -> None:
+    from core.secrets import Redactor
+
+    token = "ya29.e-" + "Qx7_Lm2-Zp9aB3cD4eF5gH6iJ7kL8mN9oP0qR1sT2uV3wX4yZ5a"
+    redactor = Redactor([token])  # as users.vertex registers each token it is given
+    line = f"bundled Gemini emulator at http://127.0.0.1:1; Authorization: Bearer {token}"
+    assert redactor(line) == "bundled Gemini emulator at http://127.0.0.1:1; Authorization: Bearer ***"
+    assert redactor(f"got {token[:20]} from /token") == "got *** from /token"
+    assert redactor("the bearer authentication failed") == "the bearer authentication failed"
+    assert redactor("unknown ya29.a0AfH6SMBxQ9zK2 token") == "unknown *** token"
+    pem = "-----BEGIN PRIVATE KEY-----\nMIIEvQIBADANBgkqhkiG9w0BAQEFAASC\n-----END PRIVATE KEY-----\n"
+    assert redactor(f"key: {pem}rest") == "key: ***\nrest"

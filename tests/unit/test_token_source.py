@@ -105,11 +105,11 @@ def test_callers_that_find_a_renewal_under_way_join_it() -> None:
 
 
 def test_the_background_renewal_comes_before_expiry() -> None:
-    """Real wall clock: a token living 2 s is renewed at 1.5 s, found by its event (no sleep)."""
+    """Real wall clock: a token living 4 s is renewed at 3 s, found by its event (no sleep)."""
     import time
 
     renewed = Event()
-    credentials = FakeCredentials(time.time, 2.0)  # type: ignore[arg-type]
+    credentials = FakeCredentials(time.time, 4.0)  # type: ignore[arg-type]
     events: list[AuthEvent] = []
 
     def on_event(event: AuthEvent) -> None:
@@ -123,20 +123,77 @@ def test_the_background_renewal_comes_before_expiry() -> None:
     source.start_refresher()
     try:
         assert renewed.wait(timeout=30), "the token was not renewed in the background"
+        renewed_at = time.time()
     finally:
         source.stop()
     assert [e.event for e in events] == ["refresh", "refresh"]
     assert source.token() == "ya29.test-token-0002" and source._expires_at > first_expiry
+    # A second before the first token expired: a renewal at expiry would be a second late.
+    assert renewed_at < first_expiry, (renewed_at, first_expiry)
 
 
-def test_the_sdk_sees_the_source_s_state_and_never_refreshes_a_valid_token() -> None:
+def test_the_sdk_sees_the_source_s_state_and_never_renews_inside_a_call() -> None:
     source, credentials, clock, _, _ = make(60.0)
     source.fetch()
+    credentials.quota_project_id = "billing-project"
     sdk_view = SourceCredentials(source)
     # google-auth's own test would call a 60 s token expired (within 3m45s of expiry): the SDK
     # would then refresh inside every call.
     assert sdk_view.token == "ya29.test-token-0001" and not sdk_view.expired and sdk_view.valid
+    assert sdk_view.quota_project_id == "billing-project"  # the SDK sends it as x-goog-user-project
     clock.now += 61
     assert sdk_view.expired
-    sdk_view.refresh(None)
-    assert sdk_view.token == "ya29.test-token-0002" and credentials.calls == 2
+    sdk_view.refresh(None)  # what the SDK does with expired credentials, inside the call
+    assert credentials.calls == 1 and sdk_view.token == "ya29.test-token-0001"
+
+
+def test_a_failing_token_endpoint_is_asked_again_only_after_a_growing_pause() -> None:
+    source, credentials, clock, events, _ = make(60.0)
+    source.fetch()
+    credentials.fail = True
+    clock.now += 61  # expired
+    with pytest.raises(AuthError):
+        source.wait_valid()
+    assert credentials.calls == 2
+    for _ in range(50):  # a call after another finds the token expired: none asks the endpoint
+        with pytest.raises(AuthError, match="the last renewal failed"):
+            source.wait_valid()
+    assert credentials.calls == 2 and source.next_attempt() == pytest.approx(clock.now + 1.0)
+    clock.now += 1.0
+    assert not source.renew() and credentials.calls == 3
+    assert source.next_attempt() == pytest.approx(clock.now + 2.0)  # the pause doubles
+    clock.now += 2.0
+    credentials.fail = False
+    source.wait_valid()  # the endpoint is back: the next call renews, waits, and goes
+    assert credentials.calls == 4 and not source.expired()
+    assert [e.event for e in events].count("refresh_failed") == 2 and events[-1].event == "wait"
+
+
+def test_a_token_that_arrives_expired_is_a_failure_not_a_loop() -> None:
+    source, credentials, clock, events, _ = make(0.0)
+    assert not source.renew()
+    assert events[-1].event == "refresh_failed" and "already expired" in events[-1].detail
+    assert source.next_attempt() > clock.now  # a pause before the next try
+
+
+def test_a_401_makes_a_token_that_served_a_while_stale() -> None:
+    source, credentials, clock, _, _ = make(3600.0)
+    source.fetch()
+    source.invalidate()  # a 401 right after a renewal was for the old token: kept
+    assert not source.expired()
+    clock.now += 30
+    source.invalidate()
+    assert source.expired()
+    source.wait_valid()
+    assert credentials.calls == 2 and not source.expired()
+
+
+def test_an_auth_log_that_cannot_write_does_not_stop_the_renewals() -> None:
+    clock = Clock()
+    credentials = FakeCredentials(clock, 60.0)
+
+    def broken(event: AuthEvent) -> None:
+        raise OSError("disk full")
+
+    source = TokenSource(credentials, clock=clock, on_event=broken)
+    assert source.renew() and source.token() == "ya29.test-token-0001"

@@ -49,6 +49,9 @@ def test_an_explicit_key_is_vertex_express_mode() -> None:
     assert settings.vertex_express and settings.api_key == "k" * 39 and settings.project == ""
     with pytest.raises(OptionError, match="express mode, which takes no project"):
         GeminiSettings.from_options(options(api_key="k" * 39, project="p"), emulator=False)
+    with pytest.raises(OptionError, match="express mode .* serves only global"):
+        GeminiSettings.from_options(options(api_key="k" * 39, location="us-central1"), emulator=False)
+    assert GeminiSettings.from_options(options(api_key="k" * 39), emulator=False).vertex_location == "global"
 
 
 @pytest.mark.parametrize(

@@ -233,8 +233,14 @@ class SourceCredentials(google.auth.credentials.Credentials):
     def valid(self) -> bool:
         return not self._source.expired()
 
+    @property
+    def quota_project_id(self) -> str | None:  # type: ignore[override]
+        return self._source.quota_project or None
+
     def refresh(self, request: Any) -> None:
-        self._source.renew()
+        """Inside a call: never a renewal of its own (it would be the call's latency), only the wait
+        for one under way. A token still expired goes out and the API's 401 says so."""
+        self._source.join_renewal()
 
 
 class GenaiTransport:

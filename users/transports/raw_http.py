@@ -72,6 +72,8 @@ class RawHttpTransport:
         # renews it in the background; the call never waits for it here).
         self._tokens = vertex.tokens if vertex is not None else None
         auth = "Authorization: Bearer %s" if self._tokens is not None else f"x-goog-api-key: {key}"
+        if self._tokens is not None and self._tokens.quota_project:
+            auth += f"\r\nx-goog-user-project: {self._tokens.quota_project.replace('%', '%%')}"
         fixed = (
             f"POST {path}/{models}%s HTTP/1.1\r\n"
             f"Host: {host_header}\r\n{auth}\r\nContent-Type: application/json\r\n"
