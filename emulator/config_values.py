@@ -1,6 +1,6 @@
 """The emulator config's shared vocabulary: its one error type, the fault names and parameters, and
 the checks of a value that more than one module applies (a JSON type named in JSON's words, a whole
-number, a faults object).
+number, a faults object) or that more than one config key shares (per-model quotas).
 
 At the bottom of the emulator with lineup: profiles reads configs with it, faults reads the fault
 names, and neither imports the other for it.
@@ -62,6 +62,21 @@ def whole_number(value: Any, where: str, *, minimum: int = 0) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
         raise ConfigError(f"emulator config {where} must be a whole number >= {minimum}, got {value!r}")
     return value
+
+
+def check_quotas(quotas: Any, where: str) -> dict[str, dict[str, int | None]]:
+    """Validated per-model limits: model (or "*") -> {"rpm": N, "tpm": N, "rpd": N}, null for none."""
+    shape = "{'rpm': N, 'tpm': N, 'rpd': N}"
+    if not isinstance(quotas, dict):
+        raise ConfigError(f"emulator config {where} must be an object of model -> {shape}")
+    checked: dict[str, dict[str, int | None]] = {}
+    for model, limits in quotas.items():
+        if not isinstance(limits, dict) or set(limits) - {"rpm", "tpm", "rpd"}:
+            raise ConfigError(f"emulator config {where}.{model} must look like {shape}")
+        checked[model] = {
+            k: None if v is None else whole_number(v, f"{where}.{model}.{k}") for k, v in limits.items()
+        }
+    return checked
 
 
 def check_faults(faults: Any, source: str = "faults") -> dict[str, float]:

@@ -18,7 +18,7 @@ from collections import OrderedDict
 from collections.abc import AsyncIterator
 from typing import Any
 
-from emulator import protocol, responses, tokens
+from emulator import protocol, responses, tokens, vertex
 from emulator.caching import CacheStore, Prefixes
 from emulator.content import Answer, answer_for
 from emulator.errors import ApiError, server_error
@@ -26,7 +26,7 @@ from emulator.faults import NO_FAULT, OVERLOAD_503, Draw, Faults
 from emulator.files import FileStore
 from emulator.latency import ZERO_PLAN, Clock, Plan, Slots, is_instant, pause, plan_for
 from emulator.profiles import ModelProfile, Profile
-from emulator.quotas import Quotas
+from emulator.quotas import Limits, Quotas
 from emulator.sends import SendRecord
 from emulator.stats import Stats
 
@@ -130,6 +130,7 @@ class Generator:
         self.rng = random.Random(seed)  # latency draws; answers have their own per-prompt RNG
         self.faults = Faults(profile.faults, seed, clock.now)
         self.quotas = Quotas(profile, clock.time_scale)
+        self._vertex_limits: dict[str, Limits] = {}
         self.slots = {name: Slots(m.capacity, m.queue_limit) for name, m in profile.models.items()}
         self._cache: OrderedDict[tuple[Any, ...], Prepared] = OrderedDict()
         self._ids = responses.ResponseIds()
@@ -175,10 +176,24 @@ class Generator:
             self._cache.popitem(last=False)
         return prepared
 
+    def vertex_limits(self, model: str) -> Limits:
+        """A Vertex project caller's limits for `model` (emulator.vertex.quota_for), built once."""
+        limits = self._vertex_limits.get(model)
+        if limits is None:
+            limits = self._vertex_limits[model] = Limits(*vertex.quota_for(self.profile, model))
+        return limits
+
     async def admit(
-        self, key: str, model: str, profile: ModelProfile, prompt_tokens: int, stream: bool
+        self,
+        key: str,
+        model: str,
+        profile: ModelProfile,
+        prompt_tokens: int,
+        stream: bool,
+        limits: Limits | None = None,
     ) -> Draw:
         """Draw the faults, then take quota and a slot of `model`; the caller releases the slot.
+        `limits`: the caller's own instead of the tier's (vertex_limits), as Quotas.admit takes them.
 
         Raises ApiError for an injected server error or a refusal (quota, full queue, queue
         timeout), DropConnection for an injected reset. Every fault and refusal is counted."""
@@ -198,7 +213,7 @@ class Generator:
                 error.fault = draw.replace_with
                 raise error
         try:
-            self.quotas.admit(key, model, prompt_tokens)
+            self.quotas.admit(key, model, prompt_tokens, limits=limits)
             slots = self.slots[model]
             if not slots.try_acquire():
                 await slots.acquire(self.clock.scaled(profile.queue_timeout_s), profile.queue_timeout_status)
@@ -234,16 +249,23 @@ class Generator:
         return plan
 
     async def generate(
-        self, raw: bytes, key: str, model: str, profile: ModelProfile, record: SendRecord | None = None
+        self,
+        raw: bytes,
+        key: str,
+        model: str,
+        profile: ModelProfile,
+        record: SendRecord | None = None,
+        limits: Limits | None = None,
     ) -> bytes:
         """The generateContent JSON body, after admission and the answer's whole latency.
-        `record` (a request with an id, emulator.sends) gets the time the body was due."""
+        `record` (a request with an id, emulator.sends) gets the time the body was due; `limits`:
+        the caller's own quota, if not the tier's (admit)."""
         prepared = self.prepare(raw, model, profile)
         if prepared.file_ids:
             self.files.require(prepared.file_ids, key)  # deleted since the body was cached: 403
         if prepared.cache_name:
             self.caches.get(prepared.cache_name, key)  # expired, deleted or another project's: 403
-        draw = await self.admit(key, model, profile, prepared.prompt_tokens, stream=False)
+        draw = await self.admit(key, model, profile, prepared.prompt_tokens, stream=False, limits=limits)
         slots = self.slots[model]
         try:
             cached = self._cached_tokens(prepared, key, model)
@@ -271,9 +293,11 @@ class Generator:
         profile: ModelProfile,
         sse: bool,
         record: SendRecord | None = None,
+        limits: Limits | None = None,
     ) -> AsyncIterator[bytes]:
         """The streamGenerateContent chunks as wire bytes, each yielded when it is due; `record`
-        (a request with an id, emulator.sends) gets the time the first chunk was due.
+        (a request with an id, emulator.sends) gets the time the first chunk was due; `limits`
+        as generate's.
 
         Refusals raise before the first chunk, so the server can still answer with an error; the
         slot is held until the iterator ends or is closed (close it: contextlib.aclosing)."""
@@ -282,7 +306,7 @@ class Generator:
             self.files.require(prepared.file_ids, key)  # deleted since the body was cached: 403
         if prepared.cache_name:
             self.caches.get(prepared.cache_name, key)  # expired, deleted or another project's: 403
-        draw = await self.admit(key, model, profile, prepared.prompt_tokens, stream=True)
+        draw = await self.admit(key, model, profile, prepared.prompt_tokens, stream=True, limits=limits)
         slots = self.slots[model]
         try:
             cached = self._cached_tokens(prepared, key, model)

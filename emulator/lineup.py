@@ -152,3 +152,11 @@ def quota_tiers() -> dict[str, dict[str, tuple[int, int]]]:
 def fallback_model() -> str:
     """Whose quota figures a model gets when its tier does not list it: the catalogue's default."""
     return default_model()
+
+
+def family(model: str) -> str | None:
+    """The family (pro, flash, flash-lite) whose figures a model gets where they are kept by family
+    (requests per day: emulator.quotas; Vertex's tokens per minute: emulator.vertex): its catalogue
+    entry's, else the default model's (a user's own model)."""
+    entry = catalogue_entry(model) or catalogue_entry(fallback_model())
+    return entry.family if entry is not None else None

@@ -10,7 +10,7 @@ Two grants, form-encoded (application/x-www-form-urlencoded) as google-auth send
 - `grant_type=refresh_token&client_id=..&client_secret=..&refresh_token=..[&scope=..]`: a user's
   credentials (authorized_user ADC, as gcloud writes them). Any non-empty values are taken; the
   token grants the `scope` asked for, else cloud-platform.
-The answer is Google's: {"access_token": "ya29.emulator-...", "expires_in": <the emulator's token
+The answer is Google's: {"access_token": "ya29.e-...", "expires_in": <the emulator's token
 lifetime>, "token_type": "Bearer"} (plus "scope" for a refresh). A refusal is Google's too: 400
 {"error": "invalid_grant" | "invalid_scope" | "invalid_request" | "unsupported_grant_type",
 "error_description": ...}, 401 "invalid_client" for a refresh without its client.

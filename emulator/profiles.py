@@ -21,6 +21,8 @@ Config file (JSON), every key optional, merged over the chosen profile:
       "max_request_bytes": 104857600,       # inline payload limit (real API: 100 MB since 2026-01-12)
       "quota_tier": "tier1",                  # free | tier1 | tier2 | tier3 | paid-high | unlimited
       "quotas": {"gemini-3.8-flash": {"rpm": 100, "tpm": 200000, "rpd": 5000}},   # per-model overrides
+      "vertex_quotas": {"*": {"tpm": 100000}},   # a Vertex project's (default: its TPM floor alone;
+                                                 # emulator.vertex); `quotas` are the Developer API's
       "projects": {"project-a": ["k1", "k2"]},   # keys sharing one quota; an unlisted key is its own
       "faults": {"server_503": 0.05, "stall_seconds": 5},
       "caching": {"implicit_hit_probability": 0.8, "implicit_window_seconds": 300},  # emulator.caching
@@ -54,6 +56,7 @@ from emulator.config_values import (
     ConfigError,
     check_caching,
     check_faults,
+    check_quotas,
     json_type,
     whole_number,
 )
@@ -61,7 +64,7 @@ from emulator.lineup import RULE_FIELDS, ModelProfile, catalogue_profile, served
 
 # Requests and tokens per minute per project per model: the real tiers from the catalogue (requests
 # per day: emulator.quotas); `paid-high` is this emulator's own generous default; `unlimited` turns
-# quotas off.
+# quotas off (a Vertex project's too, unless the config's `vertex_quotas` set them: emulator.vertex).
 QUOTA_TIERS: dict[str, dict[str, tuple[int, int]]] = {
     **lineup.quota_tiers(),
     "paid-high": {"*": (100_000, 100_000_000)},
@@ -79,7 +82,8 @@ class Profile:
     # The real inline request limit: 20 MB until 2026-01-12, 100 MB since.
     max_request_bytes: int = 100 * 1024 * 1024
     quota_tier: str = "paid-high"
-    quotas: dict[str, dict[str, int]] = field(default_factory=dict)
+    quotas: dict[str, dict[str, int | None]] = field(default_factory=dict)
+    vertex_quotas: dict[str, dict[str, int | None]] = field(default_factory=dict)  # emulator.vertex
     faults: dict[str, float] = field(default_factory=dict)
     caching: dict[str, float] = field(default_factory=dict)  # emulator.caching's parameters
     # Real seconds an access token lives (emulator.auth); --token-lifetime overrides the config's.
@@ -199,6 +203,7 @@ _TOP_KEYS = {
     "max_request_bytes",
     "quota_tier",
     "quotas",
+    "vertex_quotas",
     "faults",
     "models",
     "model_defaults",
@@ -354,20 +359,8 @@ def apply_overrides(profile: Profile, data: dict[str, Any], source: str = "confi
                 f"emulator config {source}: quota_tier {tier!r} unknown; choose one of {list(QUOTA_TIERS)}"
             )
         profile.quota_tier = tier
-    quotas = data.get("quotas") or {}
-    if not isinstance(quotas, dict):
-        raise ConfigError(
-            f"emulator config {source}: quotas must be an object of model -> {{'rpm': N, 'tpm': N, 'rpd': N}}"
-        )
-    for model, limits in quotas.items():
-        if not isinstance(limits, dict) or set(limits) - {"rpm", "tpm", "rpd"}:
-            raise ConfigError(
-                f"emulator config {source}: quotas.{model} must look like {{'rpm': N, 'tpm': N, 'rpd': N}}"
-            )
-        profile.quotas[model] = {
-            k: (None if v is None else whole_number(v, f"{source}: quotas.{model}.{k}"))
-            for k, v in limits.items()
-        }
+    profile.quotas.update(check_quotas(data.get("quotas") or {}, f"{source}: quotas"))
+    profile.vertex_quotas.update(check_quotas(data.get("vertex_quotas") or {}, f"{source}: vertex_quotas"))
     if "projects" in data:
         profile.projects = _checked_projects(data["projects"], source)
     if "token_lifetime" in data:

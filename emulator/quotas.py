@@ -16,11 +16,13 @@ up so a client that honours it under a time scale waits long enough) frees a slo
 limit has no RetryInfo, like the real API's: nothing frees it before midnight Pacific. A rejected
 request is not counted. TPM counts input (prompt) tokens only, as the real API does.
 
-Vertex AI callers (emulator.vertex) come in by name too: a project route's caller is
-"projects/P/locations/L", so every token of a project shares one window per location; an express
-caller is its key, the same window as that key's Developer API calls. The limits are the same;
-the refusal is reworded to Vertex's Dynamic Shared Quota 429 (no QuotaFailure, no RetryInfo) by
-emulator.vertex.refusal, so this module knows nothing of Vertex.
+Vertex AI callers (emulator.vertex) come in by name too. An express caller is its key: the tier's
+limits, in the same windows as that key's Developer API calls. A project route's caller is
+"projects/P/locations/L" (every token of a project shares one window per location) and is held to
+limits of its own, which emulator.vertex chooses and admit() is given (`limits`): Vertex's shared
+quota has no requests per minute or per day, only a floor of input tokens per minute, counted
+here in the same rolling window. Either way the refusal is reworded to Vertex's 429 (no
+QuotaFailure, no RetryInfo) by emulator.vertex.refusal, so this module knows nothing of Vertex.
 
 Keys are only ever used as dictionary keys here; they never reach stats, logs or error bodies.
 """
@@ -94,10 +96,8 @@ def daily_limit(profile: Profile, model: str) -> int | None:
     if "rpd" in override:
         return override["rpd"]
     table = RPD_BY_TIER.get(profile.quota_tier)
-    if not table:
-        return None
-    entry = lineup.catalogue_entry(model) or lineup.catalogue_entry(lineup.fallback_model())
-    return table.get(entry.family) if entry is not None else None
+    family = lineup.family(model) if table else None
+    return table.get(family) if table and family else None
 
 
 class _Window:
@@ -152,9 +152,12 @@ class Quotas:
         seconds = self._epoch + (now - self._start) / self.time_scale
         return datetime.fromtimestamp(seconds, PACIFIC)
 
-    def admit(self, key: str, model: str, tokens: int, now: float | None = None) -> None:
-        """Count one request of `tokens` input tokens, or raise the 429 the real API would send."""
-        limits = self.limits(model)
+    def admit(
+        self, key: str, model: str, tokens: int, now: float | None = None, limits: Limits | None = None
+    ) -> None:
+        """Count one request of `tokens` input tokens, or raise the 429 the real API would send.
+        `limits`: the caller's own instead of the tier's (a Vertex project's: emulator.vertex)."""
+        limits = self.limits(model) if limits is None else limits
         if limits.none or self.window <= 0:
             return
         now = self.clock() if now is None else now

@@ -59,6 +59,7 @@ from emulator.file_routes import FilesApi
 from emulator.generation import DropConnection, Generator, count_tokens
 from emulator.latency import Clock
 from emulator.profiles import ConfigError, ModelProfile, Profile
+from emulator.quotas import Limits
 from emulator.sends import SendLog, SendRecord
 from emulator.sends import merge as merge_sends
 from emulator.stats import Stats
@@ -302,7 +303,7 @@ class Emulator:
         self.stats.begin(route, model if model in self.profile.models else None)
         record = self.sends.open(wire.request_id) if wire.request_id else None
         status: int | str = 200
-        stamp = None
+        stamp = limits = None
         try:
             raw = await wire.body()
             if target is None:
@@ -312,10 +313,12 @@ class Emulator:
                 key = self.authorize(target, wire.authorization, wire.api_key, version, method)
                 profile = self.vertex_model(model, target)
                 stamp = vertex.stamp_create_time()
+                # A project's quota is Vertex's own; an express key keeps its Developer API one.
+                limits = None if target.express else self.generator.vertex_limits(model)
             if method == "streamGenerateContent":
-                await self.stream(wire, raw, key, model, profile, record, stamp)
+                await self.stream(wire, raw, key, model, profile, record, stamp, limits)
             else:
-                body = await self.generator.generate(raw, key, model, profile, record)
+                body = await self.generator.generate(raw, key, model, profile, record, limits)
                 await wire.send(200, body if stamp is None else stamp(body))
                 if record is not None:
                     record.sent.append(time.time())
@@ -347,10 +350,12 @@ class Emulator:
         profile: ModelProfile,
         record: SendRecord | None,
         stamp: Callable[[bytes], bytes] | None = None,
+        limits: Limits | None = None,
     ) -> None:
         """Write the generator's chunks as they come; headers go out with the first one, so a
-        refusal before it is still an ordinary error response. `stamp`: Vertex's createTime."""
-        chunks = self.generator.stream(raw, key, model, profile, wire.sse, record)
+        refusal before it is still an ordinary error response. `stamp`: Vertex's createTime;
+        `limits`: a Vertex project's quota (Generator.vertex_limits)."""
+        chunks = self.generator.stream(raw, key, model, profile, wire.sse, record, limits)
         async with contextlib.aclosing(chunks):  # a client gone mid-stream frees the slot at once
             async for chunk in chunks:
                 await wire.write(chunk if stamp is None else stamp(chunk))

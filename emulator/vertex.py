@@ -13,12 +13,22 @@ path (Emulator.generate_route); what differs is here:
   Vertex's wording and an ErrorInfo naming aiplatform.googleapis.com and the RPC method;
 - a model not served: Vertex's "Publisher Model ... was not found" 404;
 - answers carry `createTime` beside `modelVersion` and `responseId` (stamp_create_time);
-- quota: Gemini on Vertex has Dynamic Shared Quota, no per-project rate limit the caller sees.
-  A Vertex caller's quota window is its (project, location), an express caller's its key (the
-  generator's quotas are keyed by that name: caller()), and a refusal, by quota or by a model's
-  capacity (the Developer API's "high demand" 503), is Vertex's one 429 RESOURCE_EXHAUSTED
-  without RetryInfo or QuotaFailure (refusal()): under DSQ a client cannot tell them apart and
-  has no time to wait for. Injected server errors (faults) stay what they are.
+- quota: Gemini on Vertex has no per-project rate limit. Its Standard PayGo quota (formerly
+  Dynamic Shared Quota) is shared by every customer: no requests per minute or per day, only an
+  organisation-level floor of input tokens per minute per model (the catalogue's
+  `vertex.standard_paygo_tpm`, by model family), above which bursts are served best effort. A
+  project caller is held to that floor alone (quota_for), counted in emulator.quotas' rolling
+  minute of emulated time; its window is its (project, location), so every credential of a
+  project shares it (the generator's quotas are keyed by caller()). The floor is the lowest
+  tier's and "best effort" above it is taken as a refusal: a run sees the least Vertex promises.
+  The config's `vertex_quotas` (by model or "*": rpm, tpm, rpd) replaces it; the Developer API's
+  `quotas` do not apply, being that API's figures; quota_tier `unlimited` turns it off as it
+  does every quota. An express caller is its key, held to that key's Developer API limits in the
+  same windows, as the emulator has always modelled express mode.
+  A refusal, by quota or by a model's capacity (the Developer API's "high demand" 503), is
+  Vertex's one 429 RESOURCE_EXHAUSTED without RetryInfo or QuotaFailure (refusal()): under this
+  quota a client cannot tell them apart and has no time to wait for. Injected server errors
+  (faults) stay what they are.
 """
 
 from __future__ import annotations
@@ -28,7 +38,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from core.catalogue import catalogue
+from emulator import lineup
 from emulator.errors import ERROR_INFO, ApiError
+from emulator.profiles import Profile
 
 VERSIONS = ("v1", "v1beta1")
 SERVICE = "aiplatform.googleapis.com"
@@ -97,6 +110,19 @@ def model_not_found(target: VertexTarget, model: str) -> ApiError:
         "does not have access to it. Please ensure you are using a valid model version. For more "
         "information, see: https://cloud.google.com/vertex-ai/generative-ai/docs/learn/model-versions",
     )
+
+
+def quota_for(profile: Profile, model: str) -> tuple[int | None, int | None, int | None]:
+    """(rpm, tpm, rpd) of a project caller for `model`, None for no limit: the config's
+    `vertex_quotas` where it sets them, else Standard PayGo's: no requests per minute or per day,
+    the floor of input tokens per minute of the model's family (emulator.lineup.family), none
+    under the `unlimited` quota tier."""
+    override = profile.vertex_quotas.get(model) or profile.vertex_quotas.get("*") or {}
+    family = lineup.family(model)
+    floor = None
+    if profile.quota_tier != "unlimited" and family is not None:
+        floor = catalogue().vertex.standard_paygo_tpm.get(family)
+    return override.get("rpm"), override.get("tpm", floor), override.get("rpd")
 
 
 def refusal(error: ApiError) -> ApiError:
