@@ -40,6 +40,8 @@ PROMPTS = 256  # distinct prompts, cycled: like a fixture set
 # A current model that does not think unasked (default level MINIMAL): thinking would spend the
 # 96-token maxOutputTokens below and leave one empty chunk per stream.
 MODEL_PATH = "/v1beta/models/gemini-3.5-flash-lite"
+# The same model on Vertex AI's project route: each request's bearer token checked (HMAC).
+VERTEX_PATH = "/v1/projects/bench/locations/global/publishers/google/models/gemini-3.5-flash-lite"
 
 
 def request_body(index: int) -> bytes:
@@ -53,9 +55,10 @@ def request_body(index: int) -> bytes:
     ).encode()
 
 
-def raw_request(path: str, body: bytes, host: str) -> bytes:
+def raw_request(path: str, body: bytes, host: str, bearer: str = "") -> bytes:
+    auth = f"Authorization: Bearer {bearer}" if bearer else "x-goog-api-key: bench-key"
     head = (
-        f"POST {path} HTTP/1.1\r\nHost: {host}\r\nx-goog-api-key: bench-key\r\n"
+        f"POST {path} HTTP/1.1\r\nHost: {host}\r\n{auth}\r\n"
         f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
     )
     return head.encode() + body
@@ -64,12 +67,14 @@ def raw_request(path: str, body: bytes, host: str) -> bytes:
 # ---- lean asyncio driver (runs in a child process) ---------------------------------------------
 
 
-async def _drive(url: str, path: str, seconds: float, connections: int, pipeline: int) -> dict[str, Any]:
+async def _drive(
+    url: str, path: str, seconds: float, connections: int, pipeline: int, bearer: str = ""
+) -> dict[str, Any]:
     """Keep `connections` keep-alive connections busy; each has `pipeline` requests in flight
     (HTTP/1.1 pipelining), so the driver spends fewer system calls per request than the server."""
     host_port = url.removeprefix("http://")
     host, port = host_port.rsplit(":", 1)
-    requests = [raw_request(path, request_body(i), host_port) for i in range(PROMPTS)]
+    requests = [raw_request(path, request_body(i), host_port, bearer) for i in range(PROMPTS)]
     counts = {"ok": 0, "errors": 0, "chunks": 0, "bytes": 0}
     deadline = time.monotonic() + seconds
 
@@ -212,6 +217,17 @@ def _cpu_seconds(pids: list[int]) -> float:
     return total
 
 
+def _emulator_token(url: str) -> str:
+    """An access token from the emulator's own token endpoint, the way a Vertex run gets one."""
+    from google.auth.transport.requests import Request
+
+    from users.auth import service_account_credentials, throwaway_service_account
+
+    credentials = service_account_credentials(throwaway_service_account(f"{url}/token", "bench"))
+    credentials.refresh(Request())
+    return str(credentials.token)
+
+
 def measure_emulator(args: argparse.Namespace) -> dict[str, float]:
     results: dict[str, float] = {}
     with EmulatorProcess(profile="fast", time_scale=0.0, workers=args.workers) as emu:
@@ -220,12 +236,15 @@ def measure_emulator(args: argparse.Namespace) -> dict[str, float]:
         _child(
             "--drive", emu.url, MODEL_PATH + ":generateContent", "2", str(args.connections), "1", timeout=60
         )
-        for name, path, pipeline in (
-            ("generate", MODEL_PATH + ":generateContent", args.pipeline),
-            ("stream", MODEL_PATH + ":streamGenerateContent?alt=sse", args.pipeline),
+        bearer = _emulator_token(emu.url)
+        for name, path, pipeline, token in (
+            ("generate", MODEL_PATH + ":generateContent", args.pipeline, ""),
+            ("stream", MODEL_PATH + ":streamGenerateContent?alt=sse", args.pipeline, ""),
             # One request in flight per connection, as the suite's transports send: the CPU per
             # request that a dry run at the suite's top rate costs the emulator.
-            ("single", MODEL_PATH + ":generateContent", 1),
+            ("single", MODEL_PATH + ":generateContent", 1, ""),
+            # The same on Vertex's project route, its bearer token checked on every request.
+            ("vertex", VERTEX_PATH + ":generateContent", 1, bearer),
         ):
             cpu_before = _cpu_seconds([pid])
             counts = _child(
@@ -235,6 +254,7 @@ def measure_emulator(args: argparse.Namespace) -> dict[str, float]:
                 str(args.seconds),
                 str(args.connections),
                 str(pipeline),
+                token,
                 timeout=args.seconds + 60,
             )
             cpu_s = _cpu_seconds([pid]) - cpu_before
@@ -310,6 +330,7 @@ def main(argv: list[str] | None = None) -> int:
     emulator_ms = emulator["single_cpu_ms_per_request"]
     client_ms = standin["client_cpu_ms_per_request"]
     cpu_ratio = emulator_ms / client_ms if client_ms else 0.0
+    vertex_ms = emulator["vertex_cpu_ms_per_request"]
     print(
         f"Emulator benchmark: {os.cpu_count()} cores, emulator --workers {args.workers}, {args.seconds:.0f} s per phase"
     )
@@ -332,6 +353,10 @@ def main(argv: list[str] | None = None) -> int:
         f"CPU per request: emulator {emulator_ms:.4f} ms, http transport {client_ms:.4f} ms per call "
         f"(its process at {standin['gevent_cpu'] * 100:.0f}% of a core): ratio {cpu_ratio:.2f} (goal <= 0.5)"
     )
+    print(
+        f"Vertex project route (bearer token checked per request): {vertex_ms:.4f} ms of emulator CPU per "
+        f"request, {vertex_ms / emulator_ms if emulator_ms else 0:.2f}x the Developer API route's"
+    )
     if emulator["generate_emulator_cpu"] < 0.8 * args.workers:
         print(
             "note: the emulator was not CPU-bound (the driver or other processes on this machine held "
@@ -342,7 +367,12 @@ def main(argv: list[str] | None = None) -> int:
             f"note: {os.cpu_count()} cores are shared by the emulator and the driver; headroom is "
             "only meaningful with a core for each, e.g. --workers 3 on an 8-core machine"
         )
-    errors = emulator["generate_errors"] + emulator["stream_errors"] + standin["gevent_errors"]
+    errors = (
+        emulator["generate_errors"]
+        + emulator["stream_errors"]
+        + emulator["vertex_errors"]
+        + standin["gevent_errors"]
+    )
     if errors:
         print(f"warning: {errors:.0f} non-200 answers during the benchmark")
     summary = {
@@ -355,6 +385,8 @@ def main(argv: list[str] | None = None) -> int:
         "emulator_cpu_ms_per_request_pipelined": round(emulator["generate_cpu_ms_per_request"], 4),
         "client_cpu_ms_per_request": round(client_ms, 4),
         "emulator_to_client_cpu": round(cpu_ratio, 3),
+        "vertex_cpu_ms_per_request": round(vertex_ms, 4),  # Vertex project route, one in flight
+        "vertex_to_developer_cpu": round(vertex_ms / emulator_ms, 3) if emulator_ms else 0.0,
         # Per busy core: steadier than the raw rates on a shared machine, so compare these.
         "emulator_stream_rps_per_core": round(stream_per_core, 1),
         "emulator_workers": args.workers,
@@ -373,7 +405,8 @@ def _child_main(argv: list[str]) -> int:
             int(argv[4]),
             int(argv[5]),
         )
-        print(json.dumps(asyncio.run(_drive(url, path, seconds, connections, pipeline))))
+        bearer = argv[6] if len(argv) > 6 else ""
+        print(json.dumps(asyncio.run(_drive(url, path, seconds, connections, pipeline, bearer))))
     elif mode == "--trivial-server":
         _trivial_server(int(argv[1]))
     elif mode == "--gevent-drive":

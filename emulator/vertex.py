@@ -33,6 +33,8 @@ path (Emulator.generate_route); what differs is here:
 
 from __future__ import annotations
 
+import functools
+import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -137,13 +139,21 @@ def refusal(error: ApiError) -> ApiError:
     return exhausted
 
 
+@functools.lru_cache(maxsize=4)
+def _utc_second(second: int) -> bytes:
+    """YYYY-MM-DDTHH:MM:SS of an epoch second: strftime once a second, not once an answer."""
+    return datetime.fromtimestamp(second, UTC).strftime("%Y-%m-%dT%H:%M:%S").encode()
+
+
 def stamp_create_time(now: float | None = None) -> Callable[[bytes], bytes]:
     """A function that adds `"createTime"` before `"responseId"` in an answer or a streamed chunk
     (every chunk of one answer has the same one, as on Vertex). The whitespace before responseId
     is repeated, so a pretty body stays pretty and an SSE event stays on one line; a piece without
     a responseId (an error frame, half a malformed body) is left as it is."""
-    moment = datetime.fromtimestamp(time.time() if now is None else now, UTC)
-    field = b'"createTime": "' + moment.strftime("%Y-%m-%dT%H:%M:%S.%fZ").encode() + b'",'
+    moment = time.time() if now is None else now
+    second = math.floor(moment)
+    micros = min(999_999, round((moment - second) * 1_000_000))
+    field = b'"createTime": "%s.%06dZ",' % (_utc_second(second), micros)
 
     def stamp(piece: bytes) -> bytes:
         at = piece.find(b'"responseId": ')

@@ -221,7 +221,7 @@ def test_expired_tokens_are_401_and_a_new_token_works(start_emulator, tmp_path: 
     assert refusals == {"401": 1, "403": 0}
 
 
-def fast_protocolexchange(emulator: Emulator, raw: bytes) -> bytes:
+def fast_protocol_exchange(emulator: Emulator, raw: bytes) -> bytes:
     """One request through the lean front over an in-memory transport; what it wrote."""
     written: list[bytes] = []
 
@@ -250,11 +250,11 @@ def test_a_token_expires_when_the_injected_clock_passes_its_lifetime() -> None:
     token, lifetime = emulator.tokens.issue(frozenset({CLOUD_PLATFORM}))
     head = f"POST {ROUTE}:generateContent HTTP/1.1\r\nHost: emu\r\nAuthorization: Bearer {token}\r\n"
     raw = (head + f"Content-Length: {len(BODY)}\r\n\r\n").encode() + BODY
-    assert fast_protocolexchange(emulator, raw).startswith(b"HTTP/1.1 200 OK") and lifetime == 600
+    assert fast_protocol_exchange(emulator, raw).startswith(b"HTTP/1.1 200 OK") and lifetime == 600
     clock.advance(599.9)
-    assert fast_protocolexchange(emulator, raw).startswith(b"HTTP/1.1 200 OK")
+    assert fast_protocol_exchange(emulator, raw).startswith(b"HTTP/1.1 200 OK")
     clock.advance(0.1)
-    reply = fast_protocolexchange(emulator, raw)
+    reply = fast_protocol_exchange(emulator, raw)
     assert reply.startswith(b"HTTP/1.1 401 Unauthorized")
     error = json.loads(reply.partition(b"\r\n\r\n")[2])["error"]
     assert error["status"] == "UNAUTHENTICATED" and error["details"][0]["reason"] == "ACCESS_TOKEN_EXPIRED"
