@@ -199,7 +199,8 @@ POLICY_LOG = _csv(
 #   node         <role>-<hostname>-<pid>, as in health.csv
 #   event        refresh: a new token (detail: expires_in_s=N); refresh_failed: the token endpoint
 #                  or google-auth refused (detail: why, redacted); wait: a call found the token
-#                  expired and waited for its renewal before its clock started
+#                  expired and waited for its renewal before its clock started; in_force: a test
+#                  began with the token fetched earlier (detail: expires_in_s=N)
 #   duration_ms  how long the renewal (or the wait) took
 #   detail       text
 AUTH_LOG = _csv(

@@ -14,7 +14,8 @@ from reports.html import Table, fmt_ms, fmt_number
 
 
 def auth_part(auth: pd.DataFrame | None) -> tuple[list[str], Table | None, list[str]]:
-    """(notes, table, warnings) about the run's token renewals; nothing for a run without them."""
+    """(notes, table, warnings) about the run's token renewals; nothing for a run without them
+    (no table for a test that renewed nothing)."""
     if auth is None or auth.empty:
         return [], None, []
     events = auth["event"].astype(str)
@@ -31,10 +32,13 @@ def auth_part(auth: pd.DataFrame | None) -> tuple[list[str], Table | None, list[
         p50, p99, top = nearest_rank_quantiles(chosen, (0.5, 0.99, 1.0))
         rows.append([label, fmt_number(len(chosen), 0), fmt_ms(p50), fmt_ms(p99), fmt_ms(top)])
     processes = auth["node"].astype(str).nunique() if "node" in auth else 0
+    fetched = int((events == "refresh").sum())
     notes = [
-        f"Vertex AI sign-in: {int((events == 'refresh').sum()):,} access token(s) fetched by "
-        f"{processes:,} process(es), each renewed in the background before it expired; a renewal is "
-        "never part of a call's latency."
+        f"Vertex AI sign-in: {fetched:,} access token(s) fetched by {processes:,} process(es), each "
+        "renewed in the background before it expired; a renewal is never part of a call's latency."
+        if fetched
+        else f"Vertex AI sign-in: {processes:,} process(es) ran this test on the token they had fetched "
+        "before it; none needed renewing during the test."
     ]
     warnings = []
     failed = auth[events == "refresh_failed"]
@@ -50,10 +54,14 @@ def auth_part(auth: pd.DataFrame | None) -> tuple[list[str], Table | None, list[
             f"{waits:,} call(s) found the access token expired and waited for its renewal before their "
             "clock started: the renewal ran late (a failing token endpoint or a busy generator)."
         )
-    table = Table(
-        columns=("Event", "Count", "p50", "p99", "max"),
-        numeric=(False, True, True, True, True),
-        rows=rows,
-        caption="Access-token renewals (ms)",
+    table = (
+        Table(
+            columns=("Event", "Count", "p50", "p99", "max"),
+            numeric=(False, True, True, True, True),
+            rows=rows,
+            caption="Access-token renewals (ms)",
+        )
+        if rows
+        else None
     )
     return notes, table, warnings

@@ -48,7 +48,7 @@ class AuthError(OptionError):
 class AuthEvent:
     """One renewal (`refresh`) or one call's wait for it (`wait`): for the auth log."""
 
-    event: str  # refresh | refresh_failed | wait
+    event: str  # refresh | refresh_failed | wait | in_force
     duration_ms: float
     detail: str = ""
 
@@ -121,6 +121,12 @@ class TokenSource:
             self._emit(AuthEvent("wait", (time.perf_counter() - started) * 1000.0))
             return
         raise AuthError(f"no valid access token: the last renewal failed ({self._last_error})")
+
+    def announce(self) -> None:
+        """Record the token in force (a web-UI test starting with the process's token: its own
+        auth log then says how it was signed in)."""
+        if self._token:
+            self._emit(AuthEvent("in_force", 0.0, f"expires_in_s={self._expires_at - self._clock():.0f}"))
 
     def join_renewal(self) -> None:
         """Wait for a renewal under way, if any; never start one (the SDK's refresh, in a call)."""

@@ -113,6 +113,8 @@ def prepare_vertex(environment: Any, *, bundled_emulator: bool) -> None:
                 state.vertex.project,
                 state.vertex.location,
             )
+    elif state.vertex is not None and state.vertex.tokens is not None:
+        state.vertex.tokens.announce()  # a next test (or the run's start): its log names the token
     access = state.vertex
     if access is not None and access.project and not settings.project:
         # The project the credentials named (or the emulator's): run.json says where calls went.

@@ -157,3 +157,28 @@ def test_missing_credentials_say_what_to_set(
     assert len(lines) == 1 and "GOOGLE_APPLICATION_CREDENTIALS" in lines[0], console[-3000:]
     assert "Traceback" not in console, console[-3000:]
     assert emulator_stats(emulator.url)["requests_total"] == 0
+
+
+def test_each_worker_of_a_distributed_vertex_run_signs_in_once(
+    repo_root: Path, tmp_path: Path, vertex_env: dict[str, str]
+) -> None:
+    """--processes 2 against the bundled emulator: the options (backend, project) reach the workers
+    with the first spawn message, each signs in once before its users start, and the master (which
+    sends no calls) does not."""
+    from tests.metrics.llm_helpers import own_master_port
+
+    out = tmp_path / "run"
+    proc = run_locust(
+        repo_root, vertex_env, "--backend", "vertex", "--project", "dist-project", "--transport", "http",
+        "--processes", "2", *own_master_port(), "--mix", "moderation=1", "-u", "4", "-r", "4", "-t", "6s",
+        "--results-dir", str(out),
+    )  # fmt: skip
+    console = proc.stdout + proc.stderr
+    assert proc.returncode == 0, console[-4000:]
+    auth_logs = sorted(path.name for path in out.glob("auth-*.csv"))
+    assert len(auth_logs) == 2 and all(name.startswith("auth-worker-") for name in auth_logs), auth_logs
+    for path in out.glob("auth-*.csv"):
+        assert [row["event"] for row in read_rows(path)] == ["refresh"], path.name
+    calls = [row for path in out.glob("requests-*.csv") for row in read_rows(path)]
+    assert calls and not [row for row in calls if row["error_kind"] in FAILURES], calls[:3]
+    assert console.count("signed in for project dist-project") == 2, console[-3000:]
