@@ -231,9 +231,17 @@ class Vertex(_Strict):
 
     def price_multiplier(self, model: str, location: str) -> float:
         """What Vertex charges at `location` for `model`, as a multiple of the model's own prices."""
-        if location == "global" or lookup(dict.fromkeys(self.regional_premium_models, True), model) is None:
+        if location == "global" or not _listed(self.regional_premium_models, model):
             return 1.0
         return self.regional_price_multiplier
+
+    def serves_only_global(self, model: str) -> bool:
+        return _listed(self.global_only_models, model)
+
+
+def _listed(models: tuple[str, ...], model: str) -> bool:
+    """Whether `model` is one of `models`, matched as `lookup` matches ids (prefix, version suffix)."""
+    return lookup(dict.fromkeys(models, True), model) is not None
 
 
 class Catalogue(_Strict):

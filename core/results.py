@@ -71,14 +71,15 @@ def request_log_name(hostname: str, pid: int) -> str:
     return f"requests-{hostname}-{pid}.csv"
 
 
+def process_log_name(glob: str, role: str, hostname: str, pid: int) -> str:
+    """<kind>-<role>-<hostname>-<pid>.csv: one process's file of a per-process log matching `glob`
+    (POLICY_LOG_GLOB, AUTH_LOG_GLOB)."""
+    return glob.replace("*", f"{role}-{hostname}-{pid}")
+
+
 def policy_log_name(role: str, hostname: str, pid: int) -> str:
     """policy-<role>-<hostname>-<pid>.csv: the client policy's decisions of one process."""
-    return f"policy-{role}-{hostname}-{pid}.csv"
-
-
-def auth_log_name(role: str, hostname: str, pid: int) -> str:
-    """auth-<role>-<hostname>-<pid>.csv: one process's access-token renewals (Vertex AI)."""
-    return f"auth-{role}-{hostname}-{pid}.csv"
+    return process_log_name(POLICY_LOG_GLOB, role, hostname, pid)
 
 
 def numbered_test_folder(number: int, started: float) -> str:

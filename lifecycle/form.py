@@ -53,6 +53,20 @@ def check_host(host: str | None) -> None:
         )
 
 
+def to_bundled_emulator(options: argparse.Namespace, host: str | None) -> bool:
+    """Whether `host` is the bundled emulator this process started (options.emulator_url)."""
+    emulator_url = getattr(options, "emulator_url", None)
+    return bool(emulator_url) and host == emulator_url
+
+
+def model_served_warning(host: str, settings: GeminiSettings) -> str | None:
+    """The start-up models.get check (lifecycle.reachable); the Developer API's only: on Vertex AI
+    the first call answers for the model."""
+    if settings.backend != "gemini":
+        return None
+    return check_model_served(host, settings.model, settings.api_key)
+
+
 def form_options(environment: Environment, form: Any) -> argparse.Namespace:
     """The options a start from this form would run with: the process's, overlaid with the form's
     values; `host` is the form's, else the environment's."""
@@ -70,8 +84,7 @@ def form_options(environment: Environment, form: Any) -> argparse.Namespace:
 def check_start(environment: Environment, options: argparse.Namespace) -> SuiteShape | None:
     """Every value a start can change, checked; the shape it asks for. Raises CONFIG_ERRORS."""
     check_form_options(options)  # the cost budget rule and --slo
-    emulator_url = getattr(options, "emulator_url", None)
-    to_emulator = bool(emulator_url) and options.host == emulator_url
+    to_emulator = to_bundled_emulator(options, options.host)
     settings = GeminiSettings.from_options(options, emulator=to_emulator)
     notice = settings.model_notice()
     if notice:
@@ -92,11 +105,7 @@ def check_start(environment: Environment, options: argparse.Namespace) -> SuiteS
         # reaches a host the budget rule refuses.
         check_host(options.host)
         check_reachable(options.host)
-        warning = (
-            check_model_served(options.host, settings.model, settings.api_key)
-            if settings.backend == "gemini"
-            else None
-        )
+        warning = model_served_warning(options.host, settings)
         if warning:
             logger.warning("%s", warning)
     return shape

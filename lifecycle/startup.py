@@ -28,8 +28,14 @@ from core.options import OptionError
 from emulator.launcher import EmulatorProcess, EmulatorStartError
 from emulator.profiles import ConfigError, load_profile
 from lifecycle import arms_driver, finish, session
-from lifecycle.form import CONFIG_ERRORS, check_host, install_start_form_check
-from lifecycle.reachable import check_model_served, check_reachable
+from lifecycle.form import (
+    CONFIG_ERRORS,
+    check_host,
+    install_start_form_check,
+    model_served_warning,
+    to_bundled_emulator,
+)
+from lifecycle.reachable import check_reachable
 from lifecycle.state import RunState, run_of
 from metrics import llm, results, verdict
 from metrics.recorder import RequestLog
@@ -136,9 +142,8 @@ def startup_interrupts(environment: Environment) -> Iterator[None]:
 def configure(environment: Environment) -> None:
     """Settings, prices and the scenario mix from the options (quick); raises CONFIG_ERRORS."""
     options = environment.parsed_options
-    emulator_url = getattr(options, "emulator_url", None)
     check_host(environment.host)
-    bundled_emulator = bool(emulator_url) and environment.host == emulator_url
+    bundled_emulator = to_bundled_emulator(options, environment.host)
     settings = GeminiSettings.from_options(options, emulator=bundled_emulator)
     protect_outputs(environment, settings.secrets())  # the web UI's form may bring another key
     notice = settings.model_notice()
@@ -181,8 +186,7 @@ def _sign_in(environment: Environment) -> None:
     once the master's options (and host) arrive with the first spawn message."""
     if not environment.host:
         return
-    emulator_url = getattr(environment.parsed_options, "emulator_url", None)
-    bundled = bool(emulator_url) and environment.host == emulator_url
+    bundled = to_bundled_emulator(environment.parsed_options, environment.host)
     run = run_of(environment)
     if bundled and run.emulator is not None and settings_of(environment).backend == "vertex":
         try:
@@ -306,12 +310,7 @@ def start_up(environment: Environment) -> None:
         try:
             check_reachable(environment.host)
             settings = settings_of(environment)
-            # models.get is the Developer API's; Vertex's answer is the first call's.
-            warning = (
-                check_model_served(environment.host, settings.model, settings.api_key)
-                if settings.backend == "gemini"
-                else None
-            )
+            warning = model_served_warning(environment.host, settings)
         except OptionError as exc:
             fail(environment, str(exc))
         if warning:

@@ -5,10 +5,13 @@ two of them."""
 
 from __future__ import annotations
 
+import os
+import socket
 from pathlib import Path
 from typing import Any
 
-from core.results import CsvFile
+from core.results import CsvFile, process_log_name
+from metrics.health import node_name
 from metrics.redaction import redactor_of
 from metrics.results import AppendedCsv
 
@@ -16,9 +19,14 @@ MAX_KEPT = 10_000  # rows kept in memory for a reader in the same process (tests
 
 
 class EventLog:
-    def __init__(self, environment: Any, spec: CsvFile, file_name: str) -> None:
+    """`spec`'s file of this process (<kind>-<role>-<hostname>-<pid>.csv); `node` names the
+    process in its rows, as health.csv does."""
+
+    def __init__(self, environment: Any, spec: CsvFile, role: str) -> None:
         self.environment = environment
-        self.csv = AppendedCsv(spec, file_name, redactor=redactor_of(environment))
+        self.node = node_name(role)
+        name = process_log_name(spec.name, role, socket.gethostname(), os.getpid())
+        self.csv = AppendedCsv(spec, name, redactor=redactor_of(environment))
         self.rows: list[dict[str, Any]] = []
 
     def write(self, row: dict[str, Any]) -> None:

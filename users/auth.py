@@ -81,18 +81,12 @@ class TokenSource:
         self._retry_s = 0.0  # the pause after the last failure; 0 after a success
         self._retry_at = 0.0  # no renewal is tried before this (epoch seconds)
         self._refresher: gevent.Greenlet | None = None
-        self.refreshes = 0
-        self.failures = 0
 
     # ---- what the transports ask -------------------------------------------------------------
 
     def token(self) -> str:
         """The current token, never waiting (callers waited in wait_valid before their clock)."""
         return self._token
-
-    @property
-    def credentials(self) -> Any:
-        return self._credentials
 
     @property
     def quota_project(self) -> str:
@@ -182,13 +176,11 @@ class TokenSource:
         self._on_token(token)  # the redactor knows it before anything can print it
         self._token, self._obtained, self._expires_at = token, now, expires_at
         self._retry_s = self._retry_at = 0.0
-        self.refreshes += 1
         elapsed_ms = (time.perf_counter() - started) * 1000.0
         self._emit(AuthEvent("refresh", elapsed_ms, f"expires_in_s={expires_at - now:.0f}"))
         return True
 
     def _failed(self, exc: Exception, started: float) -> bool:
-        self.failures += 1
         self._retry_s = min(self._retry_s * 2, RETRY_MAX_S) if self._retry_s else RETRY_FIRST_S
         self._retry_at = self._clock() + self._retry_s
         self._last_error = redact(f"{type(exc).__name__}: {exc}", (self._token,))[:300]
@@ -235,21 +227,15 @@ def _expiry(expiry: datetime) -> float:
     return (expiry if expiry.tzinfo else expiry.replace(tzinfo=UTC)).timestamp()
 
 
-def load_credentials(credentials_file: str = "") -> tuple[Any, str]:
-    """google-auth credentials with the cloud-platform scope and the project they name: from
-    `credentials_file` (a service-account or authorized-user JSON) when given, else the
-    application-default credentials (GOOGLE_APPLICATION_CREDENTIALS, gcloud's, the metadata
-    server). Raises AuthError with what to set."""
+def load_credentials() -> tuple[Any, str]:
+    """google-auth's application-default credentials (GOOGLE_APPLICATION_CREDENTIALS, gcloud's,
+    the metadata server) with the cloud-platform scope, and the project they name. Raises
+    AuthError with what to set."""
     import google.auth
     from google.auth import exceptions
 
     try:
-        if credentials_file:
-            credentials, project = google.auth.load_credentials_from_file(
-                credentials_file, scopes=[CLOUD_PLATFORM]
-            )
-        else:
-            credentials, project = google.auth.default(scopes=[CLOUD_PLATFORM])
+        credentials, project = google.auth.default(scopes=[CLOUD_PLATFORM])
     except exceptions.DefaultCredentialsError as exc:
         raise AuthError(
             f"no Google Cloud credentials for Vertex AI ({_first_line(exc)}): set "

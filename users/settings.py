@@ -9,13 +9,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
-from core.catalogue import (
-    UNKNOWN_MODEL_THINKING_HEADROOM,
-    catalogue,
-    check_model_status,
-    default_model,
-    lookup,
-)
+from core.catalogue import UNKNOWN_MODEL_THINKING_HEADROOM, catalogue, check_model_status, default_model
 from core.options import OptionError
 from core.secrets import key_problem
 from users.policies.options import add_policy_arguments
@@ -154,13 +148,12 @@ class GeminiSettings:
         check_thinking(model, level, None if thinking < 0 else thinking)
         explicit_key = str(getattr(options, "api_key", "") or "")
         backend, project, location = _backend(options, transport, explicit_key=bool(explicit_key))
-        if backend == "vertex" and not explicit_key:
-            # OAuth 2: the credentials are found when the process prepares (users/vertex.py).
-            return cls(
-                model, transport, "", max_tokens or None, temperature, timeout_s, retries,
-                None if thinking < 0 else thinking, level, backend, project, location,
-            )  # fmt: skip
-        if emulator:
+        oauth = (
+            backend == "vertex" and not explicit_key
+        )  # credentials found when it prepares (users/vertex.py)
+        if oauth:
+            api_key = ""
+        elif emulator:
             api_key = explicit_key or EMULATOR_KEY
         else:
             api_key = (
@@ -185,7 +178,7 @@ class GeminiSettings:
             backend,
             project,
             location,
-            backend == "vertex",
+            vertex_express=backend == "vertex" and not oauth,
         )
 
     @property
@@ -355,7 +348,7 @@ def _backend(options: Any, transport: str, *, explicit_key: bool) -> tuple[str, 
     if not _LOCATION.fullmatch(location):
         raise OptionError(f"--location {location!r} is not a Vertex AI location (e.g. us-central1 or global)")
     model = str(getattr(options, "model", "") or "").strip().removeprefix("models/")
-    if location != "global" and lookup(dict.fromkeys(catalogue().vertex.global_only_models, True), model):
+    if location != "global" and catalogue().vertex.serves_only_global(model):
         raise OptionError(
             f"--location {location}: Vertex AI serves {model} only on global: use --location global"
         )

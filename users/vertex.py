@@ -14,14 +14,12 @@ from __future__ import annotations
 import dataclasses
 import logging
 import os
-import socket
 import time
 from dataclasses import dataclass
 from typing import Any
 
 from core import results as layout
 from metrics.event_log import EventLog
-from metrics.health import node_name
 from metrics.redaction import protect_outputs
 from users.auth import (
     AuthError,
@@ -68,10 +66,7 @@ class AuthLog(EventLog):
     """auth-<role>-<hostname>-<pid>.csv: this process's token renewals and waits."""
 
     def __init__(self, environment: Any, role: str) -> None:
-        super().__init__(
-            environment, layout.AUTH_LOG, layout.auth_log_name(role, socket.gethostname(), os.getpid())
-        )
-        self.node = node_name(role)
+        super().__init__(environment, layout.AUTH_LOG, role)
 
     def event(self, event: AuthEvent) -> None:
         self.write(

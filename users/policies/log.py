@@ -5,23 +5,17 @@ rates), one row each (metrics.event_log).
 
 from __future__ import annotations
 
-import os
-import socket
 import time
 from collections.abc import Callable
 from typing import Any
 
 from core import results as layout
 from metrics.event_log import EventLog
-from metrics.health import node_name
 
 
 class PolicyLog(EventLog):
     def __init__(self, environment: Any, role: str, wall_clock: Callable[[], float] = time.time) -> None:
-        super().__init__(
-            environment, layout.POLICY_LOG, layout.policy_log_name(role, socket.gethostname(), os.getpid())
-        )
-        self.node = node_name(role)
+        super().__init__(environment, layout.POLICY_LOG, role)
         self.wall_clock = wall_clock
 
     def event(self, component: str, event: str, value: float, detail: str = "") -> None:
