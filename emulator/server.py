@@ -40,7 +40,7 @@ import asyncio
 import contextlib
 import json
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aiohttp import web
@@ -269,10 +269,8 @@ class Emulator:
             # No response: an injected reset. aiohttp quietly drops what is returned on a connection
             # already gone (raising instead would print a traceback for every injected reset).
             return wire.response or web.Response(status=500)
-        known = model in self.profile.models
-        self.stats.begin(f"{version}/models.{method or 'get'}", model if known else None)
-        status: int | str = 200
-        try:
+
+        async def answer() -> web.StreamResponse:
             if request.method == "GET" and not method:
                 self.check_key(request)
                 profile = self.model_profile(model, version, "get")
@@ -283,6 +281,18 @@ class Emulator:
             key = self.check_key(request)
             profile = self.model_profile(model, version, method)
             return web.json_response(count_tokens(raw, profile, self.generator.files, key))
+
+        return await self.counted(f"{version}/models.{method or 'get'}", model, answer)
+
+    async def counted(
+        self, route: str, model: str, answer: Callable[[], Awaitable[web.StreamResponse]]
+    ) -> web.StreamResponse:
+        """A model route other than generate (models.get, countTokens, either dialect): counted in
+        the stats under `route`, an ApiError answered as the API would."""
+        self.stats.begin(route, model if model in self.profile.models else None)
+        status: int | str = 200
+        try:
+            return await answer()
         except ApiError as exc:
             status = exc.code
             self.stats.by_quota.update(exc.limits)

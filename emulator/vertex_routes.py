@@ -15,7 +15,6 @@ in /emulator/stats' `oauth` object (tokens_issued, grants_refused), not in reque
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
 from aiohttp import web
@@ -57,11 +56,8 @@ class VertexRoutes:
             wire = AiohttpWire(request, emu.read_body)
             await emu.generate_route(wire, version, model, method, target)
             return wire.response or web.Response(status=500)  # None: an injected reset (see server)
-        emu.stats.begin(
-            target.route(version, method or "get"), model if model in emu.profile.models else None
-        )
-        status: int | str = 200
-        try:
+
+        async def answer() -> web.StreamResponse:
             if request.method != "POST" or method != "countTokens":
                 raise ApiError(
                     404, f"Method not found: {request.method} publishers/google/models/{model}:{method}"
@@ -71,14 +67,8 @@ class VertexRoutes:
             key = emu.authorize(target, wire.authorization, wire.api_key, version, method)
             profile = emu.vertex_model(model, target)
             return web.json_response(count_tokens(raw, profile, emu.generator.files, key))
-        except ApiError as exc:
-            status = exc.code
-            return emu.error_response(exc)
-        except (ConnectionResetError, asyncio.CancelledError):
-            status = 499  # the client went away
-            raise
-        finally:
-            emu.stats.end(status)
+
+        return await emu.counted(target.route(version, method or "get"), model, answer)
 
     async def token(self, request: web.Request) -> web.Response:
         emu = self.emulator
