@@ -18,15 +18,16 @@ from typing import Any  # noqa: E402
 from locust import events  # noqa: E402
 
 import shapes  # noqa: E402
-from lifecycle import arms, finish, startup, webui_options  # noqa: E402
+from lifecycle import app_service, arms, finish, startup, webui_options  # noqa: E402
 from metrics import llm, results  # noqa: E402
+from users.app import AppUser  # noqa: E402
 from users.moderation import TextModerationUser  # noqa: E402
 from users.scenario_options import add_scenario_arguments  # noqa: E402
 from users.settings import add_arguments as add_gemini_arguments  # noqa: E402
 from users.streaming import StreamingUser  # noqa: E402
 from users.vision import VisionUser  # noqa: E402
 
-__all__ = ["StreamingUser", "TextModerationUser", "VisionUser"]
+__all__ = ["AppUser", "StreamingUser", "TextModerationUser", "VisionUser"]
 
 webui_options.install()  # before Locust builds its web UI
 
@@ -47,6 +48,7 @@ def _add_options(parser: Any) -> None:
     llm.add_arguments(parser)
     results.add_arguments(parser)
     arms.add_arguments(parser)
+    app_service.add_arguments(parser)
     # Start-up options only: the emulator starts before the web UI, so they stay off its form.
     parser.add_argument(
         "--emulator-profile",

@@ -97,6 +97,9 @@ class Outcome:
     first_confidence: float | None = None
     first_e2e_ms: float | None = None
     first_cost_usd: float | None = None
+    # The app user (users/app.py): the request id it sent to the user's own service, which the
+    # service forwards on its model calls; the emulator files them under it (model_calls.csv).
+    request_id: str = ""
     # Batching: items one call carried (moderation --batch-size); item_id, verdict and expected
     # then hold one value per item, ";"-joined in the same order.
     batch_size: int = 1

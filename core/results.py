@@ -17,6 +17,8 @@ a column is renamed here and nowhere else. The folder holds:
                             stages and the verdicts (SLO, budget, lost or refused workers, the
                             emulator's death, health warnings)
     emulator_stats.json     the bundled emulator's own counters, when it ran
+    model_calls.csv         app runs (the `app` scenario): the model calls the user's service made,
+                            per request id it forwarded, as the emulator recorded them (MODEL_CALLS)
     report.html             built from the files above by `python -m reports`
     .previous/<run-id>-<time>/  an earlier run found in the same folder, set aside whole
 
@@ -210,6 +212,29 @@ AUTH_LOG = _csv(
     ("timestamp", "duration_ms"),
 )
 
+# The model calls a user's own service made while the app user loaded it (users/app.py): one row
+# per request id the service forwarded to the emulator (emulator/sends.py), fetched from the model
+# host when the run ends. The report joins it with the request log's app calls by request_id.
+#   request_id      the id the app user sent (Outcome.request_id) and the service forwarded
+#   model           the model of the latest call with that id
+#   calls           model calls the emulator finished under that id (a retrying service makes more)
+#   first_received  epoch s: when the first of them reached the emulator
+#   last_sent       epoch s: when the last byte of the latest went out
+#   queue_ms        summed over its calls: arrival to a free slot (quota check and queue)
+#   model_ms        summed over its calls: arrival to the last byte out (queue_ms included)
+#   status          the latest call's HTTP status (or "reset", 499 when the service went away)
+#   *_tokens        summed over its calls, as the emulator answered them
+_MODEL_CALLS_NUMERIC = (
+    "calls", "first_received", "last_sent", "queue_ms", "model_ms",
+    "prompt_tokens", "output_tokens", "thoughts_tokens",
+)  # fmt: skip
+MODEL_CALLS = _csv(
+    "model_calls.csv",
+    ("request_id", "model", *_MODEL_CALLS_NUMERIC, "status"),
+    _MODEL_CALLS_NUMERIC,
+    required=("request_id", "calls", "first_received", "last_sent", "model_ms"),
+)
+
 # The error kinds that count as failures, one counter column each (blocked and cancelled are
 # counted apart).
 FAILURE_KIND_NAMES = tuple(kind for kind in ERROR_KINDS if kind not in APART_KINDS)
@@ -382,6 +407,15 @@ class EmulatorDeath(_Part):
     pid: int | None = None
 
 
+class Attribution(_Part):
+    """Where model_calls.csv came from, in a run with app calls: the model host's send log."""
+
+    source: str  # the model host's URL (no user:password@)
+    records: int  # rows written to model_calls.csv
+    dropped: int = 0  # ids the emulator's log let go (its limit): their app calls look unattributed
+    error: str | None = None  # why nothing could be fetched (not an emulator, unreachable)
+
+
 class RunInfo(_Part):
     """run.json. Written at start-up and again at the finish (and when start-up or the finish is
     interrupted); only the fields the run set are written, so an absent key means "not known",
@@ -411,6 +445,7 @@ class RunInfo(_Part):
     emulator_died: EmulatorDeath | None = None
     slo: list[SloResult] = []
     slo_error: str | None = None  # --slo could not be judged
+    attribution: Attribution | None = None  # app runs: the model calls' source (MODEL_CALLS)
 
     @property
     def started(self) -> float | None:

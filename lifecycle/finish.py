@@ -26,6 +26,7 @@ from locust.runners import STATE_RUNNING, STATE_SPAWNING, WorkerRunner
 import shapes
 from core.results import EMULATOR_STATS_JSON, iso_time
 from lifecycle import session
+from lifecycle.app_service import record_model_calls
 from lifecycle.report_child import build_report_in_child
 from lifecycle.state import run_of
 from metrics import llm, results, verdict
@@ -82,13 +83,13 @@ def on_quitting(environment: Environment, **_: Any) -> None:
         run.request_log.close()
     folder = run.folder
     if folder is None:
-        run.stop_emulator()
+        run.stop_services()
         return
     try:
         finish(environment, folder)
     except KeyboardInterrupt:
         # A second Ctrl-C while the final files or the report are written: keep what is written.
-        run.stop_emulator()
+        run.stop_services()
         folder.ended_at = folder.ended_at or time.time()
         earlier = folder.extra.get("interrupted")
         folder.extra["interrupted"] = (
@@ -112,6 +113,7 @@ def finish(environment: Environment, folder: results.RunFolder) -> None:
         stages=shapes.stage_log(environment),
         capacity=shapes.capacity_result(environment),
     )
+    record_model_calls(environment, folder)  # an app run's model calls, before the emulator goes
     if run.emulator is not None:
         died = run.emulator.exit_description()
         if died is None:
@@ -119,7 +121,7 @@ def finish(environment: Environment, folder: results.RunFolder) -> None:
         elif "emulator_died" not in folder.extra:
             # It died as the run ended, before its watcher could say so.
             _record_emulator_death(environment, died)
-    run.stop_emulator()
+    run.stop_services()
     measured = environment.stats.total.num_requests > 0
     tested = bool(folder.extra.get("runs"))
     if tested and not measured:

@@ -30,6 +30,7 @@ from locust.env import Environment
 
 import shapes
 from core.results import EMULATOR_STATS_JSON, SESSION_INDEX_HTML, numbered_test_folder, write_atomically
+from lifecycle import app_service
 from lifecycle.report_child import build_report_in_child
 from lifecycle.state import Session, SessionTest, run_of
 from metrics import llm, results, verdict
@@ -143,7 +144,16 @@ def end_test(environment: Environment) -> None:
             "test %d measured nothing: no report written (results in %s)", test.number, folder.folder
         )
         return
-    test.reporter = gevent.spawn(_build_report, session, test)
+    test.reporter = gevent.spawn(_attribute_and_report, environment, session, test)
+
+
+def _attribute_and_report(environment: Environment, session: Session, test: SessionTest) -> None:
+    """An app test's model calls (asked of the model host: it yields, so not in end_test), then
+    its report."""
+    if app_service.ran_app(test.folder.options or {}):
+        app_service.record_model_calls(environment, test.folder)
+        _write_run_json(environment, test.folder)
+    _build_report(session, test)
 
 
 def _keep_health_warnings_of(folder: results.RunFolder, start: float, end: float) -> None:
@@ -192,7 +202,7 @@ def quit_session(environment: Environment, mid_run: bool, interrupt: int | None)
         )
     _await_reports(session)
     _save_emulator_stats(environment, session.folder)
-    run.stop_emulator()
+    run.stop_services()
     llm.finalize(environment, None, summarize=False)  # each test was summarized at its end
     if run.request_log is not None:
         run.request_log.close()

@@ -28,6 +28,7 @@ from core.options import OptionError
 from emulator.launcher import EmulatorProcess, EmulatorStartError
 from emulator.profiles import ConfigError, load_profile
 from lifecycle import arms_driver, finish, session
+from lifecycle.app_service import start_app_service
 from lifecycle.form import (
     CONFIG_ERRORS,
     check_host,
@@ -76,7 +77,7 @@ def abandon_start_up(environment: Environment, reason: str) -> None:
     users = users_state(environment)
     if users.preparation is not None:
         users.preparation.kill()
-    run.stop_emulator()
+    run.stop_services()
     folder = run.folder
     if folder is not None and not run.finished:
         run.finished = True
@@ -325,6 +326,12 @@ def start_up(environment: Environment) -> None:
             run.folder = results.RunFolder(environment, folder)
     except OSError as exc:
         fail(environment, f"--results-dir {folder}: cannot write there ({exc.strerror or exc})")
+    try:
+        # The user's own service (--app-command), once the folder for its output exists.
+        where = run.session.folder if run.session is not None else folder
+        run.app = start_app_service(environment, where, bundled_emulator=run.emulator is not None)
+    except OptionError as exc:
+        fail(environment, str(exc))
     if run.folder is not None:
         run.folder.extra["emulator"] = run.emulator is not None
         run.folder.start_csv_writer()

@@ -14,6 +14,7 @@ import gevent
 
 from core.context import run_context
 from emulator.launcher import EmulatorProcess
+from lifecycle.app_service import AppService
 from metrics import results
 from metrics.recorder import RequestLog
 from users.preparation import WorkerReadiness
@@ -48,6 +49,7 @@ class RunState:
     """This process's part of the run: its emulator, results folder and request log."""
 
     emulator: EmulatorProcess | None = None
+    app: AppService | None = None  # the user's service, when --app-command started it
     readiness: WorkerReadiness | None = None
     # Headless: the run's folder. Web-UI session: the running test's folder (None between tests).
     folder: results.RunFolder | None = None
@@ -58,7 +60,11 @@ class RunState:
     signal: int | None = None  # the interrupt that ended the run, when our handler saw one
     stopped_by_suite: bool = False  # the suite ended the test itself (a refusal, a death): no interrupt
 
-    def stop_emulator(self) -> None:
+    def stop_services(self) -> None:
+        """The user's service first (it calls the emulator), then the bundled emulator."""
+        if self.app is not None:
+            self.app.stop()
+            self.app = None
         if self.emulator is not None:
             self.emulator.stop()
             self.emulator = None

@@ -70,6 +70,10 @@ class GeminiUser(User):
     def next_call(self) -> CallSpec:
         raise NotImplementedError
 
+    def request_id_for(self, spec: CallSpec) -> str:
+        """The id a call carries to the server (x-request-id, users/app.py), "" for none."""
+        return ""
+
     def judge(self, spec: CallSpec, result: CallResult, outcome: Outcome) -> None:
         """Scenario check of a successful answer; may set outcome fields or raise CallError."""
 
@@ -121,6 +125,7 @@ class GeminiUser(User):
             prep_ms=spec.prep_ms,
             request_bytes=spec.request_bytes,
             stage=shapes.current_stage(self.environment),
+            request_id=self.request_id_for(spec),
         )
         started = time.perf_counter()
         timers: list[CallTimer] = []
@@ -135,7 +140,7 @@ class GeminiUser(User):
         def attempt() -> CallResult:
             if policy is not None:
                 return self._attempt_through(policy, spec, out, progress, held, timers)
-            timers.append(CallTimer())
+            timers.append(CallTimer(request_id=out.request_id))
             return self.transport.call(spec, timers[-1])
 
         try:
@@ -207,7 +212,7 @@ class GeminiUser(User):
             target = spec_for_model(self.environment, spec, ticket.model)
             out.policy_action = "fallback"
         out.request_bytes = target.request_bytes  # this attempt's: a retry may leave the fallback
-        timers.append(CallTimer())
+        timers.append(CallTimer(request_id=out.request_id))
         try:
             result = self.transport.call(target, timers[-1])
         except CallError as err:

@@ -55,6 +55,12 @@ def parse_mix(text: str, known: tuple[str, ...] | None = None) -> dict[str, int]
     return weights
 
 
+def default_weight(cls: type) -> int:
+    """A class's weight in an empty --mix: its own, or 0 for one that runs only when named (the app
+    user needs its --app-url). Locust drops classes of weight 0 before we see them: hence the flag."""
+    return cls.weight if getattr(cls, "in_default_mix", True) else 0
+
+
 def _offered_classes(environment: Environment) -> list[type]:
     """Every class the locustfile offered, remembered before a mix first narrowed the list."""
     state = users_state(environment)
@@ -87,7 +93,7 @@ def apply_mix(environment: Environment) -> None:
     weights = parse_mix(text, tuple(scenario_of(cls) for cls in offered))
     chosen = []
     for cls in offered:
-        weight = weights.get(scenario_of(cls), 0) if weights else cls.weight
+        weight = weights.get(scenario_of(cls), 0) if weights else default_weight(cls)
         if weight > 0 or cls.fixed_count:
             chosen.append(_weighted(cls, weight or cls.weight))
     environment.user_classes[:] = chosen
@@ -113,7 +119,8 @@ def active_scenarios(environment: Environment, scenario: ScenarioSettings) -> li
     return [
         cls
         for cls in classes
-        if hasattr(cls, "build_specs") and (not weights or weights.get(scenario_of(cls), 0) > 0)
+        if hasattr(cls, "build_specs")
+        and (weights.get(scenario_of(cls), 0) if weights else default_weight(cls)) > 0
     ]
 
 

@@ -22,7 +22,7 @@ from typing import Any, TypeVar
 
 from core.options import OptionSpec
 
-BUILTIN_MODULES = ("users.moderation", "users.vision", "users.streaming")
+BUILTIN_MODULES = ("users.moderation", "users.vision", "users.streaming", "users.app")
 
 _SCENARIOS: dict[str, type] = {}
 UserClass = TypeVar("UserClass", bound=type)

@@ -1,4 +1,4 @@
-"""Keep-alive HTTP/1.1 connections on gevent sockets, for the raw HTTP transport.
+"""Keep-alive HTTP/1.1 connections on gevent sockets, for the raw HTTP transport and the app user.
 
 Reads hand over whatever recv() returned, so the SSE parser above sees each byte as it arrives;
 that is what makes the http transport's TTFT exact (see raw_http.py). A stamped connection reads
@@ -12,10 +12,14 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
+from gevent import socket as gsocket
 from gevent import ssl as gssl
 
+from core import outcome
 from users import arrival
+from users.errors import CallError, redact, timeout_error
 from users.transports import tls_pipe
+from users.transports.tls_pipe import TlsPipe
 
 READ_SIZE = 65536  # recv returns what has arrived, up to this: no waiting for a full buffer
 MAX_HEAD_BYTES = 65536
@@ -155,3 +159,74 @@ def tls_context() -> Any:
     context = gssl.SSLContext(gssl.PROTOCOL_TLS_CLIENT)  # verifies certificates and host names
     context.load_default_certs()
     return context
+
+
+class ConnectionPool:
+    """Idle keep-alive connections to one server; `lease()` lends one for one exchange, with its
+    failures classified like a call's (timeout, connection). Not shared between greenlets: each
+    user holds its own pool, as each holds its own transport."""
+
+    def __init__(
+        self, address: tuple[str, int], *, tls: Any, timeout_s: float, secrets: tuple[str, ...]
+    ) -> None:
+        self.address = address
+        self.timeout_s = timeout_s
+        self.secrets = secrets
+        self._tls = tls
+        self._idle: list[Connection] = []
+
+    def close(self) -> None:
+        while self._idle:
+            self._idle.pop().close()
+
+    def lease(self) -> Lease:
+        return Lease(self)
+
+    def connection(self) -> Connection:
+        while self._idle:
+            conn = self._idle.pop()
+            if time.perf_counter() - conn.last_used < IDLE_CHECK_S or not conn.peer_closed():
+                return conn
+            conn.close()
+        sock = gsocket.create_connection(self.address, timeout=self.timeout_s)
+        sock.setsockopt(gsocket.IPPROTO_TCP, gsocket.TCP_NODELAY, 1)
+        if self._tls is not None:
+            # TLS through memory BIOs: the pipe reads the socket itself, so its reads stay stamped.
+            return Connection(TlsPipe(sock, self._tls, server_hostname=self.address[0]))
+        return Connection(sock, stamped=arrival.enable(sock))
+
+    def give_back(self, conn: Connection) -> None:
+        conn.last_used = time.perf_counter()
+        self._idle.append(conn)
+
+    def classified(self, exc: ProtocolError | OSError) -> CallError:
+        if isinstance(exc, TimeoutError):
+            return timeout_error(f"no data from the server for {self.timeout_s:g} s", ())
+        return CallError(outcome.CONNECTION, redact(f"{type(exc).__name__}: {exc}", self.secrets))
+
+
+class Lease:
+    """A pooled connection for one exchange: failures classified like a call's (timeout, connection),
+    and the connection back in the pool only when the whole reply was read (`complete`)."""
+
+    __slots__ = ("_pool", "conn", "complete")
+
+    def __init__(self, pool: ConnectionPool) -> None:
+        self._pool = pool
+        self.complete = False
+
+    def __enter__(self) -> Lease:
+        try:
+            self.conn = self._pool.connection()
+        except (ProtocolError, OSError) as exc:
+            raise self._pool.classified(exc) from exc
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: object) -> None:
+        conn = self.conn
+        if self.complete and conn.reusable and not conn.buf:
+            self._pool.give_back(conn)
+        else:
+            conn.close()
+        if isinstance(exc, ProtocolError | OSError):
+            raise self._pool.classified(exc) from exc

@@ -19,19 +19,15 @@ Semantics kept equal to the SDK transports, so runs compare:
 from __future__ import annotations
 
 import json
-import time
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
-
-from gevent import socket as gsocket
 
 from core import outcome
 from users import arrival
 from users.call import CallResult, CallSpec, CallTimer, FileImage, rest_payload
-from users.errors import CallError, redact, timeout_error
-from users.transports.http11 import IDLE_CHECK_S, Connection, ProtocolError, tls_context
+from users.errors import CallError
+from users.transports.http11 import Connection, ConnectionPool, tls_context
 from users.transports.replies import StreamReply, event_from_json, http_error, result_from_json
-from users.transports.tls_pipe import TlsPipe
 from users.transports.uploads import UploadedFile
 
 if TYPE_CHECKING:
@@ -57,10 +53,14 @@ class RawHttpTransport:
         if any(c in api_key for c in "\r\n"):
             raise ValueError("the API key contains a line break: check GEMINI_API_KEY / --api-key")
         self._secrets = (api_key,)
-        self._timeout_s = timeout_s
         arrival.prime()
-        self._tls = tls_context() if url.scheme == "https" else None
-        self._address = (url.hostname, url.port or (443 if self._tls else 80))
+        tls = tls_context() if url.scheme == "https" else None
+        self._pool = ConnectionPool(
+            (url.hostname, url.port or (443 if tls else 80)),
+            tls=tls,
+            timeout_s=timeout_s,
+            secrets=self._secrets,
+        )
         host_header = url.hostname if url.port is None else f"{url.hostname}:{url.port}"
         if ":" in url.hostname:  # IPv6 literal
             host_header = f"[{url.hostname}]" + (f":{url.port}" if url.port else "")
@@ -82,7 +82,6 @@ class RawHttpTransport:
         self._head_format = fixed + "Content-Length: %d\r\n\r\n"
         # A timer's request id goes out as x-request-id, which the emulator files its send stamps under.
         self._head_format_with_id = fixed + "x-request-id: %s\r\nContent-Length: %d\r\n\r\n"
-        self._idle: list[Connection] = []
         self._path = url.path.rstrip("/")
         self._host_header = host_header
         self._key = api_key
@@ -93,21 +92,7 @@ class RawHttpTransport:
         return rest_payload(spec)
 
     def close(self) -> None:
-        while self._idle:
-            self._idle.pop().close()
-
-    def _connection(self) -> Connection:
-        while self._idle:
-            conn = self._idle.pop()
-            if time.perf_counter() - conn.last_used < IDLE_CHECK_S or not conn.peer_closed():
-                return conn
-            conn.close()
-        sock = gsocket.create_connection(self._address, timeout=self._timeout_s)
-        sock.setsockopt(gsocket.IPPROTO_TCP, gsocket.TCP_NODELAY, 1)
-        if self._tls is not None:
-            # TLS through memory BIOs: the pipe reads the socket itself, so its reads stay stamped.
-            return Connection(TlsPipe(sock, self._tls, server_hostname=self._address[0]))
-        return Connection(sock, stamped=arrival.enable(sock))
+        self._pool.close()
 
     def call(self, spec: CallSpec, timer: CallTimer) -> CallResult:
         try:
@@ -121,7 +106,7 @@ class RawHttpTransport:
             head = (self._head_format_with_id % (*first, timer.request_id, len(body))).encode("latin-1")
         else:
             head = (self._head_format % (*first, len(body))).encode("latin-1")
-        with _Lease(self) as lease:
+        with self._pool.lease() as lease:
             conn = lease.conn
             conn.send(head, body)
             status, headers = conn.read_head()
@@ -191,7 +176,7 @@ class RawHttpTransport:
         lines += [f"{name}: {value}" for name, value in headers.items()]
         lines += ["User-Agent: gemini-locust-http/1", f"Content-Length: {len(body)}", "", ""]
         head = "\r\n".join(lines).encode("latin-1")
-        with _Lease(self) as lease:
+        with self._pool.lease() as lease:
             lease.conn.send(head, body)
             status, reply_headers = lease.conn.read_head()
             reply = lease.conn.read_body(reply_headers)
@@ -226,36 +211,3 @@ class RawHttpTransport:
         if data_lines:  # a last event without its blank line: still the server's answer
             stream.add(event_from_json(b"\n".join(data_lines), self._secrets))
         return stream.finish(response_bytes=received)
-
-
-class _Lease:
-    """A pooled connection for one exchange: failures classified like a call's (timeout, connection),
-    and the connection back in the pool only when the whole reply was read (`complete`)."""
-
-    __slots__ = ("_transport", "conn", "complete")
-
-    def __init__(self, transport: RawHttpTransport) -> None:
-        self._transport = transport
-        self.complete = False
-
-    def __enter__(self) -> _Lease:
-        try:
-            self.conn = self._transport._connection()
-        except (ProtocolError, OSError) as exc:
-            raise self._classified(exc) from exc
-        return self
-
-    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: object) -> None:
-        conn = self.conn
-        if self.complete and conn.reusable and not conn.buf:
-            conn.last_used = time.perf_counter()
-            self._transport._idle.append(conn)
-        else:
-            conn.close()
-        if isinstance(exc, ProtocolError | OSError):
-            raise self._classified(exc) from exc
-
-    def _classified(self, exc: ProtocolError | OSError) -> CallError:
-        if isinstance(exc, TimeoutError):
-            return timeout_error(f"no data from the server for {self._transport._timeout_s:g} s", ())
-        return CallError(outcome.CONNECTION, redact(f"{type(exc).__name__}: {exc}", self._transport._secrets))

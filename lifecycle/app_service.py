@@ -1,0 +1,275 @@
+"""The user's own service for an app run: started before the load (--app-command), stopped after,
+and the model calls it made fetched from the model host when the run ends (model_calls.csv).
+
+    --app-command "python -m examples.moderation_service --port {port} --pool 4"
+    --app-url "http://127.0.0.1:{port}/moderate"
+
+The process that starts the run (local or master) runs the command, without a shell, in its own
+session, with:
+- {port}: a free loopback port, put into --app-url's {port} as well;
+- GEMINI_BASE_URL: the model host the run measures (the bundled emulator, or --host), and with the
+  bundled emulator GEMINI_API_KEY: its key (a service aimed at the real API keeps its own);
+- its output in app-service.log in the results folder.
+The run waits until the app's URL accepts a connection; a service that exits first, or is not
+listening within APP_START_TIMEOUT_S, stops start-up with one line and the end of its output.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+import shlex
+import signal
+import socket
+import subprocess
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+from typing import IO, Any
+from urllib.parse import urlsplit
+
+import gevent
+from locust.env import Environment
+
+from core.options import OptionError
+from core.results import MODEL_CALLS, Attribution
+from metrics.results import AppendedCsv, RunFolder
+from users.app import APP_URL
+from users.mix import parse_mix
+from users.settings import EMULATOR_KEY
+
+logger = logging.getLogger("gemini_locust")
+
+APP_START_TIMEOUT_S = 60.0
+APP_STOP_TIMEOUT_S = 5.0
+APP_LOG = "app-service.log"
+SENDS_PATH = "/emulator/sends"
+SENDS_TIMEOUT_S = 30.0
+SLACK_S = 5.0  # model calls this long before the run's start still belong to it (clock rounding)
+
+
+def add_arguments(parser: Any) -> None:
+    parser.add_argument(
+        "--app-command",
+        default="",
+        help="app runs: a command that starts your service for the run and is stopped after it; {port} "
+        "is a free port, also put into --app-url; it gets GEMINI_BASE_URL (the model host) and, with the "
+        "bundled emulator, GEMINI_API_KEY",
+        include_in_web_ui=False,
+    )
+
+
+def check_app_options(options: Any) -> None:
+    """--app-url and --app-command make sense only when --mix runs the app user; OptionError."""
+    url = APP_URL.raw(options)
+    command = str(getattr(options, "app_command", "") or "").strip()
+    if (url or command) and not ran_app(options):
+        flag = "--app-url" if url else "--app-command"
+        raise OptionError(f"{flag} is given but --mix does not run the app user: add app=1 to --mix")
+    if command and not url:
+        raise OptionError("--app-command starts your service, but --app-url does not say where to call it")
+    if "{port}" in url and "{port}" not in command:
+        raise OptionError("--app-url has {port}, filled only by --app-command's {port}: put it in both")
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class AppService:
+    """The child process running the user's service."""
+
+    def __init__(self, command: str, url: str, model_host: str, *, bundled_emulator: bool) -> None:
+        self.port = _free_port() if "{port}" in command else None
+        fill = str(self.port) if self.port is not None else "{port}"
+        try:
+            self.argv = shlex.split(command.replace("{port}", fill))
+        except ValueError as exc:
+            raise OptionError(f"--app-command {command!r}: {exc} (quote it as a shell would)") from None
+        if not self.argv:
+            raise OptionError("--app-command is empty: give the command that starts your service")
+        self.url = url.replace("{port}", fill)
+        self.env = dict(os.environ, GEMINI_BASE_URL=model_host, PYTHONUNBUFFERED="1")
+        if bundled_emulator:
+            self.env["GEMINI_API_KEY"] = EMULATOR_KEY
+        self._proc: subprocess.Popen[bytes] | None = None
+        self._log: IO[bytes] | None = None
+        self.log_path: Path | None = None
+
+    def start(self, folder: Path) -> None:
+        """Start it, output to folder/app-service.log, and wait until its URL accepts a connection."""
+        self.log_path = folder / APP_LOG
+        self._log = self.log_path.open("ab")
+        try:
+            self._proc = subprocess.Popen(
+                self.argv, stdin=subprocess.DEVNULL, stdout=self._log, stderr=subprocess.STDOUT,
+                env=self.env, start_new_session=True,
+            )  # fmt: skip
+        except OSError as exc:
+            raise OptionError(f"--app-command: cannot run {self.argv[0]!r}: {exc.strerror or exc}") from None
+        logger.info("started your service (pid %s): %s", self._proc.pid, shlex.join(self.argv))
+        self._wait_listening()
+
+    def _wait_listening(self) -> None:
+        url = urlsplit(self.url)
+        address = (url.hostname or "127.0.0.1", url.port or (443 if url.scheme == "https" else 80))
+        deadline = time.monotonic() + APP_START_TIMEOUT_S
+        while True:
+            if self._proc is not None and self._proc.poll() is not None:
+                raise OptionError(
+                    f"--app-command exited with code {self._proc.returncode} before it listened on "
+                    f"{address[0]}:{address[1]}: {self.output_tail()}"
+                )
+            try:
+                with socket.create_connection(address, timeout=1.0):
+                    return
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise OptionError(
+                        f"--app-command: nothing listens on {address[0]}:{address[1]} after "
+                        f"{APP_START_TIMEOUT_S:.0f} s (check --app-url's port): {self.output_tail()}"
+                    ) from None
+            # why: a readiness poll of a child we do not control; it has no other signal to give
+            gevent.sleep(0.05)
+
+    def output_tail(self, lines: int = 3) -> str:
+        if self.log_path is None or not self.log_path.exists():
+            return "(no output)"
+        text = self.log_path.read_bytes()[-4000:].decode("utf-8", errors="replace")
+        tail = " | ".join(line.strip() for line in text.strip().splitlines()[-lines:] if line.strip())
+        return tail or "(no output)"
+
+    def stop(self) -> None:
+        """SIGTERM to its session, SIGKILL after APP_STOP_TIMEOUT_S. Safe to call again."""
+        proc, self._proc = self._proc, None
+        if proc is not None and proc.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGTERM)
+            try:
+                proc.wait(timeout=APP_STOP_TIMEOUT_S)
+            except subprocess.TimeoutExpired:
+                logger.warning("your service (pid %s) did not stop on SIGTERM: killed", proc.pid)
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait(timeout=APP_STOP_TIMEOUT_S)
+        if self._log is not None:
+            self._log.close()
+            self._log = None
+
+    def exit_code(self) -> int | None:
+        return self._proc.poll() if self._proc is not None else None
+
+
+def start_app_service(environment: Environment, folder: Path, *, bundled_emulator: bool) -> AppService | None:
+    """--app-command's service, started and listening; --app-url's {port} filled. OptionError."""
+    options = environment.parsed_options
+    check_app_options(options)
+    command = str(getattr(options, "app_command", "") or "").strip()
+    if not command:
+        _warn_when_not_listening(APP_URL.raw(options))
+        return None
+    service = AppService(
+        command, APP_URL.raw(options), environment.host or "", bundled_emulator=bundled_emulator
+    )
+    folder.mkdir(parents=True, exist_ok=True)
+    service.start(folder)
+    # Workers get the filled URL with the spawn message, like every option.
+    options.app_url = service.url
+    return service
+
+
+def _warn_when_not_listening(url: str) -> None:
+    """A service the user runs themselves may come up later, and its refusals are results: so no
+    refusal here, one warning line instead of a run of surprises."""
+    if not url:
+        return
+    parts = urlsplit(url)
+    try:
+        address = (parts.hostname or "", parts.port or (443 if parts.scheme == "https" else 80))
+        with socket.create_connection(address, timeout=2.0):
+            return
+    except (OSError, ValueError) as exc:
+        logger.warning(
+            "--app-url: nothing answers at %s:%s now (%s): its calls will fail as connection errors "
+            "until your service listens",
+            parts.hostname,
+            parts.port,
+            exc.strerror if isinstance(exc, OSError) and exc.strerror else exc,
+        )
+
+
+def fetch_model_calls(
+    model_host: str, since: float, until: float
+) -> tuple[list[dict[str, Any]], Attribution]:
+    """The model host's per-request-id records of the calls that began in [since, until] (with
+    SLACK_S either side), as MODEL_CALLS rows, and where they came from. A host that is not an
+    emulator (no send log) or does not answer gives no rows and says why."""
+    source = _without_userinfo(model_host)
+    try:
+        with urllib.request.urlopen(model_host.rstrip("/") + SENDS_PATH, timeout=SENDS_TIMEOUT_S) as reply:
+            document = json.loads(reply.read())
+        sends = document["sends"]
+    except urllib.error.HTTPError as exc:
+        why = "it is not the suite's emulator" if exc.code == 404 else f"it answered HTTP {exc.code}"
+        return [], Attribution(source=source, records=0, error=f"{SENDS_PATH} on the model host: {why}")
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        return [], Attribution(source=source, records=0, error=f"{SENDS_PATH} could not be read: {exc}")
+    rows = []
+    for request_id, record in sends.items():
+        first = record.get("first_received", record.get("received"))
+        if not isinstance(first, int | float) or not since - SLACK_S <= first <= until + SLACK_S:
+            continue
+        sent = record.get("sent") or []
+        rows.append(
+            {
+                "request_id": request_id,
+                "model": record.get("model", ""),
+                "calls": record.get("calls", 1),
+                "first_received": first,
+                "last_sent": sent[-1] if sent else None,
+                "queue_ms": record.get("queue_ms"),
+                "model_ms": record.get("model_ms"),
+                "prompt_tokens": record.get("prompt_tokens"),
+                "output_tokens": record.get("output_tokens"),
+                "thoughts_tokens": record.get("thoughts_tokens"),
+                "status": record.get("status"),
+            }
+        )
+    dropped = int(document.get("dropped", 0) or 0)
+    return rows, Attribution(source=source, records=len(rows), dropped=dropped)
+
+
+def record_model_calls(environment: Environment, folder: RunFolder) -> None:
+    """For a test whose mix ran the app user: model_calls.csv in its folder, from the model host,
+    and where it came from in its run.json (`attribution`). Yields while it asks the host."""
+    if not ran_app(folder.options if folder.options is not None else environment.parsed_options):
+        return
+    since = folder.started_at or time.time()
+    rows, attribution = fetch_model_calls(environment.host or "", since, folder.ended_at or time.time())
+    if attribution.error:
+        logger.warning("no split of the app's time into its own and the model's: %s", attribution.error)
+    csv = AppendedCsv(MODEL_CALLS, MODEL_CALLS.name)
+    csv.open(folder.folder)
+    csv.write(rows)
+    csv.close()
+    folder.extra["attribution"] = attribution.model_dump()
+
+
+def ran_app(options: Any) -> bool:
+    """Whether --mix ran the app user: options as parsed, or a test's frozen copy (a dict)."""
+    mix = options.get("mix", "") if isinstance(options, dict) else getattr(options, "mix", "")
+    return parse_mix(str(mix or "")).get("app", 0) > 0
+
+
+def _without_userinfo(url: str) -> str:
+    parts = urlsplit(url)
+    if parts.username is None and parts.password is None:
+        return url
+    return parts._replace(
+        netloc=parts.hostname or "" if parts.port is None else f"{parts.hostname}:{parts.port}"
+    ).geturl()

@@ -1,0 +1,122 @@
+"""The app user against services that misbehave: nothing listening, answers that are not JSON.
+
+Real Locust runs (headless, the bundled emulator as the model host), each against a small stub
+service in this process on loopback: every failure gets its error kind and one-line message, the
+run exits 1 (calls failed), no traceback reaches the console, and calls whose request id never
+reached the model are counted as unattributed.
+"""
+
+from __future__ import annotations
+
+import csv
+import itertools
+import json
+import socket
+import subprocess
+import sys
+import threading
+from collections import Counter
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+
+
+class HalfJsonHandler(BaseHTTPRequestHandler):
+    """Answers every other request with JSON holding a verdict, the others with an HTML page, and
+    remembers the request ids it was sent."""
+
+    counter = itertools.count()
+    seen_ids: list[str] = []
+
+    def do_POST(self) -> None:  # noqa: N802 - the http.server name
+        self.rfile.read(int(self.headers.get("Content-Length", "0")))
+        self.seen_ids.append(self.headers.get("x-request-id", ""))
+        if next(self.counter) % 2:
+            body, kind = b"<html>service busy</html>", "text/html"
+        else:
+            body, kind = json.dumps({"verdict": "ok", "confidence": 0.9}).encode(), "application/json"
+        self.send_response(200)
+        self.send_header("Content-Type", kind)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@pytest.fixture
+def half_json_service() -> Iterator[str]:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), HalfJsonHandler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}/moderate"
+    server.shutdown()
+    server.server_close()
+
+
+def closed_port() -> int:
+    """A loopback port nothing listens on (bound and closed: the kernel refuses connections to it)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def run_app(repo_root: Path, env: dict, out: Path, url: str, *extra: str) -> subprocess.CompletedProcess[str]:
+    command = [
+        sys.executable, "-m", "locust", "--headless", "-u", "2", "-r", "2", "-t", "4s",
+        "--mix", "app=1", "--app-url", url, "--results-dir", str(out), *extra,
+    ]  # fmt: skip
+    return subprocess.run(command, cwd=repo_root, env=env, capture_output=True, text=True, timeout=180)
+
+
+def logged(out: Path) -> list[dict[str, str]]:
+    return [row for path in out.glob("requests-*.csv") for row in csv.DictReader(path.open())]
+
+
+def test_unreachable_service_is_a_connection_error(repo_root: Path, tmp_path: Path, clean_env: dict) -> None:
+    port = closed_port()
+    out = tmp_path / "run"
+    proc = run_app(repo_root, clean_env, out, f"http://127.0.0.1:{port}/moderate")
+    console = proc.stdout + proc.stderr
+    assert proc.returncode == 1, console[-3000:]
+    assert "Traceback" not in console
+    assert f"nothing answers at 127.0.0.1:{port} now" in console  # said once, at start-up
+    rows = [row for row in logged(out) if row["error_kind"] != "cancelled"]
+    assert rows and {row["error_kind"] for row in rows} == {"connection"}
+    assert all(row["error_message"].startswith(f"the app at 127.0.0.1:{port}: ") for row in rows)
+    assert all(row["request_id"].startswith("app-") for row in rows)
+    assert len({row["request_id"] for row in rows}) == len(rows)  # one id per call
+    assert (out / "report.html").exists()
+
+
+def test_non_json_answers_are_invalid_responses_and_unattributed(
+    repo_root: Path, tmp_path: Path, clean_env: dict, half_json_service: str
+) -> None:
+    HalfJsonHandler.seen_ids.clear()
+    out = tmp_path / "run"
+    proc = run_app(repo_root, clean_env, out, half_json_service, "--app-expect-json", "verdict")
+    console = proc.stdout + proc.stderr
+    assert proc.returncode == 1, console[-3000:]
+    assert "Traceback" not in console
+    rows = [row for row in logged(out) if row["error_kind"] != "cancelled"]
+    kinds = Counter(row["error_kind"] for row in rows)
+    assert set(kinds) == {"", "invalid_response"} and min(kinds.values()) >= 2, kinds
+    for row in rows:
+        if row["error_kind"]:
+            assert row["error_message"] == "the app's answer is not JSON: '<html>service busy</html>'"
+            assert row["http_status"] == "200"
+        else:
+            assert row["verdict"] == "ok"
+    # The service saw each call's id, in the default header.
+    assert {row["request_id"] for row in rows} <= set(HalfJsonHandler.seen_ids)
+    # It made no model call: every call is unattributed, and the report says how many.
+    with (out / "model_calls.csv").open() as handle:
+        assert list(csv.DictReader(handle)) == []
+    run_json = json.loads((out / "run.json").read_text())
+    assert run_json["attribution"]["records"] == 0 and run_json["attribution"].get("error") is None
+    report = (out / "report.html").read_text()
+    app_calls = len(logged(out))
+    assert f"{app_calls:,} of {app_calls:,} app calls" in report
