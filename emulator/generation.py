@@ -258,14 +258,17 @@ class Generator:
         limits: Limits | None = None,
     ) -> bytes:
         """The generateContent JSON body, after admission and the answer's whole latency.
-        `record` (a request with an id, emulator.sends) gets the time the body was due; `limits`:
-        the caller's own quota, if not the tier's (admit)."""
+        `record` (a request with an id, emulator.sends) gets the time it was admitted, the time the
+        body was due and, answered, its tokens; `limits`: the caller's own quota, if not the
+        tier's (admit)."""
         prepared = self.prepare(raw, model, profile)
         if prepared.file_ids:
             self.files.require(prepared.file_ids, key)  # deleted since the body was cached: 403
         if prepared.cache_name:
             self.caches.get(prepared.cache_name, key)  # expired, deleted or another project's: 403
         draw = await self.admit(key, model, profile, prepared.prompt_tokens, stream=False, limits=limits)
+        if record is not None:
+            record.admitted = time.time()
         slots = self.slots[model]
         try:
             cached = self._cached_tokens(prepared, key, model)
@@ -281,6 +284,8 @@ class Generator:
                 body = body[: len(body) // 2]
             answer = prepared.answer
             self.stats.served(prepared.prompt_tokens, answer.output_tokens, answer.thoughts_tokens)
+            if record is not None:
+                record.tokens = (prepared.prompt_tokens, answer.output_tokens, answer.thoughts_tokens)
             return body
         finally:
             slots.release()
@@ -296,8 +301,8 @@ class Generator:
         limits: Limits | None = None,
     ) -> AsyncIterator[bytes]:
         """The streamGenerateContent chunks as wire bytes, each yielded when it is due; `record`
-        (a request with an id, emulator.sends) gets the time the first chunk was due; `limits`
-        as generate's.
+        (a request with an id, emulator.sends) gets the time it was admitted, the time the first
+        chunk was due and, the whole answer sent, its tokens; `limits` as generate's.
 
         Refusals raise before the first chunk, so the server can still answer with an error; the
         slot is held until the iterator ends or is closed (close it: contextlib.aclosing)."""
@@ -307,6 +312,8 @@ class Generator:
         if prepared.cache_name:
             self.caches.get(prepared.cache_name, key)  # expired, deleted or another project's: 403
         draw = await self.admit(key, model, profile, prepared.prompt_tokens, stream=True, limits=limits)
+        if record is not None:
+            record.admitted = time.time()
         slots = self.slots[model]
         try:
             cached = self._cached_tokens(prepared, key, model)
@@ -345,6 +352,8 @@ class Generator:
                 yield frame.replace(_RID_PLACEHOLDER, rid)
                 self.stats.chunks += 1
             self.stats.served(prepared.prompt_tokens, answer.output_tokens, answer.thoughts_tokens)
+            if record is not None:
+                record.tokens = (prepared.prompt_tokens, answer.output_tokens, answer.thoughts_tokens)
         finally:
             slots.release()
 

@@ -21,10 +21,16 @@ Admin (no key needed; loopback tool):
     POST /emulator/faults            -> merge {"server_503": 0.1, ...}; add "reset": true to clear first
     GET  /emulator/config            -> the active profile (token_lifetime included), time scale and seed
     POST /emulator/tokens/expire     -> every access token issued so far expires now (emulator.auth)
-    GET  /emulator/sends             -> {"sends": {id: {received, first_due, sent, status}}, "dropped": N}:
-                                        when each piece of a generate answer left, for requests with
-                                        an x-request-id header (emulator.sends); POST .../sends/reset clears;
-                                        with --workers, "workers_missing" counts siblings that did not answer
+    GET  /emulator/sends             -> {"sends": {id: {...}}, "dropped": N}, for generate requests with
+                                        an x-request-id header (emulator.sends): of the id's latest request,
+                                        when each piece of its answer left (received, first_due, sent,
+                                        status), its model and when it was admitted; summed over every
+                                        finished request with the id, calls, first_received, queue_ms,
+                                        model_ms and tokens, so an app that forwards the id on its model
+                                        calls can have its latency split (the suite's app user joins them
+                                        with its own calls by id); POST .../sends/reset clears; with
+                                        --workers, merged, and "workers_missing" counts siblings that did
+                                        not answer
 
 Here: body size, key and model checks (a Vertex request's auth: authorize, the one check both
 fronts run), the per-request counters (route, model, status, in flight) and the wire (headers,
@@ -311,7 +317,7 @@ class Emulator:
         `target`: a Vertex route (emulator.vertex), else the Developer API's."""
         route = f"{version}/models.{method}" if target is None else target.route(version, method)
         self.stats.begin(route, model if model in self.profile.models else None)
-        record = self.sends.open(wire.request_id) if wire.request_id else None
+        record = self.sends.open(wire.request_id, model) if wire.request_id else None
         status: int | str = 200
         stamp = limits = None
         try:
@@ -349,7 +355,7 @@ class Emulator:
         finally:
             self.stats.end(status)
             if record is not None:
-                record.status = status
+                record.finish(status)  # its id's sums: calls, queue and model time, tokens
 
     async def stream(
         self,

@@ -7,8 +7,9 @@ from pathlib import Path
 
 import pandas as pd
 
-from core.results import REPORT_HTML
+from core.results import MODEL_CALLS, REPORT_HTML
 from reports import (
+    attribution,
     auth,
     caching,
     llm_sections,
@@ -100,12 +101,18 @@ def request_log_sections(
     if tier_line is not None:
         headlines.append(tier_line)
     headlines += [section.notes[0] for section in (capacity_section, knee) if section is not None]
+    app_split, app_line = attribution.attribution_section(
+        requests, data.model_calls, data.run.attribution, (data.results_dir / MODEL_CALLS.name).exists()
+    )
+    if app_line is not None:
+        headlines.append(app_line)
     found = [
         llm_sections.summary_section(summary),
         thinking.thinking_section(thinking_table),
         caching.caching_section(caching_table),
         llm_sections.errors_section(la.top_errors(requests)),
         llm_sections.timeline_section(series, shading, users),
+        app_split,
         knee,
         capacity_section,
         llm_sections.distribution_section(requests),

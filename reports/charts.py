@@ -236,3 +236,30 @@ def bar_chart(
         ax.set_title(title)
         ax.legend(loc="upper left")
         return Chart(key, title, to_uri(fig), f"{title}: {ylabel} by group")
+
+
+def level_chart(
+    key: str,
+    title: str,
+    xlabel: str,
+    ylabel: str,
+    lines: Sequence[Series],
+    thin: Sequence[str] = (),
+    marker: tuple[float, str] | None = None,
+) -> Chart:
+    """Lines against a load level (not time): points marked, the series named in `thin` dashed,
+    and an optional dotted vertical line (x, its legend label) at a level worth pointing at."""
+    with figure() as (fig, (ax,)):
+        for label, xs, ys in lines:
+            style: dict[str, object] = {"marker": "o", "markersize": 3.5}
+            if label in thin:
+                style.update(linestyle="--", linewidth=1.0)
+            ax.plot(xs, ys, label=label, **style)
+        if marker is not None:
+            ax.axvline(marker[0], color="#555555", linestyle=":", linewidth=1.4, label=marker[1])
+        ax.set_xlabel(xlabel)
+        ax.set_ylabel(ylabel)
+        ax.set_title(title)
+        ax.set_ylim(bottom=0)
+        legend_below(ax, *ax.get_legend_handles_labels())
+        return Chart(key, title, to_uri(fig), f"{title}: {ylabel} against {xlabel}")

@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 
 from core.quantiles import NUMPY_METHOD
+from reports import attribution
 from reports import llm_analysis as la
 from reports.html import Section, Table, fmt_number, render
 from reports.loading import ReportInputError, RunData, load_results
@@ -28,6 +29,7 @@ EXIT_REGRESSION = 4
 Z_99 = 2.576
 MIN_FAILURE_RATE_DELTA = 0.005  # half a percentage point: smaller moves are not worth failing CI over
 LOWER_IS_BETTER = {"failure_rate", "cost_per_1k"}
+SPLIT = "(app/model split)"  # the model column of the app calls' app-and-model deltas
 
 
 @dataclass
@@ -85,34 +87,47 @@ def _flag(
     deltas.append(Delta(key[0], key[1], metric, b, c, worse and not noisy, "within noise" if noisy else ""))
 
 
+def _percentile_delta(
+    key: tuple[str, str], label: str, base: np.ndarray, cand: np.ndarray, quantile: float, threshold: float
+) -> Delta:
+    """One percentile of two sorted samples: a regression when worse by the threshold and the two
+    99% confidence intervals do not overlap."""
+    b, c = (float(np.quantile(v, quantile, method=NUMPY_METHOD)) for v in (base, cand))
+    _, base_high = percentile_interval(base, quantile)
+    cand_low, _ = percentile_interval(cand, quantile)
+    worse = c > b * (1 + threshold)
+    beyond_noise = cand_low > base_high
+    note = "" if not worse or beyond_noise else "within noise"
+    metric = f"{label}_p{round(quantile * 100)}_ms"
+    return Delta(key[0], key[1], metric, b, c, worse and beyond_noise, note)
+
+
+def _attribution_deltas(base: RunData, cand: RunData, threshold: float) -> list[Delta]:
+    """App runs attributed in both: the app's own time and the model's, p50 and p95."""
+    samples = [attribution.measured_split(run.requests, run.model_calls) for run in (base, cand)]
+    if samples[0] is None or samples[1] is None:
+        return []
+    key = (attribution.APP_SCENARIO, SPLIT)
+    return [
+        _percentile_delta(
+            key, label, *(np.sort(s[column].dropna().to_numpy()) for s in samples), q, threshold
+        )
+        for column, label in (("app_ms", "app_own"), ("model_ms", "model"))
+        for q in (0.5, 0.95)
+    ]
+
+
 def _compare_groups(
     key: tuple[str, str], base: pd.DataFrame, cand: pd.DataFrame, threshold: float
 ) -> list[Delta]:
     deltas = []
-    scenario, model = key
     for column, label in (("e2e_ms", "e2e"), ("ttft_ms", "ttft"), ("tpot_ms", "tpot")):
         base_values = np.sort(base.loc[base["answered"], column].dropna().to_numpy())
         cand_values = np.sort(cand.loc[cand["answered"], column].dropna().to_numpy())
         if base_values.size == 0 or cand_values.size == 0:
             continue
         for quantile in (0.5, 0.95, 0.99):
-            b, c = (float(np.quantile(v, quantile, method=NUMPY_METHOD)) for v in (base_values, cand_values))
-            _, base_high = percentile_interval(base_values, quantile)
-            cand_low, _ = percentile_interval(cand_values, quantile)
-            worse = c > b * (1 + threshold)
-            beyond_noise = cand_low > base_high
-            note = "" if not worse or beyond_noise else "within noise"
-            deltas.append(
-                Delta(
-                    scenario,
-                    model,
-                    f"{label}_p{round(quantile * 100)}_ms",
-                    b,
-                    c,
-                    worse and beyond_noise,
-                    note,
-                )
-            )
+            deltas.append(_percentile_delta(key, label, base_values, cand_values, quantile, threshold))
     # Failure rate: two-proportion z-test.
     nb, nc = len(base), len(cand)
     fb, fc = float(base["failed"].mean()), float(cand["failed"].mean())
@@ -183,6 +198,7 @@ def compare_runs(
         deltas = []
         for key in sorted(base_groups.keys() & cand_groups.keys(), key=lambda k: (k[0] == la.ALL, k)):
             deltas += _compare_groups(key, base_groups[key], cand_groups[key], threshold)
+        deltas += _attribution_deltas(base, cand, threshold)
         for key in sorted(base_groups.keys() ^ cand_groups.keys()):
             notes.append(
                 f"scenario {key[0]} ({key[1]}) is only in the {'base' if key in base_groups else 'candidate'} run"

@@ -29,6 +29,7 @@ from core.results import (
     LOCUST_FAILURES,
     LOCUST_HISTORY,
     LOCUST_STATS,
+    MODEL_CALLS,
     POLICY_LOG,
     POLICY_LOG_GLOB,
     REQUEST_LOG,
@@ -93,6 +94,8 @@ REQUEST_COLUMNS_USED = (
     "transport",
     "arrival_clock",
     "read_delay_ms",
+    # The app user's request id (absent from older logs): joined with model_calls.csv.
+    "request_id",
 )
 REQUEST_FLOAT_COLUMNS = tuple(name for name in REQUEST_COLUMNS_USED if name in REQUEST_LOG.numeric)
 REQUEST_TEXT_COLUMNS = tuple(name for name in REQUEST_COLUMNS_USED if name not in REQUEST_LOG.numeric)
@@ -112,6 +115,7 @@ class RunData:
     health: pd.DataFrame | None = None
     policies: pd.DataFrame | None = None  # the client policy's logs (POLICY_LOG), all processes
     auth: pd.DataFrame | None = None  # Vertex AI token renewals (AUTH_LOG), all processes
+    model_calls: pd.DataFrame | None = None  # app runs: the service's model calls (MODEL_CALLS)
     run: RunInfo = field(default_factory=RunInfo)
     emulator_stats: dict[str, Any] | None = None
     warnings: list[str] = field(default_factory=list)
@@ -278,6 +282,17 @@ def read_auth_log(path: Path) -> pd.DataFrame:
     return frame.dropna(subset=["timestamp"])
 
 
+def read_model_calls(path: Path) -> pd.DataFrame:
+    """model_calls.csv: one row per request id the user's service forwarded; optional columns an
+    older file lacks are filled ("" or NaN), rows without an id or times left out."""
+    frame = _read_csv(path, MODEL_CALLS)
+    for name in MODEL_CALLS.columns:
+        if name not in frame.columns:
+            frame[name] = float("nan") if name in MODEL_CALLS.numeric else ""
+    frame = frame.dropna(subset=[n for n in MODEL_CALLS.required if n in MODEL_CALLS.numeric])
+    return frame[frame["request_id"] != ""].reset_index(drop=True)
+
+
 def _event_logs(
     folder: Path, pattern: str, reader: Callable[[Path], pd.DataFrame], attempt: Callable[..., Any]
 ) -> pd.DataFrame | None:
@@ -386,6 +401,7 @@ def load_results(results_dir: str | os.PathLike[str], prefix: str | None = None)
         data.requests = _combine_request_logs(frames)
     data.policies = _event_logs(folder, POLICY_LOG_GLOB, read_policy_log, attempt)
     data.auth = _event_logs(folder, AUTH_LOG_GLOB, read_auth_log, attempt)
+    data.model_calls = attempt(MODEL_CALLS.name, read_model_calls, expected=False)
 
     if data.stats is None and data.history is None and data.requests is None:
         found = "; ".join(problems) if problems else "no data files"

@@ -95,8 +95,10 @@ def test_the_log_keeps_the_newest_ids_and_counts_the_dropped() -> None:
 
 
 def test_merged_logs_keep_an_ids_latest_request_and_sum_the_dropped() -> None:
-    def record(received: float) -> dict[str, Any]:
-        return {"received": received, "first_due": None, "sent": [received], "status": 200}
+    def record(received: float, calls: int = 1, first_received: float | None = None) -> dict[str, Any]:
+        summed = {"calls": calls, "queue_ms": 0.0, "model_ms": 0.0, "prompt_tokens": 0}
+        summed.update(output_tokens=0, thoughts_tokens=0, first_received=first_received or received)
+        return {"received": received, "first_due": None, "sent": [received], "status": 200, **summed}
 
     merged = sends.merge(
         [
@@ -104,7 +106,9 @@ def test_merged_logs_keep_an_ids_latest_request_and_sum_the_dropped() -> None:
             {"sends": {"a": record(3.0), "c": record(2.0)}, "dropped": 1},
         ]
     )
-    assert merged == {"sends": {"a": record(3.0), "b": record(5.0), "c": record(2.0)}, "dropped": 3}
+    # Sums over both workers' calls with the id (tests/emulator/test_emu_attribution.py).
+    a = record(3.0, calls=2, first_received=1.0)
+    assert merged == {"sends": {"a": a, "b": record(5.0), "c": record(2.0)}, "dropped": 3}
 
 
 def test_workers_merge_their_stamps_and_reset_together() -> None:
