@@ -75,6 +75,7 @@ def app_calls(requests: pd.DataFrame | None) -> pd.DataFrame | None:
             "e2e_ms": app["e2e_ms"].to_numpy(float),
             "request_id": ids.to_numpy(),
             "answered": ~(kinds.isin(FAILURE_KINDS) | (kinds == CANCELLED)).to_numpy(),
+            "cancelled": (kinds == CANCELLED).to_numpy(),
         }
     )
 
@@ -304,17 +305,26 @@ def _usage_note(attributed: pd.DataFrame) -> str:
 
 
 def _unattributed_note(split: Split) -> str:
+    """How many app calls found no model call. Calls the run's stop cut off are counted apart: their
+    model call may still have been under way (or not begun: waiting in the service)."""
     calls = split.calls
+    cut = calls[calls["cancelled"] & ~calls["attributed"]]
+    calls = calls[~calls.index.isin(cut.index)]
     total = len(calls)
     missing = calls[~calls["attributed"]]
+    cut_note = (
+        f" {len(cut):,} more were cut off by the end of the run before a model call of theirs finished: not counted."
+        if len(cut)
+        else ""
+    )
     if missing.empty:
-        return f"All {total:,} app calls were matched with their model calls by request id."
+        return f"All {total:,} app calls were matched with their model calls by request id.{cut_note}"
     ok = int(missing["answered"].sum())
     return (
         f"{len(missing):,} of {total:,} app calls ({len(missing) / total * 100:.1f}%) have no model call "
-        f"under their request id: the service did not forward the x-request-id header, or made no model "
-        f"call ({ok:,} of them answered OK, {len(missing) - ok:,} failed or were cut off; a failed call "
-        f"may never have reached the model)."
+        f"under their request id: the service did not forward the request id header, or made no model "
+        f"call ({ok:,} of them answered OK, {len(missing) - ok:,} failed; a failed call may never have "
+        f"reached the model).{cut_note}"
     )
 
 

@@ -62,11 +62,12 @@ def pool_run(levels=range(1, 11), rounds: int = 12, pool: int = POOL, flat: bool
 
 
 def with_unattributed(calls: list[dict], records: list[dict], t: float) -> None:
-    """Three answered and two failed app calls whose ids the service never forwarded, and one model
-    record of another run on the same emulator."""
+    """Three answered and two failed app calls whose ids the service never forwarded, one cut off by
+    the stop before its model call finished, and one model record of another run on the same emulator."""
     for index in range(5):
         fields = {} if index < 3 else {"error_kind": "server_error", "http_status": 500}
         calls.append(app_call(t + index, 100.0, f"lost{index}", **fields))
+    calls.append(app_call(t + 5, 100.0, "cut", error_kind="cancelled"))
     records.append(model_record("other-run", START, START + 0.1, 100.0))
 
 
@@ -198,7 +199,9 @@ def test_the_report_shows_the_split_the_unattributed_calls_and_the_crossing(tmp_
     assert "Where the time goes: app or model" in html
     assert (
         "5 of 665 app calls (0.8%) have no model call under their request id: the service did not forward "
-        "the x-request-id header, or made no model call (3 of them answered OK, 2 failed or were cut off"
+        "the request id header, or made no model call (3 of them answered OK, 2 failed; a failed call may "
+        "never have reached the model). 1 more were cut off by the end of the run before a model call of "
+        "theirs finished: not counted."
     ) in part
     assert "1 model-call record(s) match no app call of this run" in part
     # 660 answered, attributed calls; before the model p50 is the 330th: 150 ms (7 in flight)
