@@ -7,9 +7,9 @@ and the model calls it made fetched from the model host when the run ends (model
 The process that starts the run (local or master) runs the command, without a shell, in its own
 session, with:
 - {port}: a free loopback port, put into --app-url's {port} as well;
-- GEMINI_BASE_URL: the model host the run measures (the bundled emulator, or --host), and with the
-  bundled emulator GEMINI_API_KEY: its key (a service aimed at the real API keeps its own);
-- its output in app-service.log in the results folder.
+- GEMINI_BASE_URL: the model host the run measures (the bundled emulator, or --host), and
+  GEMINI_API_KEY: the run's key (the emulator's, or the one given for --host);
+- its output in app-service.log in the results folder, through the run's redactor.
 The run waits until the app's URL accepts a connection; a service that exits first, or is not
 listening within APP_START_TIMEOUT_S, stops start-up with one line and the end of its output.
 """
@@ -28,7 +28,7 @@ import time
 import urllib.error
 import urllib.request
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 from urllib.parse import urlsplit
 
 import gevent
@@ -36,10 +36,12 @@ from locust.env import Environment
 
 from core.options import OptionError
 from core.results import MODEL_CALLS, Attribution
+from core.secrets import Redactor
+from metrics.redaction import redactor_of
 from metrics.results import AppendedCsv, RunFolder
 from users.app import APP_URL
 from users.mix import parse_mix
-from users.settings import EMULATOR_KEY
+from users.state import users_state
 
 logger = logging.getLogger("gemini_locust")
 
@@ -84,7 +86,7 @@ def _free_port() -> int:
 class AppService:
     """The child process running the user's service."""
 
-    def __init__(self, command: str, url: str, model_host: str, *, bundled_emulator: bool) -> None:
+    def __init__(self, command: str, url: str, model_host: str, *, api_key: str, redactor: Redactor) -> None:
         self.port = _free_port() if "{port}" in command else None
         fill = str(self.port) if self.port is not None else "{port}"
         try:
@@ -95,25 +97,35 @@ class AppService:
             raise OptionError("--app-command is empty: give the command that starts your service")
         self.url = url.replace("{port}", fill)
         self.env = dict(os.environ, GEMINI_BASE_URL=model_host, PYTHONUNBUFFERED="1")
-        if bundled_emulator:
-            self.env["GEMINI_API_KEY"] = EMULATOR_KEY
+        if api_key:  # the run's: the emulator's, or the one given for --host
+            self.env["GEMINI_API_KEY"] = api_key
+        self._redactor = redactor
         self._proc: subprocess.Popen[bytes] | None = None
-        self._log: IO[bytes] | None = None
+        self._copier: gevent.Greenlet | None = None
         self.log_path: Path | None = None
 
     def start(self, folder: Path) -> None:
         """Start it, output to folder/app-service.log, and wait until its URL accepts a connection."""
         self.log_path = folder / APP_LOG
-        self._log = self.log_path.open("ab")
         try:
             self._proc = subprocess.Popen(
-                self.argv, stdin=subprocess.DEVNULL, stdout=self._log, stderr=subprocess.STDOUT,
+                self.argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                 env=self.env, start_new_session=True,
             )  # fmt: skip
         except OSError as exc:
             raise OptionError(f"--app-command: cannot run {self.argv[0]!r}: {exc.strerror or exc}") from None
+        self._copier = gevent.spawn(self._copy_output, self._proc, self.log_path)
         logger.info("started your service (pid %s): %s", self._proc.pid, shlex.join(self.argv))
         self._wait_listening()
+
+    def _copy_output(self, proc: subprocess.Popen[bytes], path: Path) -> None:
+        """Its output, line by line, into app-service.log through the run's redactor: the service
+        holds the run's key, and no file of the results folder may show it."""
+        assert proc.stdout is not None
+        with path.open("a", encoding="utf-8") as log:
+            for raw in proc.stdout:
+                log.write(self._redactor(raw.decode("utf-8", errors="replace").rstrip("\r\n")) + "\n")
+                log.flush()
 
     def _wait_listening(self) -> None:
         url = urlsplit(self.url)
@@ -121,6 +133,8 @@ class AppService:
         deadline = time.monotonic() + APP_START_TIMEOUT_S
         while True:
             if self._proc is not None and self._proc.poll() is not None:
+                if self._copier is not None:
+                    self._copier.join(timeout=APP_STOP_TIMEOUT_S)  # its last words, to the pipe's end
                 raise OptionError(
                     f"--app-command exited with code {self._proc.returncode} before it listened on "
                     f"{address[0]}:{address[1]}: {self.output_tail()}"
@@ -157,24 +171,34 @@ class AppService:
                 with contextlib.suppress(ProcessLookupError):
                     os.killpg(proc.pid, signal.SIGKILL)
                 proc.wait(timeout=APP_STOP_TIMEOUT_S)
-        if self._log is not None:
-            self._log.close()
-            self._log = None
+        if self._copier is not None:
+            self._copier.join(timeout=APP_STOP_TIMEOUT_S)  # the last lines, up to the pipe's end
+            self._copier.kill(block=False)
+            self._copier = None
+        if proc is not None and proc.stdout is not None:
+            proc.stdout.close()
 
     def exit_code(self) -> int | None:
         return self._proc.poll() if self._proc is not None else None
 
 
-def start_app_service(environment: Environment, folder: Path, *, bundled_emulator: bool) -> AppService | None:
-    """--app-command's service, started and listening; --app-url's {port} filled. OptionError."""
+def start_app_service(environment: Environment, folder: Path) -> AppService | None:
+    """--app-command's service, started and listening; --app-url's {port} filled. OptionError.
+    Call once the run's settings (and so its key) are known."""
     options = environment.parsed_options
     check_app_options(options)
     command = str(getattr(options, "app_command", "") or "").strip()
     if not command:
         _warn_when_not_listening(APP_URL.raw(options))
         return None
+    settings = users_state(environment).settings
+    api_key = settings.api_key if settings is not None else ""
     service = AppService(
-        command, APP_URL.raw(options), environment.host or "", bundled_emulator=bundled_emulator
+        command,
+        APP_URL.raw(options),
+        environment.host or "",
+        api_key=api_key,
+        redactor=redactor_of(environment),
     )
     folder.mkdir(parents=True, exist_ok=True)
     service.start(folder)

@@ -329,7 +329,7 @@ def start_up(environment: Environment) -> None:
     try:
         # The user's own service (--app-command), once the folder for its output exists.
         where = run.session.folder if run.session is not None else folder
-        run.app = start_app_service(environment, where, bundled_emulator=run.emulator is not None)
+        run.app = start_app_service(environment, where)
     except OptionError as exc:
         fail(environment, str(exc))
     if run.folder is not None:

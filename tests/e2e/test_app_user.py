@@ -11,6 +11,7 @@ from __future__ import annotations
 import csv
 import itertools
 import json
+import re
 import socket
 import subprocess
 import sys
@@ -19,7 +20,9 @@ from collections import Counter
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Any
 
+import psutil
 import pytest
 
 
@@ -119,3 +122,88 @@ def test_non_json_answers_are_invalid_responses_and_unattributed(
     assert run_json["attribution"]["records"] == 0 and run_json["attribution"].get("error") is None
     report = (out / "report.html").read_text()
     assert f"{len(rows):,} of {len(rows):,} app calls (100.0%) have no model call" in report
+
+
+# ---- --app-command: the suite starts the service, and stops it -----------------------------------
+
+
+def started_pid(console: str) -> int:
+    match = re.search(r"started your service \(pid (\d+)\)", console)
+    assert match, console[-3000:]
+    return int(match.group(1))
+
+
+def test_the_example_service_run_by_the_suite_is_split_between_app_and_model(
+    repo_root: Path, tmp_path: Path, clean_env: dict
+) -> None:
+    out = tmp_path / "run"
+    service = f"{sys.executable} -m examples.moderation_service --port {{port}} --pool 2"
+    proc = run_app(
+        repo_root, clean_env, out, "http://127.0.0.1:{port}/moderate",
+        "--app-command", service, "--app-expect-json", "verdict", "--emulator-profile", "fast",
+    )  # fmt: skip
+    console = proc.stdout + proc.stderr
+    assert proc.returncode == 0, console[-3000:]
+    assert "Traceback" not in console
+    pid = started_pid(console)
+    assert not psutil.pid_exists(pid) or psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
+    answered = [row for row in logged(out) if row["error_kind"] == ""]
+    assert len(answered) >= 4
+    assert {row["verdict"] for row in answered} <= {"benign", "violating"}
+    with (out / "model_calls.csv").open() as handle:
+        records = {row["request_id"]: row for row in csv.DictReader(handle)}
+    for row in answered:  # every answered call reached the model under its own id, once
+        record = records[row["request_id"]]
+        assert record["calls"] == "1" and record["status"] == "200"
+        assert float(record["first_received"]) >= float(row["start_time"])
+        assert float(record["model_ms"]) <= float(row["e2e_ms"])
+    run_json = json.loads((out / "run.json").read_text())
+    assert run_json["options"]["app_url"].startswith("http://127.0.0.1:")  # {port} filled
+    assert "{port}" not in run_json["options"]["app_url"]
+    report = (out / "report.html").read_text()
+    cut = sum(row["error_kind"] == "cancelled" and row["request_id"] not in records for row in logged(out))
+    assert f"All {len(logged(out)) - cut:,} app calls were matched with their model calls" in report
+    assert "listening on http://127.0.0.1:" in (out / "app-service.log").read_text()
+
+
+def test_the_service_output_keeps_no_key(
+    repo_root: Path, tmp_path: Path, clean_env: dict, start_emulator: Any
+) -> None:
+    emulator = start_emulator()
+    key = "AIzaSy" + "Qx7talkativeServiceKey0123456789"
+    out = tmp_path / "run"
+    service = f"{sys.executable} tests/e2e/services/talkative.py {{port}}"
+    proc = run_app(
+        repo_root, clean_env, out, "http://127.0.0.1:{port}/moderate",
+        "--app-command", service, "--host", emulator.url, "--api-key", key,
+    )  # fmt: skip
+    console = proc.stdout + proc.stderr
+    assert proc.returncode == 0, console[-3000:]
+    log = (out / "app-service.log").read_text()
+    assert f"for {emulator.url}" in log  # the service was told where the model is
+    assert "starting with key" in log and key not in log
+    for path in out.iterdir():
+        if path.is_file():
+            assert key[8:24] not in path.read_text(errors="replace"), path.name
+    assert key[8:24] not in console
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (("--app-command", f"{sys.executable} -c \"print('boom'); raise SystemExit(3)\" {{port}}"),
+         "--app-command exited with code 3 before it listened on 127.0.0.1:"),
+        (("--mix", "moderation=1"), "--app-url is given but --mix does not run the app user: add app=1 to --mix"),
+        (("--app-command", "no-such-command-here {port}"), "--app-command: cannot run 'no-such-command-here'"),
+    ],
+)  # fmt: skip
+def test_a_service_that_cannot_start_stops_start_up_in_one_line(
+    repo_root: Path, tmp_path: Path, clean_env: dict, extra: tuple[str, ...], message: str
+) -> None:
+    proc = run_app(repo_root, clean_env, tmp_path / "run", "http://127.0.0.1:{port}/moderate", *extra)
+    console = proc.stdout + proc.stderr
+    assert proc.returncode == 2, console[-3000:]
+    assert message in console
+    assert "Traceback" not in console
+    if "boom" in extra[-1]:
+        assert "boom" in console  # its last words, so the user sees why
