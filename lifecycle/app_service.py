@@ -207,6 +207,15 @@ def start_app_service(environment: Environment, folder: Path) -> AppService | No
     return service
 
 
+def fill_port(environment: Environment, service: AppService | None) -> None:
+    """A test starts: --app-url's {port} is the running service's. The web UI's form shows (and
+    sends back) the URL as the command line gave it, {port} and all."""
+    options = environment.parsed_options
+    url = APP_URL.raw(options)
+    if service is not None and service.port is not None and "{port}" in url:
+        options.app_url = url.replace("{port}", str(service.port))
+
+
 def _warn_when_not_listening(url: str) -> None:
     """A service the user runs themselves may come up later, and its refusals are results: so no
     refusal here, one warning line instead of a run of surprises."""

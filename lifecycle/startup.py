@@ -28,7 +28,7 @@ from core.options import OptionError
 from emulator.launcher import EmulatorProcess, EmulatorStartError
 from emulator.profiles import ConfigError, load_profile
 from lifecycle import arms_driver, finish, session
-from lifecycle.app_service import start_app_service
+from lifecycle.app_service import fill_port, start_app_service
 from lifecycle.form import (
     CONFIG_ERRORS,
     check_host,
@@ -391,6 +391,7 @@ def on_test_start(environment: Environment, **_: Any) -> None:
         else:
             run.request_log.new_test()  # a web-UI session's next test: its own folder
         return
+    fill_port(environment, run.app)  # before the test's options are frozen for its run.json
     if run.session is not None:
         session.begin_test(environment)
     elif run.folder is not None:
