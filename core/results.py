@@ -219,7 +219,8 @@ AUTH_LOG = _csv(
 #   model           the model of the latest call with that id
 #   calls           model calls the emulator finished under that id (a retrying service makes more)
 #   first_received  epoch s: when the first of them reached the emulator
-#   last_sent       epoch s: when the last byte of the latest went out
+#   last_sent       epoch s: when the last of them ended (its last byte out; calls at once may end
+#                   in another order than they began)
 #   queue_ms        summed over its calls: arrival to a free slot (quota check and queue)
 #   model_ms        summed over its calls: arrival to the last byte out (queue_ms included)
 #   status          the latest call's HTTP status (or "reset", 499 when the service went away)

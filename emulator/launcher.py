@@ -55,7 +55,7 @@ def _listening_socket(host: str) -> socket.socket:
     return sock
 
 
-def _die_with_parent() -> None:
+def die_with_parent() -> None:
     """preexec_fn: ask Linux to send us SIGTERM when the parent goes away."""
     with contextlib.suppress(Exception):
         import ctypes
@@ -135,7 +135,7 @@ class EmulatorProcess:
             self.url = f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
         # A file, not a pipe: nobody reads stderr while the emulator runs, and a full pipe would block it.
         self._stderr_file = tempfile.TemporaryFile()  # noqa: SIM115 - lives as long as the child
-        preexec = _die_with_parent if sys.platform.startswith("linux") else None
+        preexec = die_with_parent if sys.platform.startswith("linux") else None
         self._command = self.command()
         self._proc = subprocess.Popen(
             self._command,

@@ -23,6 +23,8 @@ Summed over every finished request (call) that carried the id: a service that re
 several model calls per user request (in turn or at once), forwards one id several times:
 - `calls`: how many finished;
 - `first_received`: the earliest `received` among them (null while none finished);
+- `last_end`: the latest end among them: its last body piece sent, or when it ended having sent
+  nothing (null while none finished). With calls at once, the last to end need not be the latest;
 - `queue_ms`: admitted - received per call; a call refused before admission counts its whole
   time (received to its refusal) as queue, for it waited for nothing else;
 - `model_ms`: its last body piece sent - received per call (the end, for a call that sent
@@ -48,6 +50,7 @@ class SendTotals:
     __slots__ = (
         "calls",
         "first_received",
+        "last_end",
         "queue_s",
         "model_s",
         "prompt_tokens",
@@ -58,6 +61,7 @@ class SendTotals:
     def __init__(self) -> None:
         self.calls = 0
         self.first_received: float | None = None
+        self.last_end: float | None = None
         self.queue_s = 0.0
         self.model_s = 0.0
         self.prompt_tokens = 0
@@ -91,6 +95,8 @@ class SendRecord:
         totals.calls += 1
         if totals.first_received is None or received < totals.first_received:
             totals.first_received = received
+        if totals.last_end is None or end > totals.last_end:
+            totals.last_end = end
         admitted = self.admitted
         totals.queue_s += (end if admitted is None else admitted) - received
         totals.model_s += end - received
@@ -111,6 +117,7 @@ class SendRecord:
             "admitted": self.admitted,
             "calls": totals.calls,
             "first_received": totals.first_received,
+            "last_end": totals.last_end,
             "queue_ms": round(totals.queue_s * 1000, 3),
             "model_ms": round(totals.model_s * 1000, 3),
             "prompt_tokens": totals.prompt_tokens,
@@ -152,7 +159,7 @@ class SendLog:
 def merge(snapshots: list[dict[str, Any]]) -> dict[str, Any]:
     """Several workers' snapshots as one: an id seen by two (a client reusing it across
     connections) keeps its latest request's fields, like one worker's log would, and sums the
-    rest (calls, queue_ms, model_ms, tokens; the earliest first_received)."""
+    rest (calls, queue_ms, model_ms, tokens; the earliest first_received, the latest last_end)."""
     sends: dict[str, dict[str, Any]] = {}
     dropped = 0
     for snapshot in snapshots:
@@ -170,5 +177,7 @@ def merge(snapshots: list[dict[str, Any]]) -> dict[str, Any]:
                 combined[name] = round(combined[name], 3)
             firsts = [r["first_received"] for r in (seen, record) if r.get("first_received") is not None]
             combined["first_received"] = min(firsts) if firsts else None
+            lasts = [r["last_end"] for r in (seen, record) if r.get("last_end") is not None]
+            combined["last_end"] = max(lasts) if lasts else None
             sends[rid] = combined
     return {"sends": sends, "dropped": dropped}

@@ -24,22 +24,28 @@ import shlex
 import signal
 import socket
 import subprocess
+import sys
+import tempfile
 import time
 import urllib.error
 import urllib.request
+from http.client import HTTPException
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import SplitResult, urlsplit
 
 import gevent
 from locust.env import Environment
+from locust.runners import MasterRunner
 
 from core.options import OptionError
 from core.results import MODEL_CALLS, Attribution
 from core.secrets import Redactor
+from emulator.launcher import die_with_parent
 from metrics.redaction import redactor_of
-from metrics.results import AppendedCsv, RunFolder
+from metrics.results import AppendedCsv, RunFolder, public_host
 from users.app import APP_URL
+from users.errors import redact
 from users.mix import parse_mix
 from users.state import users_state
 
@@ -50,6 +56,7 @@ APP_STOP_TIMEOUT_S = 5.0
 APP_LOG = "app-service.log"
 SENDS_PATH = "/emulator/sends"
 SENDS_TIMEOUT_S = 30.0
+LOOPBACK = ("127.0.0.1", "::1", "localhost")
 SLACK_S = 5.0  # model calls this long before the run's start still belong to it (clock rounding)
 
 
@@ -58,8 +65,8 @@ def add_arguments(parser: Any) -> None:
         "--app-command",
         default="",
         help="app runs: a command that starts your service for the run and is stopped after it; {port} "
-        "is a free port, also put into --app-url; it gets GEMINI_BASE_URL (the model host) and, with the "
-        "bundled emulator, GEMINI_API_KEY",
+        "is a free port, also put into --app-url; it gets GEMINI_BASE_URL (the model host) and "
+        "GEMINI_API_KEY (the run's key)",
         include_in_web_ui=False,
     )
 
@@ -84,7 +91,10 @@ def _free_port() -> int:
 
 
 class AppService:
-    """The child process running the user's service."""
+    """The child process running the user's service. Its output goes to a private file outside the
+    results folder while it runs (no work on the load generator's event loop, no pipe to fill),
+    and into app-service.log through the run's redactor when it stops: the service holds the
+    run's key, and no file of the results folder may show it."""
 
     def __init__(self, command: str, url: str, model_host: str, *, api_key: str, redactor: Redactor) -> None:
         self.port = _free_port() if "{port}" in command else None
@@ -96,45 +106,45 @@ class AppService:
         if not self.argv:
             raise OptionError("--app-command is empty: give the command that starts your service")
         self.url = url.replace("{port}", fill)
-        self.env = dict(os.environ, GEMINI_BASE_URL=model_host, PYTHONUNBUFFERED="1")
+        # Our own name for the base URL, and google-genai's: a service on the SDK's defaults must
+        # reach the emulator too, never the real API with a key it found in the environment.
+        self.env = dict(os.environ, GEMINI_BASE_URL=model_host, GOOGLE_GEMINI_BASE_URL=model_host)
+        self.env["PYTHONUNBUFFERED"] = "1"
         if api_key:  # the run's: the emulator's, or the one given for --host
-            self.env["GEMINI_API_KEY"] = api_key
+            self.env["GEMINI_API_KEY"] = self.env["GOOGLE_API_KEY"] = api_key
         self._redactor = redactor
         self._proc: subprocess.Popen[bytes] | None = None
-        self._copier: gevent.Greenlet | None = None
+        self._output: Path | None = None
         self.log_path: Path | None = None
 
     def start(self, folder: Path) -> None:
-        """Start it, output to folder/app-service.log, and wait until its URL accepts a connection."""
+        """Start it and wait until its URL accepts a connection; stopped again if it does not."""
         self.log_path = folder / APP_LOG
+        handle, name = tempfile.mkstemp(prefix="gemini-app-service-", suffix=".log")  # mode 0600
+        self._output = Path(name)
         try:
             self._proc = subprocess.Popen(
-                self.argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                env=self.env, start_new_session=True,
+                self.argv, stdin=subprocess.DEVNULL, stdout=handle, stderr=subprocess.STDOUT, env=self.env,
+                start_new_session=True, preexec_fn=die_with_parent if sys.platform.startswith("linux") else None,
             )  # fmt: skip
         except OSError as exc:
+            self.stop()
             raise OptionError(f"--app-command: cannot run {self.argv[0]!r}: {exc.strerror or exc}") from None
-        self._copier = gevent.spawn(self._copy_output, self._proc, self.log_path)
+        finally:
+            os.close(handle)
         logger.info("started your service (pid %s): %s", self._proc.pid, shlex.join(self.argv))
-        self._wait_listening()
-
-    def _copy_output(self, proc: subprocess.Popen[bytes], path: Path) -> None:
-        """Its output, line by line, into app-service.log through the run's redactor: the service
-        holds the run's key, and no file of the results folder may show it."""
-        assert proc.stdout is not None
-        with path.open("a", encoding="utf-8") as log:
-            for raw in proc.stdout:
-                log.write(self._redactor(raw.decode("utf-8", errors="replace").rstrip("\r\n")) + "\n")
-                log.flush()
+        try:
+            self._wait_listening()
+        except BaseException:  # not listening, or Ctrl-C meanwhile: nothing of it left behind
+            self.stop()
+            raise
 
     def _wait_listening(self) -> None:
         url = urlsplit(self.url)
-        address = (url.hostname or "127.0.0.1", url.port or (443 if url.scheme == "https" else 80))
+        address = _address(url)
         deadline = time.monotonic() + APP_START_TIMEOUT_S
         while True:
             if self._proc is not None and self._proc.poll() is not None:
-                if self._copier is not None:
-                    self._copier.join(timeout=APP_STOP_TIMEOUT_S)  # its last words, to the pipe's end
                 raise OptionError(
                     f"--app-command exited with code {self._proc.returncode} before it listened on "
                     f"{address[0]}:{address[1]}: {self.output_tail()}"
@@ -152,34 +162,48 @@ class AppService:
             gevent.sleep(0.05)
 
     def output_tail(self, lines: int = 3) -> str:
-        if self.log_path is None or not self.log_path.exists():
-            return "(no output)"
-        text = self.log_path.read_bytes()[-4000:].decode("utf-8", errors="replace")
+        output = self._output
+        text = self._redacted_output_of(output) if output is not None and output.exists() else ""
         tail = " | ".join(line.strip() for line in text.strip().splitlines()[-lines:] if line.strip())
         return tail or "(no output)"
 
     def stop(self) -> None:
-        """SIGTERM to its session, SIGKILL after APP_STOP_TIMEOUT_S. Safe to call again."""
+        """SIGTERM to its session (its children too), SIGKILL after APP_STOP_TIMEOUT_S; then its
+        output, redacted, into app-service.log. Safe to call again."""
         proc, self._proc = self._proc, None
-        if proc is not None and proc.poll() is None:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(proc.pid, signal.SIGTERM)
+        if proc is not None:
+            if proc.poll() is not None:
+                logger.warning("your service (pid %s) had exited with code %s", proc.pid, proc.returncode)
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(proc.pid, signal.SIGTERM)  # also when it has exited: its children may not have
             try:
                 proc.wait(timeout=APP_STOP_TIMEOUT_S)
             except subprocess.TimeoutExpired:
                 logger.warning("your service (pid %s) did not stop on SIGTERM: killed", proc.pid)
-                with contextlib.suppress(ProcessLookupError):
+                with contextlib.suppress(ProcessLookupError, PermissionError):
                     os.killpg(proc.pid, signal.SIGKILL)
                 proc.wait(timeout=APP_STOP_TIMEOUT_S)
-        if self._copier is not None:
-            self._copier.join(timeout=APP_STOP_TIMEOUT_S)  # the last lines, up to the pipe's end
-            self._copier.kill(block=False)
-            self._copier = None
-        if proc is not None and proc.stdout is not None:
-            proc.stdout.close()
+        output, self._output = self._output, None
+        if output is None:
+            return
+        try:
+            if self.log_path is not None:
+                text = self._redacted_output_of(output)
+                with self.log_path.open("a", encoding="utf-8") as log:
+                    log.write(text + ("\n" if text else ""))
+        except OSError as exc:
+            logger.warning("could not write %s: %s", self.log_path, exc.strerror or exc)
+        finally:
+            output.unlink(missing_ok=True)
 
-    def exit_code(self) -> int | None:
-        return self._proc.poll() if self._proc is not None else None
+    def _redacted_output_of(self, path: Path) -> str:
+        text = path.read_bytes().decode("utf-8", errors="replace")
+        return "\n".join(self._redactor(line) for line in text.splitlines())
+
+
+def _address(url: SplitResult) -> tuple[str, int]:
+    """(host, port) of an http(s) URL, the scheme's port when it names none."""
+    return url.hostname or "127.0.0.1", url.port or (443 if url.scheme == "https" else 80)
 
 
 def start_app_service(environment: Environment, folder: Path) -> AppService | None:
@@ -200,6 +224,14 @@ def start_app_service(environment: Environment, folder: Path) -> AppService | No
         api_key=api_key,
         redactor=redactor_of(environment),
     )
+    host = urlsplit(service.url).hostname or ""
+    bind = str(getattr(options, "master_bind_host", "") or "")
+    if isinstance(environment.runner, MasterRunner) and bind not in LOOPBACK and host in LOOPBACK:
+        logger.warning(
+            "--app-command: your service listens on %s of this host; workers on other hosts cannot reach it "
+            "(give --app-url a name they can)",
+            host,
+        )
     folder.mkdir(parents=True, exist_ok=True)
     service.start(folder)
     # Workers get the filled URL with the spawn message, like every option.
@@ -223,8 +255,7 @@ def _warn_when_not_listening(url: str) -> None:
         return
     parts = urlsplit(url)
     try:
-        address = (parts.hostname or "", parts.port or (443 if parts.scheme == "https" else 80))
-        with socket.create_connection(address, timeout=2.0):
+        with socket.create_connection(_address(parts), timeout=2.0):
             return
     except (OSError, ValueError) as exc:
         logger.warning(
@@ -241,55 +272,74 @@ def fetch_model_calls(
 ) -> tuple[list[dict[str, Any]], Attribution]:
     """The model host's per-request-id records of the calls that began in [since, until] (with
     SLACK_S either side), as MODEL_CALLS rows, and where they came from. A host that is not an
-    emulator (no send log) or does not answer gives no rows and says why."""
-    source = _without_userinfo(model_host)
+    emulator (no send log), does not answer or answers something else gives no rows and says why:
+    never an exception, which would cost the run its report."""
+    try:
+        source = public_host(model_host) or ""
+    except ValueError:  # a port that is not a number: urlsplit refuses it
+        source = urlsplit(model_host).hostname or "the model host"
     try:
         with urllib.request.urlopen(model_host.rstrip("/") + SENDS_PATH, timeout=SENDS_TIMEOUT_S) as reply:
             document = json.loads(reply.read())
-        sends = document["sends"]
+        rows, dropped = _rows_of(document, since, until)
     except urllib.error.HTTPError as exc:
         why = "it is not the suite's emulator" if exc.code == 404 else f"it answered HTTP {exc.code}"
         return [], Attribution(source=source, records=0, error=f"{SENDS_PATH} on the model host: {why}")
-    except (OSError, ValueError, KeyError, TypeError) as exc:
-        return [], Attribution(source=source, records=0, error=f"{SENDS_PATH} could not be read: {exc}")
+    except (OSError, ValueError, HTTPException) as exc:
+        password = urlsplit(model_host).password  # an InvalidURL's message can quote it
+        why = redact(f"{type(exc).__name__}: {exc}", (password,) if password else ())
+        return [], Attribution(source=source, records=0, error=f"{SENDS_PATH} could not be read: {why}")
+    return rows, Attribution(source=source, records=len(rows), dropped=dropped)
+
+
+def _rows_of(document: Any, since: float, until: float) -> tuple[list[dict[str, Any]], int]:
+    """MODEL_CALLS rows from a send log (emulator/sends.py); ValueError for one of another shape."""
+    sends = document.get("sends") if isinstance(document, dict) else None
+    dropped = document.get("dropped", 0) if isinstance(document, dict) else None
+    if not isinstance(sends, dict) or not isinstance(dropped, int):
+        raise ValueError("not a send log: no sends object and dropped count")
     rows = []
     for request_id, record in sends.items():
-        first = record.get("first_received", record.get("received"))
-        if not isinstance(first, int | float) or not since - SLACK_S <= first <= until + SLACK_S:
-            continue
-        sent = record.get("sent") or []
-        rows.append(
-            {
-                "request_id": request_id,
-                "model": record.get("model", ""),
-                "calls": record.get("calls", 1),
-                "first_received": first,
-                "last_sent": sent[-1] if sent else None,
-                "queue_ms": record.get("queue_ms"),
-                "model_ms": record.get("model_ms"),
-                "prompt_tokens": record.get("prompt_tokens"),
-                "output_tokens": record.get("output_tokens"),
-                "thoughts_tokens": record.get("thoughts_tokens"),
-                "status": record.get("status"),
-            }
-        )
-    dropped = int(document.get("dropped", 0) or 0)
-    return rows, Attribution(source=source, records=len(rows), dropped=dropped)
+        if not isinstance(record, dict):
+            raise ValueError(f"the record of {str(request_id)[:40]!r} is not an object")
+        first = record.get("first_received")
+        if not _number(first) or not since - SLACK_S <= first <= until + SLACK_S:
+            continue  # another run's, or still under way
+        figures = {name: record.get(name) for name in _FIGURES}
+        if not all(value is None or _number(value) for value in figures.values()):
+            raise ValueError(f"the record of {str(request_id)[:40]!r} holds a figure that is not a number")
+        status = record.get("status")
+        row = {"request_id": str(request_id), "model": str(record.get("model") or ""), **figures}
+        rows.append(row | {"first_received": first, "last_sent": record.get("last_end"), "status": status})
+    return rows, dropped
+
+
+_FIGURES = ("calls", "last_end", "queue_ms", "model_ms", "prompt_tokens", "output_tokens", "thoughts_tokens")
+
+
+def _number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
 
 
 def record_model_calls(environment: Environment, folder: RunFolder) -> None:
     """For a test whose mix ran the app user: model_calls.csv in its folder, from the model host,
-    and where it came from in its run.json (`attribution`). Yields while it asks the host."""
+    and where it came from in its run.json (`attribution`). Yields while it asks the host. Nothing
+    here stops the finish: a failure is the attribution's error, and a warning."""
     if not ran_app(folder.options if folder.options is not None else environment.parsed_options):
         return
     since = folder.started_at or time.time()
     rows, attribution = fetch_model_calls(environment.host or "", since, folder.ended_at or time.time())
     if attribution.error:
         logger.warning("no split of the app's time into its own and the model's: %s", attribution.error)
-    csv = AppendedCsv(MODEL_CALLS, MODEL_CALLS.name)
-    csv.open(folder.folder)
-    csv.write(rows)
-    csv.close()
+    csv = AppendedCsv(MODEL_CALLS, MODEL_CALLS.name, redactor=redactor_of(environment))
+    try:
+        csv.open(folder.folder)
+        csv.write(rows)
+    except OSError as exc:
+        attribution.error = f"{MODEL_CALLS.name} could not be written: {exc.strerror or exc}"
+        logger.warning("%s", attribution.error)
+    finally:
+        csv.close()
     folder.extra["attribution"] = attribution.model_dump()
 
 
@@ -297,12 +347,3 @@ def ran_app(options: Any) -> bool:
     """Whether --mix ran the app user: options as parsed, or a test's frozen copy (a dict)."""
     mix = options.get("mix", "") if isinstance(options, dict) else getattr(options, "mix", "")
     return parse_mix(str(mix or "")).get("app", 0) > 0
-
-
-def _without_userinfo(url: str) -> str:
-    parts = urlsplit(url)
-    if parts.username is None and parts.password is None:
-        return url
-    return parts._replace(
-        netloc=parts.hostname or "" if parts.port is None else f"{parts.hostname}:{parts.port}"
-    ).geturl()

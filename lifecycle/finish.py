@@ -113,15 +113,17 @@ def finish(environment: Environment, folder: results.RunFolder) -> None:
         stages=shapes.stage_log(environment),
         capacity=shapes.capacity_result(environment),
     )
-    record_model_calls(environment, folder)  # an app run's model calls, before the emulator goes
-    if run.emulator is not None:
-        died = run.emulator.exit_description()
-        if died is None:
-            folder.save_json(EMULATOR_STATS_JSON, run.emulator.stats)
-        elif "emulator_died" not in folder.extra:
-            # It died as the run ended, before its watcher could say so.
-            _record_emulator_death(environment, died)
-    run.stop_services()
+    try:
+        record_model_calls(environment, folder)  # an app run's model calls, before the emulator goes
+        if run.emulator is not None:
+            died = run.emulator.exit_description()
+            if died is None:
+                folder.save_json(EMULATOR_STATS_JSON, run.emulator.stats)
+            elif "emulator_died" not in folder.extra:
+                # It died as the run ended, before its watcher could say so.
+                _record_emulator_death(environment, died)
+    finally:
+        run.stop_services()
     measured = environment.stats.total.num_requests > 0
     tested = bool(folder.extra.get("runs"))
     if tested and not measured:

@@ -24,11 +24,13 @@ from locust.runners import STATE_INIT, STATE_STOPPED, MasterRunner
 from core.options import OptionError
 from emulator.launcher import EmulatorStartError
 from fixtures.loading import FixtureError
+from lifecycle.app_service import check_app_options, ran_app
 from lifecycle.form_layout import install_form_layout
 from lifecycle.reachable import check_model_served, check_reachable
 from metrics.options import check_form_options
 from shapes import select_shape
 from shapes.load_shapes import SuiteShape
+from users.app import AppUser
 from users.images import ImageLimitError
 from users.mix import parse_mix
 from users.paid_models import require_prices
@@ -96,8 +98,11 @@ def check_start(environment: Environment, options: argparse.Namespace) -> SuiteS
             getattr(options, "pricing", "") or None, vertex_location=settings.vertex_location
         )
         require_prices(options, prices, settings.model)
-    ScenarioSettings.from_options(options)
+    scenarios = ScenarioSettings.from_options(options)
     parse_mix(str(getattr(options, "mix", "") or ""))
+    check_app_options(options)
+    if ran_app(options):
+        AppUser.check_inputs(scenarios)  # a bad URL, status or body template: answered in the form
     shape = select_shape(environment, options)
     if not to_emulator and not isinstance(environment.runner, MasterRunner):
         # A host typed into the form is checked like one on the command line: a down or mistyped

@@ -96,10 +96,16 @@ def options_applied(environment: Environment) -> None:
         _write_run_json(environment, run.folder)
 
 
-def _write_run_json(environment: Environment, folder: results.RunFolder) -> None:
+def _settings_now(environment: Environment) -> dict[str, Any]:
     settings = users_state(environment).settings
+    return settings.public() if settings is not None else {}
+
+
+def _write_run_json(
+    environment: Environment, folder: results.RunFolder, public_settings: dict[str, Any] | None = None
+) -> None:
     try:
-        folder.write_run_json(settings.public() if settings is not None else {})
+        folder.write_run_json(_settings_now(environment) if public_settings is None else public_settings)
     except OSError as exc:
         logger.error("could not write %s: %s", folder.folder, exc)
 
@@ -144,15 +150,20 @@ def end_test(environment: Environment) -> None:
             "test %d measured nothing: no report written (results in %s)", test.number, folder.folder
         )
         return
-    test.reporter = gevent.spawn(_attribute_and_report, environment, session, test)
+    # The settings of this test, not of one the form starts while its model calls are fetched.
+    test.reporter = gevent.spawn(
+        _attribute_and_report, environment, session, test, _settings_now(environment)
+    )
 
 
-def _attribute_and_report(environment: Environment, session: Session, test: SessionTest) -> None:
+def _attribute_and_report(
+    environment: Environment, session: Session, test: SessionTest, public_settings: dict[str, Any]
+) -> None:
     """An app test's model calls (asked of the model host: it yields, so not in end_test), then
     its report."""
     if app_service.ran_app(test.folder.options or {}):
         app_service.record_model_calls(environment, test.folder)
-        _write_run_json(environment, test.folder)
+        _write_run_json(environment, test.folder, public_settings)
     _build_report(session, test)
 
 

@@ -204,8 +204,18 @@ def crossing_statement(levels: pd.DataFrame, index: int | None) -> tuple[str, st
     """(the section's sentence, the overview's headline or None) about where app time passes model time."""
     if index is None:
         top = levels["label"].iloc[-1]
+        above = levels[levels["app_ms"] > levels["model_ms"]]
+        if above.empty:
+            return (
+                f"The model's time stays above the app's at every load level reached (up to {top} calls "
+                "in flight).",
+                None,
+            )
+        # Above at some levels, not at the top: no load from which it stays so, and no headline.
+        shown = ", ".join(str(label) for label in above["label"])
         return (
-            f"The model's time stays above the app's at every load level reached (up to {top} calls in flight).",
+            f"The app's own time is above the model's at {shown} calls in flight, but not at the highest "
+            f"level reached ({top}): no load from which the app's own time stays the larger.",
             None,
         )
     row = levels.iloc[index]

@@ -13,9 +13,9 @@ no retries and no client policy: what the service's own users see is what is mea
 costs nothing here: the model calls the service makes are the emulator's to count.
 
 Placeholders in the body template and the URL: {{text}}, {{id}}, {{label}}, {{length}} (a post's
-fields); in a JSON body each value is escaped as a JSON string's content, in the URL it is
-percent-encoded. Checked at start-up: an unknown placeholder, or a JSON body that does not parse
-once filled, is one line naming --app-body.
+fields); each value is escaped as a JSON string's content in the body (sent as application/json,
+so a body must be JSON once filled) and percent-encoded in the URL. Checked at start-up: an
+unknown placeholder, or a body that is not JSON once filled, is one line naming --app-body.
 """
 
 from __future__ import annotations
@@ -51,7 +51,9 @@ APP_URL = OptionSpec(
     "app: your service's endpoint, e.g. http://127.0.0.1:8088/moderate (run it with --mix app=1). "
     "It should forward --request-id-header on its model calls, so the report can split its time",
 )
-APP_METHOD = OptionSpec("--app-method", "POST", "app: HTTP method of each call (GET, POST, PUT, PATCH)")
+APP_METHOD = OptionSpec(
+    "--app-method", "POST", "app: HTTP method of each call (GET, POST, PUT, PATCH, DELETE)"
+)
 APP_BODY = OptionSpec(
     "--app-body",
     "",
@@ -79,6 +81,7 @@ DEFAULT_BODY = '{"text": "{{text}}", "id": "{{id}}"}'
 PLACEHOLDER = re.compile(r"\{\{\s*([A-Za-z_]+)\s*\}\}")
 FIELDS = ("text", "id", "label", "length")
 ANY_BODY = "-"
+PORT_PLACEHOLDER = "{port}"  # filled by --app-command (lifecycle/app_service.py)
 HEADER_NAME = re.compile(r"^[A-Za-z0-9!#$%&'*+.^_`|~-]+$")  # an RFC 9110 token
 ORDER_SEED = 20261130  # the shuffled order of posts: the same for every user and every run
 VERDICT_CHARS = 64
@@ -91,7 +94,7 @@ def app_endpoint(scenario: ScenarioSettings) -> AppEndpoint:
         raise OptionError(
             "the app scenario needs --app-url: your service's endpoint, e.g. http://127.0.0.1:8088/moderate"
         )
-    parts = urlsplit(url)
+    parts = urlsplit(url.replace(PORT_PLACEHOLDER, "1"))  # a {port} that --app-command fills is a port
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise OptionError(f"--app-url {url!r} must look like http://HOST:PORT/PATH")
     try:
@@ -167,7 +170,11 @@ def _url_escaped(value: str) -> str:
 
 
 def build_app_specs(settings: GeminiSettings, scenario: ScenarioSettings) -> list[CallSpec]:
-    """One prepared call per post, in a fixed shuffled order; OptionError for bad app options."""
+    """One prepared call per post, in a fixed shuffled order; OptionError for bad app options.
+    None yet for a URL whose {port} --app-command fills: a worker's own command line at its init,
+    before the master's options (the filled URL) arrive with the spawn message."""
+    if PORT_PLACEHOLDER in scenario.option(APP_URL.flag):
+        return []
     endpoint = app_endpoint(scenario)
     template = body_template(scenario, endpoint.method)
     _check_placeholders(template, f"--app-body {scenario.option(APP_BODY.flag) or '(default)'}")
@@ -255,6 +262,8 @@ class AppUser(PreparedCalls, GeminiUser):
             raise LookupError("no settings yet: they are set at Locust's init (users.state.use_settings)")
         self.settings = state.settings
         scenario = scenario_settings(self.environment)
+        if not self.specs():
+            raise LookupError(f"--app-url still has {PORT_PLACEHOLDER}: no --app-command filled it")
         self.expect = scenario.option(APP_EXPECT_JSON.flag)
         self.transport = AppTransport(
             app_endpoint(scenario), timeout_s=self.settings.timeout_s, secrets=(self.settings.api_key,)

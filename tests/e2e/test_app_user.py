@@ -12,18 +12,21 @@ import csv
 import itertools
 import json
 import re
+import signal
 import socket
 import subprocess
 import sys
-import threading
 from collections import Counter
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 
 import psutil
 import pytest
+
+from tests.e2e.locust_child import LocustRun
+from tests.e2e.services import loopback_server
 
 
 class HalfJsonHandler(BaseHTTPRequestHandler):
@@ -52,12 +55,8 @@ class HalfJsonHandler(BaseHTTPRequestHandler):
 
 @pytest.fixture
 def half_json_service() -> Iterator[str]:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), HalfJsonHandler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}/moderate"
-    server.shutdown()
-    server.server_close()
+    with loopback_server(HalfJsonHandler) as server:
+        yield f"http://127.0.0.1:{server.server_port}/moderate"
 
 
 def closed_port() -> int:
@@ -133,11 +132,20 @@ def started_pid(console: str) -> int:
     return int(match.group(1))
 
 
+def example_service(pool: int) -> str:
+    """--app-command for the example service, on the port the suite picks."""
+    return f"{sys.executable} -m examples.moderation_service --port {{port}} --pool {pool}"
+
+
+def assert_gone(pid: int) -> None:
+    assert not psutil.pid_exists(pid) or psutil.Process(pid).status() == psutil.STATUS_ZOMBIE, pid
+
+
 def test_the_example_service_run_by_the_suite_is_split_between_app_and_model(
     repo_root: Path, tmp_path: Path, clean_env: dict
 ) -> None:
     out = tmp_path / "run"
-    service = f"{sys.executable} -m examples.moderation_service --port {{port}} --pool 2"
+    service = example_service(pool=2)
     proc = run_app(
         repo_root, clean_env, out, "http://127.0.0.1:{port}/moderate",
         "--app-command", service, "--app-expect-json", "verdict", "--emulator-profile", "fast",
@@ -145,8 +153,7 @@ def test_the_example_service_run_by_the_suite_is_split_between_app_and_model(
     console = proc.stdout + proc.stderr
     assert proc.returncode == 0, console[-3000:]
     assert "Traceback" not in console
-    pid = started_pid(console)
-    assert not psutil.pid_exists(pid) or psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
+    assert_gone(started_pid(console))
     answered = [row for row in logged(out) if row["error_kind"] == ""]
     assert len(answered) >= 4
     assert {row["verdict"] for row in answered} <= {"benign", "violating"}
@@ -207,3 +214,42 @@ def test_a_service_that_cannot_start_stops_start_up_in_one_line(
     assert "Traceback" not in console
     if "boom" in extra[-1]:
         assert "boom" in console  # its last words, so the user sees why
+
+
+def test_ctrl_c_while_waiting_for_the_service_leaves_nothing_running(
+    repo_root: Path, tmp_path: Path, clean_env: dict
+) -> None:
+    # A service that never listens: the run waits for it, and Ctrl-C lands in that wait.
+    never = f"{sys.executable} -c \"import time; print('warming up', flush=True); time.sleep(600)\" {{port}}"
+    run = LocustRun(
+        repo_root, clean_env, tmp_path / "run", "-u", "1", "-r", "1", "-t", "30s", "--mix", "app=1",
+        "--app-url", "http://127.0.0.1:{port}/moderate", "--app-command", never,
+    )  # fmt: skip
+    run.wait_for(run.printed("started your service"), "the service to be started")
+    code = run.signal_and_wait(signal.SIGINT)
+    console = run.output()
+    assert code == 130, console[-3000:]
+    assert "Traceback" not in console
+    assert_gone(started_pid(console))
+    assert not run.leftover_emulators()
+
+
+def test_workers_call_the_service_the_master_started(
+    repo_root: Path, tmp_path: Path, clean_env: dict
+) -> None:
+    out = tmp_path / "run"
+    service = example_service(pool=4)
+    proc = run_app(
+        repo_root, clean_env, out, "http://127.0.0.1:{port}/moderate", "--processes", "2",
+        "--app-command", service, "--emulator-profile", "fast",
+    )  # fmt: skip
+    console = proc.stdout + proc.stderr
+    assert proc.returncode == 0, console[-3000:]
+    assert console.count("started your service") == 1  # by the master alone
+    logs = list(out.glob("requests-*.csv"))
+    assert len(logs) == 2  # both workers called it, through the URL the master filled in
+    with (out / "model_calls.csv").open() as handle:
+        records = {row["request_id"] for row in csv.DictReader(handle)}
+    for path in logs:
+        answered = [row for row in csv.DictReader(path.open()) if row["error_kind"] == ""]
+        assert answered and {row["request_id"] for row in answered} <= records, path.name

@@ -12,10 +12,10 @@ import sys
 from pathlib import Path
 from typing import Any
 
-import psutil
 import pytest
 
 from tests.e2e.locust_child import quick_emulator_config, stop_child
+from tests.e2e.test_app_user import assert_gone, example_service, started_pid
 from tests.e2e.test_webui_sessions import SPIKE, ended, free_port, opened_web_ui, start_from_form
 from tests.waiting import wait_until
 
@@ -29,7 +29,7 @@ def test_an_app_test_from_the_form_is_attributed_and_its_service_stopped(
 
     session = tmp_path / "session"
     log_path = tmp_path / "locust.log"
-    service = f"{sys.executable} -m examples.moderation_service --port {{port}} --pool 2"
+    service = example_service(pool=2)
     with log_path.open("w") as log:
         proc = subprocess.Popen(
             [sys.executable, "-m", "locust", "--web-port", str(port := free_port()), "--results-dir",
@@ -50,8 +50,7 @@ def test_an_app_test_from_the_form_is_attributed_and_its_service_stopped(
     output = log_path.read_text()
     assert "Traceback" not in output, output[-3000:]
     assert proc.returncode in (0, 1), output[-3000:]
-    pid = int(re.search(r"started your service \(pid (\d+)\)", output).group(1))  # type: ignore[union-attr]
-    assert not psutil.pid_exists(pid) or psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
+    assert_gone(started_pid(output))
 
     document = json.loads((test / "run.json").read_text())
     assert re.fullmatch(r"http://127\.0\.0\.1:\d+/moderate", document["options"]["app_url"])

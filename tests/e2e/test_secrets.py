@@ -18,13 +18,14 @@ import string
 import threading
 from collections import Counter
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from urllib.parse import parse_qs, quote, quote_plus, urlsplit
 
 import pytest
 
 from tests.e2e.locust_child import run_locust
+from tests.e2e.services import loopback_server
 
 # Letters only: none of a key's 8-character pieces turns up by chance in a report's base64 charts.
 TOKEN = "".join(random.SystemRandom().choice(string.ascii_letters) for _ in range(24))
@@ -125,12 +126,8 @@ def echoing_api() -> Iterator[str]:
     EchoingApi.served = Counter()
     EchoingApi.keys = set()
     EchoingApi.refuse_models_get = False
-    server = ThreadingHTTPServer(("127.0.0.1", 0), EchoingApi)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_port}"
-    server.shutdown()
-    server.server_close()
+    with loopback_server(EchoingApi) as server:
+        yield f"http://127.0.0.1:{server.server_port}"
 
 
 @pytest.mark.parametrize("transport", ["genai", "legacy", "http"])

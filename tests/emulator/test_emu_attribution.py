@@ -178,6 +178,8 @@ def test_overlapping_calls_with_one_id_are_both_counted(start_emulator) -> None:
     summed = tuple(a + b for a, b in zip(first_tokens, second_tokens, strict=True))
     assert record_tokens(record) == summed, record
     assert record["model_ms"] >= during["model_ms"] + 2000, "the first call's stall is model time"
+    # The last byte is the first call's, which ended last: not the latest request's.
+    assert record["last_end"] >= record["sent"][-1] + 2.0, record
 
 
 def test_requests_without_an_id_are_not_recorded(start_emulator) -> None:  # noqa: ANN001
@@ -205,6 +207,8 @@ def test_overlapping_requests_in_the_log_add_up_when_each_ends() -> None:
     assert record["queue_ms"] == pytest.approx(250 + 500, abs=ROUNDING_MS)
     assert record["model_ms"] == pytest.approx(1000 + 500, abs=ROUNDING_MS)
     assert record_tokens(record) == (10, 20, 5)
+    # The first ended last (received + 1.0); the latest request's own last byte is earlier.
+    assert record["last_end"] == max(first.received + 1.0, second.received + 0.5)
 
 
 def test_eviction_and_reset_drop_an_ids_sums() -> None:
@@ -233,6 +237,7 @@ def test_merged_logs_sum_an_ids_calls_and_keep_its_latest_request() -> None:
             "admitted": admitted,
             "calls": calls,
             "first_received": first,
+            "last_end": received + 1,
             "queue_ms": 1.5 * calls,
             "model_ms": 10.25 * calls,
             "prompt_tokens": 3 * calls,
@@ -251,7 +256,7 @@ def test_merged_logs_sum_an_ids_calls_and_keep_its_latest_request() -> None:
         "model": "m6",
         "admitted": None,
     }
-    assert a["calls"] == 3 and a["first_received"] == 2.0
+    assert a["calls"] == 3 and a["first_received"] == 2.0 and a["last_end"] == 7.0
     assert a["queue_ms"] == 4.5 and a["model_ms"] == 30.75
     assert record_tokens(a) == (9, 15, 21)
     assert older["calls"] == 2 and newer["calls"] == 1, "the inputs are left as they were"

@@ -98,6 +98,7 @@ def test_merged_logs_keep_an_ids_latest_request_and_sum_the_dropped() -> None:
     def record(received: float, calls: int = 1, first_received: float | None = None) -> dict[str, Any]:
         summed = {"calls": calls, "queue_ms": 0.0, "model_ms": 0.0, "prompt_tokens": 0}
         summed.update(output_tokens=0, thoughts_tokens=0, first_received=first_received or received)
+        summed.update(last_end=received)
         return {"received": received, "first_due": None, "sent": [received], "status": 200, **summed}
 
     merged = sends.merge(

@@ -19,6 +19,7 @@ from reports.attribution import (
     app_calls,
     attribution_section,
     crossing,
+    crossing_statement,
     in_flight,
     load_levels,
     split_times,
@@ -302,4 +303,11 @@ def test_the_crossing_is_where_the_app_stays_above_not_a_passing_blip() -> None:
     )
     assert crossing(levels) == 4  # level 2 is above, but level 3 falls back below
     assert crossing(levels.assign(app_ms=[300] * 6)) == 0
-    assert crossing(levels.assign(app_ms=[300, 300, 300, 300, 300, 100])) is None
+    falls_back = levels.assign(app_ms=[300, 300, 300, 300, 300, 100], label=[str(n) for n in range(1, 7)])
+    assert crossing(falls_back) is None
+    sentence, headline = crossing_statement(falls_back, None)
+    assert headline is None
+    assert sentence.startswith("The app's own time is above the model's at 1, 2, 3, 4, 5 calls in flight, ")
+    assert "not at the highest level reached (6)" in sentence and "stays above" not in sentence
+    never, _ = crossing_statement(levels.assign(app_ms=[10] * 6, label=[str(n) for n in range(1, 7)]), None)
+    assert never.startswith("The model's time stays above the app's at every load level reached (up to 6")

@@ -13,8 +13,9 @@ from core import outcome
 from tests.waiting import wait_until
 from users.call import CallTimer, rest_payload
 from users.errors import CallError
-from users.transports import raw_http
-from users.transports.raw_http import Connection, RawHttpTransport, encode_request
+from users.transports import http11
+from users.transports.http11 import Connection, ProtocolError
+from users.transports.raw_http import RawHttpTransport, encode_request
 
 
 class ScriptedSocket:
@@ -100,10 +101,10 @@ def test_sse_error_frame_and_bad_json() -> None:
 def test_garbled_framing_is_a_connection_error() -> None:
     conn = Connection(ScriptedSocket([HEAD + b"zz\r\nnot a chunk"]))
     _, headers = conn.read_head()
-    with pytest.raises(raw_http.ProtocolError):
+    with pytest.raises(ProtocolError):
         list(conn.iter_body(headers))
     conn = Connection(ScriptedSocket([b"SSH-2.0-OpenSSH\r\n\r\n"]))
-    with pytest.raises(raw_http.ProtocolError):
+    with pytest.raises(ProtocolError):
         conn.read_head()
 
 
@@ -193,7 +194,7 @@ def test_keep_alive_reuse_and_stale_connection(monkeypatch, close_after) -> None
 
     server = StreamServer(("127.0.0.1", 0), handle)
     server.start()
-    monkeypatch.setattr(raw_http, "IDLE_CHECK_S", 0.0)  # check every reused connection
+    monkeypatch.setattr(http11, "IDLE_CHECK_S", 0.0)  # check every reused connection
     transport = RawHttpTransport(
         base_url=f"http://127.0.0.1:{server.server_port}", api_key=API_KEY, timeout_s=2
     )
@@ -235,9 +236,9 @@ def test_https_verifies_certificates_and_keeps_connections(tmp_path, monkeypatch
         # Trusting the test certificate: the handshake yields to the hub (a blocking handshake
         # would deadlock with this in-process server) and the connection is kept alive.
         trusting = RawHttpTransport(base_url=base_url, api_key=API_KEY, timeout_s=2)
-        trusting._tls = gssl.SSLContext(gssl.PROTOCOL_TLS_CLIENT)
-        trusting._tls.load_verify_locations(cert)
-        monkeypatch.setattr(raw_http, "IDLE_CHECK_S", 0.0)
+        trusting._pool._tls = gssl.SSLContext(gssl.PROTOCOL_TLS_CLIENT)
+        trusting._pool._tls.load_verify_locations(cert)
+        monkeypatch.setattr(http11, "IDLE_CHECK_S", 0.0)
         assert [trusting.call(spec(), CallTimer()).text for _ in range(3)] == ["ok"] * 3
         trusting.close()
     finally:

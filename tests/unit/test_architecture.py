@@ -20,6 +20,7 @@ PACKAGES = (
     "reports",
     "benchmarks",
     "lifecycle",
+    "examples",
 )
 LINT_IMPORTS = Path(sys.executable).parent / "lint-imports"
 
@@ -55,8 +56,14 @@ def test_the_suite_keeps_its_layers(copy_of_the_suite: Path) -> None:
         ("core/quantiles.py", "users.base"),
         ("shapes/runtime.py", "metrics.llm"),
         ("reports/html.py", "fixtures"),
+        ("examples/moderation_service/app.py", "core.quantiles"),
     ],
-    ids=["core-imports-users", "shapes-imports-metrics", "reports-imports-fixtures"],
+    ids=[
+        "core-imports-users",
+        "shapes-imports-metrics",
+        "reports-imports-fixtures",
+        "examples-import-the-suite",
+    ],
 )
 def test_an_upward_import_breaks_the_contract(copy_of_the_suite: Path, module: str, forbidden: str) -> None:
     path = copy_of_the_suite / module

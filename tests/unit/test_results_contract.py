@@ -97,6 +97,7 @@ FULL_RUN = {
         }
     ],
     "slo_error": "x",
+    "attribution": {"source": "http://127.0.0.1:8765", "records": 12, "dropped": 1, "error": None},
 }
 
 

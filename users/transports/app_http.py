@@ -25,6 +25,7 @@ from users.errors import CallError, kind_for_status, redact
 from users.transports.http11 import ConnectionPool, tls_context
 
 NAME = "app"
+BODILESS = (204, 304)
 MESSAGE_BODY_CHARS = 120  # of an unexpected answer, in its error message (redacted, one line)
 
 
@@ -87,7 +88,9 @@ class AppTransport:
             with self._pool.lease() as lease:
                 lease.conn.send(head, spec.body)
                 status, headers = lease.conn.read_head()
-                body = lease.conn.read_body(headers)
+                # No body after these, whatever the headers say (RFC 9112 6.3): reading one would
+                # wait on a kept-alive connection until --timeout.
+                body = b"" if status in BODILESS or status < 200 else lease.conn.read_body(headers)
                 lease.complete = True
         except CallError as err:
             if err.kind == outcome.CONNECTION:
