@@ -9,7 +9,7 @@ import pandas as pd
 
 from core.results import MODEL_CALLS, REPORT_HTML
 from reports import (
-    attribution,
+    attribution_section,
     auth,
     caching,
     llm_sections,
@@ -101,7 +101,7 @@ def request_log_sections(
     if tier_line is not None:
         headlines.append(tier_line)
     headlines += [section.notes[0] for section in (capacity_section, knee) if section is not None]
-    app_split, app_line = attribution.attribution_section(
+    app_split, app_line = attribution_section.attribution_section(
         requests, data.model_calls, data.run.attribution, (data.results_dir / MODEL_CALLS.name).exists()
     )
     if app_line is not None:

@@ -1,5 +1,6 @@
-"""Where an app call's time goes (reports/attribution.py): app calls of the request log joined with
-model_calls.csv by request id, from hand-made results folders of a service whose pool saturates."""
+"""Where an app call's time goes (reports/attribution.py and attribution_section.py): app calls of
+the request log joined with model_calls.csv by request id, from hand-made results folders of a
+service whose pool saturates."""
 
 from __future__ import annotations
 
@@ -15,15 +16,8 @@ from report_html import cells, section
 from core.outcome import OUTCOME_COLUMNS, Outcome
 from core.results import MODEL_CALLS, Attribution, RunInfo
 from reports import build_report
-from reports.attribution import (
-    app_calls,
-    attribution_section,
-    crossing,
-    crossing_statement,
-    in_flight,
-    load_levels,
-    split_times,
-)
+from reports.attribution import app_calls, crossing, in_flight, load_levels, split_times
+from reports.attribution_section import attribution_section, crossing_statement
 from reports.compare import SPLIT, compare_runs, text_table
 from reports.loading import load_results
 
