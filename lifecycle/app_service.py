@@ -128,7 +128,7 @@ class AppService:
                 start_new_session=True, preexec_fn=die_with_parent if sys.platform.startswith("linux") else None,
             )  # fmt: skip
         except OSError as exc:
-            self.stop()
+            self.stop(quiet=True)
             raise OptionError(f"--app-command: cannot run {self.argv[0]!r}: {exc.strerror or exc}") from None
         finally:
             os.close(handle)
@@ -136,7 +136,7 @@ class AppService:
         try:
             self._wait_listening()
         except BaseException:  # not listening, or Ctrl-C meanwhile: nothing of it left behind
-            self.stop()
+            self.stop(quiet=True)  # the error says what happened
             raise
 
     def _wait_listening(self) -> None:
@@ -167,12 +167,12 @@ class AppService:
         tail = " | ".join(line.strip() for line in text.strip().splitlines()[-lines:] if line.strip())
         return tail or "(no output)"
 
-    def stop(self) -> None:
+    def stop(self, *, quiet: bool = False) -> None:
         """SIGTERM to its session (its children too), SIGKILL after APP_STOP_TIMEOUT_S; then its
         output, redacted, into app-service.log. Safe to call again."""
         proc, self._proc = self._proc, None
         if proc is not None:
-            if proc.poll() is not None:
+            if proc.poll() is not None and not quiet:
                 logger.warning("your service (pid %s) had exited with code %s", proc.pid, proc.returncode)
             with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.killpg(proc.pid, signal.SIGTERM)  # also when it has exited: its children may not have
