@@ -32,7 +32,7 @@ import urllib.request
 from http.client import HTTPException
 from pathlib import Path
 from typing import Any
-from urllib.parse import SplitResult, urlsplit
+from urllib.parse import urlsplit
 
 import gevent
 from locust.env import Environment
@@ -48,6 +48,7 @@ from users.app import APP_URL
 from users.errors import redact
 from users.mix import parse_mix
 from users.state import users_state
+from users.transports.http11 import endpoint_of
 
 logger = logging.getLogger("gemini_locust")
 
@@ -141,7 +142,7 @@ class AppService:
 
     def _wait_listening(self) -> None:
         url = urlsplit(self.url)
-        address = _address(url)
+        address, _ = endpoint_of(url)
         deadline = time.monotonic() + APP_START_TIMEOUT_S
         while True:
             if self._proc is not None and self._proc.poll() is not None:
@@ -201,11 +202,6 @@ class AppService:
         return "\n".join(self._redactor(line) for line in text.splitlines())
 
 
-def _address(url: SplitResult) -> tuple[str, int]:
-    """(host, port) of an http(s) URL, the scheme's port when it names none."""
-    return url.hostname or "127.0.0.1", url.port or (443 if url.scheme == "https" else 80)
-
-
 def start_app_service(environment: Environment, folder: Path) -> AppService | None:
     """--app-command's service, started and listening; --app-url's {port} filled. OptionError.
     Call once the run's settings (and so its key) are known."""
@@ -255,7 +251,7 @@ def _warn_when_not_listening(url: str) -> None:
         return
     parts = urlsplit(url)
     try:
-        with socket.create_connection(_address(parts), timeout=2.0):
+        with socket.create_connection(endpoint_of(parts)[0], timeout=2.0):
             return
     except (OSError, ValueError) as exc:
         logger.warning(

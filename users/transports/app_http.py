@@ -19,10 +19,9 @@ from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 from core import outcome
-from users import arrival
 from users.call import CallResult, CallSpec, CallTimer
 from users.errors import CallError, kind_for_status, redact
-from users.transports.http11 import ConnectionPool, tls_context
+from users.transports.http11 import pool_for
 
 NAME = "app"
 BODILESS = (204, 304)
@@ -57,14 +56,8 @@ class AppTransport:
         url = urlsplit(endpoint.url)
         if url.scheme not in ("http", "https") or not url.hostname:
             raise ValueError(f"--app-url {endpoint.url!r} must look like http://HOST:PORT/PATH")
-        arrival.prime()
-        tls = tls_context() if url.scheme == "https" else None
         self.endpoint = endpoint
-        self._pool = ConnectionPool(
-            (url.hostname, url.port or (443 if tls else 80)), tls=tls, timeout_s=timeout_s, secrets=secrets
-        )
-        host = url.hostname if ":" not in url.hostname else f"[{url.hostname}]"
-        host_header = host if url.port is None else f"{host}:{url.port}"
+        self._pool, host_header = pool_for(url, timeout_s=timeout_s, secrets=secrets)
         # Everything but the method, target, id and length is fixed for the run: formatted once.
         self._head = (
             "%s %s HTTP/1.1\r\n"

@@ -11,6 +11,7 @@ import contextlib
 import time
 from collections.abc import Iterator
 from typing import Any
+from urllib.parse import SplitResult
 
 from gevent import socket as gsocket
 from gevent import ssl as gssl
@@ -159,6 +160,25 @@ def tls_context() -> Any:
     context = gssl.SSLContext(gssl.PROTOCOL_TLS_CLIENT)  # verifies certificates and host names
     context.load_default_certs()
     return context
+
+
+def endpoint_of(url: SplitResult) -> tuple[tuple[str, int], str]:
+    """Where an http(s) URL connects, (host, port), the scheme's port when it names none; and its
+    Host header (an IPv6 literal in brackets)."""
+    host = url.hostname or ""
+    port = url.port
+    address = (host, port or (443 if url.scheme == "https" else 80))
+    shown = f"[{host}]" if ":" in host else host
+    return address, shown if port is None else f"{shown}:{port}"
+
+
+def pool_for(url: SplitResult, *, timeout_s: float, secrets: tuple[str, ...]) -> tuple[ConnectionPool, str]:
+    """A keep-alive pool to an http(s) URL's server, stamping arrivals (TLS through memory BIOs for
+    https), and the Host header its requests carry."""
+    arrival.prime()
+    tls = tls_context() if url.scheme == "https" else None
+    address, host_header = endpoint_of(url)
+    return ConnectionPool(address, tls=tls, timeout_s=timeout_s, secrets=secrets), host_header
 
 
 class ConnectionPool:

@@ -23,10 +23,9 @@ from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 from core import outcome
-from users import arrival
 from users.call import CallResult, CallSpec, CallTimer, FileImage, rest_payload
 from users.errors import CallError
-from users.transports.http11 import Connection, ConnectionPool, tls_context
+from users.transports.http11 import Connection, pool_for
 from users.transports.replies import StreamReply, event_from_json, http_error, result_from_json
 from users.transports.uploads import UploadedFile
 
@@ -53,17 +52,7 @@ class RawHttpTransport:
         if any(c in api_key for c in "\r\n"):
             raise ValueError("the API key contains a line break: check GEMINI_API_KEY / --api-key")
         self._secrets = (api_key,)
-        arrival.prime()
-        tls = tls_context() if url.scheme == "https" else None
-        self._pool = ConnectionPool(
-            (url.hostname, url.port or (443 if tls else 80)),
-            tls=tls,
-            timeout_s=timeout_s,
-            secrets=self._secrets,
-        )
-        host_header = url.hostname if url.port is None else f"{url.hostname}:{url.port}"
-        if ":" in url.hostname:  # IPv6 literal
-            host_header = f"[{url.hostname}]" + (f":{url.port}" if url.port else "")
+        self._pool, host_header = pool_for(url, timeout_s=timeout_s, secrets=self._secrets)
         # Everything but the target and length is fixed per transport: format it once. What comes
         # from outside (a key may hold a "%") is escaped for the % formatting of each call.
         path, key = url.path.rstrip("/").replace("%", "%%"), api_key.replace("%", "%%")
