@@ -18,7 +18,6 @@ import subprocess
 import sys
 from collections import Counter
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 
@@ -26,10 +25,10 @@ import psutil
 import pytest
 
 from tests.e2e.locust_child import LocustRun
-from tests.e2e.services import loopback_server
+from tests.e2e.services import QuietHandler, loopback_server
 
 
-class HalfJsonHandler(BaseHTTPRequestHandler):
+class HalfJsonHandler(QuietHandler):
     """Answers every other request with JSON holding a verdict, the others with an HTML page, and
     remembers the request ids it was sent."""
 
@@ -43,14 +42,7 @@ class HalfJsonHandler(BaseHTTPRequestHandler):
             body, kind = b"<html>service busy</html>", "text/html"
         else:
             body, kind = json.dumps({"verdict": "ok", "confidence": 0.9}).encode(), "application/json"
-        self.send_response(200)
-        self.send_header("Content-Type", kind)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *args: object) -> None:
-        pass
+        self._send(200, kind, body)
 
 
 @pytest.fixture
@@ -220,7 +212,7 @@ def test_ctrl_c_while_waiting_for_the_service_leaves_nothing_running(
     repo_root: Path, tmp_path: Path, clean_env: dict
 ) -> None:
     # A service that never listens: the run waits for it, and Ctrl-C lands in that wait.
-    never = f"{sys.executable} -c \"import time; print('warming up', flush=True); time.sleep(600)\" {{port}}"
+    never = f"{sys.executable} -c \"import time; print('warming up', flush=True); time.sleep(600)\" {{port}}"  # why: the service's sleep, not the test's
     run = LocustRun(
         repo_root, clean_env, tmp_path / "run", "-u", "1", "-r", "1", "-t", "30s", "--mix", "app=1",
         "--app-url", "http://127.0.0.1:{port}/moderate", "--app-command", never,

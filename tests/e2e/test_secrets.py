@@ -18,14 +18,13 @@ import string
 import threading
 from collections import Counter
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from urllib.parse import parse_qs, quote, quote_plus, urlsplit
 
 import pytest
 
 from tests.e2e.locust_child import run_locust
-from tests.e2e.services import loopback_server
+from tests.e2e.services import QuietHandler, loopback_server
 
 # Letters only: none of a key's 8-character pieces turns up by chance in a report's base64 charts.
 TOKEN = "".join(random.SystemRandom().choice(string.ascii_letters) for _ in range(24))
@@ -60,7 +59,7 @@ def leaks_in(text: str, key: str = KEY) -> list[str]:
     return [name for name, form in leaked_forms(key).items() if form in text]
 
 
-class EchoingApi(BaseHTTPRequestHandler):
+class EchoingApi(QuietHandler):
     """Answers every call with an error that holds the key it was sent, in turn one of CASES."""
 
     CASES = ("json-400", "text-403", "cut-json-200", "json-500")
@@ -68,9 +67,6 @@ class EchoingApi(BaseHTTPRequestHandler):
     keys: set[str] = set()
     lock = threading.Lock()
     refuse_models_get = False
-
-    def log_message(self, *args: object) -> None:  # quiet
-        pass
 
     def do_GET(self) -> None:
         # models.get before load: the model is served, unless this key is to be refused with an echo.
@@ -112,13 +108,6 @@ class EchoingApi(BaseHTTPRequestHandler):
         """The API's JSON error body."""
         body = {"error": {"code": code, "status": status, "message": message}}
         self._send(code, "application/json", json.dumps(body).encode())
-
-    def _send(self, status: int, content_type: str, body: bytes) -> None:
-        self.send_response(status)
-        self.send_header("Content-Type", content_type)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
 
 
 @pytest.fixture

@@ -7,29 +7,22 @@ from __future__ import annotations
 import argparse
 import json
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler
 
 import pytest
 
 from core.options import OptionError
 from lifecycle.app_service import check_app_options, fetch_model_calls
-from tests.e2e.services import loopback_server
+from tests.e2e.services import QuietHandler, loopback_server
 
 
-class SendLog(BaseHTTPRequestHandler):
+class SendLog(QuietHandler):
     """GET /emulator/sends answers `reply` (bytes) with `status`."""
 
     reply = b"{}"
     status = 200
 
     def do_GET(self) -> None:  # noqa: N802 - the http.server name
-        self.send_response(self.status)
-        self.send_header("Content-Length", str(len(self.reply)))
-        self.end_headers()
-        self.wfile.write(self.reply)
-
-    def log_message(self, *args: object) -> None:
-        pass
+        self._send(self.status, "application/json", self.reply)
 
 
 @pytest.fixture
